@@ -1,0 +1,7 @@
+"""``python -m sciml``."""
+
+import sys
+
+from sciml.cli import main
+
+sys.exit(main())

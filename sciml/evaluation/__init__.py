@@ -1,0 +1,19 @@
+"""Metrics, the few-shot protocol, meta-overfitting diagnostics and plots."""
+
+from sciml.evaluation.diagnostics import generalization_gap, leave_one_group_out
+from sciml.evaluation.metrics import (
+    accuracy,
+    expected_calibration_error,
+    mae,
+    mse,
+    on_query,
+    r2,
+    rmse,
+    roc_auc,
+)
+from sciml.evaluation.protocol import RESULT_COLUMNS, few_shot_results, split_generator, summarize
+
+__all__ = [
+    "RESULT_COLUMNS", "accuracy", "expected_calibration_error", "few_shot_results", "generalization_gap",
+    "leave_one_group_out", "mae", "mse", "on_query", "r2", "rmse", "roc_auc", "split_generator", "summarize",
+]

@@ -1,0 +1,53 @@
+"""Kinetics helpers: t50 and n of an adapted JMAK-type law, and calibration metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sciml.evaluation.metrics import rmse
+from sciml.models.laws import JMAK, JMAKArrhenius
+
+DIVERGENCE_N_RANGE = (0.3, 10.0)
+DIVERGENCE_T50_FACTOR = 10.0
+
+
+def adapted_t50(adapted: Any, temperature_K: float) -> float:  # noqa: N803
+    """Time to half transformation [s] of an adapted JMAK or JMAKArrhenius law at
+    ``temperature_K`` (ignored for isothermal JMAK)."""
+    model = adapted.model
+    if isinstance(model, JMAKArrhenius):
+        return float(model.t50(temperature_K, dict(adapted.params)))
+    if isinstance(model, JMAK):
+        return float(adapted.physical_params()["t50"].value)
+    raise TypeError(f"t50 is defined for JMAK and JMAKArrhenius laws, not {type(model).__name__}.")
+
+
+def adapted_n(adapted: Any) -> float:
+    """Avrami exponent of an adapted JMAK-type law."""
+    return float(adapted.physical_params()["n"].value)
+
+
+def is_diverged(n: float, t50: float, t50_true: float) -> bool:
+    """A calibration diverged if ``n`` is outside 0.3-10 or t50 is off by more than 10x."""
+    lo, hi = DIVERGENCE_N_RANGE
+    ratio = t50 / t50_true
+    return not (lo <= n <= hi) or not (1 / DIVERGENCE_T50_FACTOR <= ratio <= DIVERGENCE_T50_FACTOR) or ratio != ratio
+
+
+def kinetics_metrics(t50_key: str = "t50_s", n_key: str = "n", temperature_key: str = "temperature_K") -> dict[str, Any]:
+    """Metrics against a task's reference parameters in its metadata (truth or full-data fit):
+    ``t50_rel_error``, ``n_rel_error``, ``diverged`` (0/1) and ``rmse_X`` on the query."""
+
+    def t50_err(ad: Any, task: Any) -> float:
+        return abs(adapted_t50(ad, task.metadata[temperature_key]) / task.metadata[t50_key] - 1.0)
+
+    def n_err(ad: Any, task: Any) -> float:
+        return abs(adapted_n(ad) / task.metadata[n_key] - 1.0)
+
+    def diverged(ad: Any, task: Any) -> float:
+        return float(is_diverged(adapted_n(ad), adapted_t50(ad, task.metadata[temperature_key]), task.metadata[t50_key]))
+
+    def rmse_x(ad: Any, task: Any) -> float:
+        return rmse(ad.predict(task.query.x), task.query.y)
+
+    return {"t50_rel_error": t50_err, "n_rel_error": n_err, "diverged": diverged, "rmse_X": rmse_x}

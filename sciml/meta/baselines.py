@@ -1,0 +1,113 @@
+"""Baselines with the learners' interface, so every comparison is like for like."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.func import grad, grad_and_value
+
+from sciml.meta.adapted import no_input_checks
+from sciml.meta.functional import Params, mean_over_tasks
+from sciml.meta.learner import Learner
+from sciml.tasks import Task
+
+_BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8
+
+
+class _TunedInnerLoop(Learner):
+    """Learners whose adaptation is ordinary training (Adam, SGD or Gauss-Newton), not
+    meta-learned."""
+
+    _adam_inner = True
+
+    def __init__(self, model: nn.Module, *, inner_optimizer: str = "adam", **kwargs: Any) -> None:
+        super().__init__(model, inner_optimizer=inner_optimizer, **kwargs)
+
+    def adapt_path(self, meta: Mapping[str, Tensor], x: Tensor, y: Tensor, checkpoints: Sequence[int]) -> list[Params]:
+        if self.inner_optimizer != "adam":
+            return super().adapt_path(meta, x, y, checkpoints)
+        params = self._model_params(meta)
+        fixed = {n: p for n, p in params.items() if n not in self._adapt_names}
+        fast = {n: params[n] for n in self._adapt_names}
+        m = {n: torch.zeros_like(v) for n, v in fast.items()}
+        v2 = {n: torch.zeros_like(v) for n, v in fast.items()}
+
+        def support_loss(f: Params) -> Tensor:
+            return self.model_loss({**fixed, **f}, x, y)
+
+        out: list[Params] = []
+        wanted = sorted(set(checkpoints))
+        for step in range(max(wanted) + 1):
+            if step in wanted:
+                out.append({**fixed, **fast})
+            if step == wanted[-1]:
+                break
+            g = {n: t.detach() for n, t in grad(support_loss)(fast).items()}
+            m = {n: _BETA1 * m[n] + (1 - _BETA1) * g[n] for n in fast}
+            v2 = {n: _BETA2 * v2[n] + (1 - _BETA2) * g[n] ** 2 for n in fast}
+            c1, c2 = 1 - _BETA1 ** (step + 1), 1 - _BETA2 ** (step + 1)
+            fast = {n: fast[n] - self.inner_lr * (m[n] / c1) / ((v2[n] / c2).sqrt() + _EPS) for n in fast}
+        return [out[wanted.index(c)] for c in checkpoints]
+
+
+class Scratch(_TunedInnerLoop):
+    """Fit every task from the same fixed initialization (the model as given); no
+    meta-learning. ``fit`` only records that nothing was learned.
+
+    Args:
+        model: Model whose current parameters are the fixed initialization.
+        inner_optimizer: ``"adam"`` (default) or ``"sgd"``.
+        inner_lr: Step size (default 0.01).
+        inner_steps: Training steps per task (default 100).
+        **kwargs: Other :class:`~sciml.meta.learner.Learner` arguments.
+    """
+
+    name = "Scratch"
+    needs_outer_gradient = False
+
+    def __init__(self, model: nn.Module, *, inner_lr: float = 0.01, inner_steps: int = 100, **kwargs: Any) -> None:
+        super().__init__(model, inner_lr=inner_lr, inner_steps=inner_steps, **kwargs)
+
+    def fit(self, train_tasks: Any = None, val_tasks: Any = None, **kwargs: Any) -> Scratch:
+        """No meta-training: the initialization stays as given. Returns ``self``."""
+        self.history_ = []
+        return self
+
+
+class FineTune(_TunedInnerLoop):
+    """Transfer learning: train one model on all meta-train tasks pooled (task-balanced: the
+    loss is the mean over a batch of tasks of each task's mean loss), then fine-tune it on
+    each new task's support set.
+
+    Args:
+        model: The model.
+        inner_optimizer: Fine-tuning optimizer, ``"adam"`` (default) or ``"sgd"``.
+        inner_lr: Fine-tuning step size.
+        inner_steps: Fine-tuning steps (default 20).
+        outer_lr: Adam step size of the pooled training.
+        **kwargs: Other :class:`~sciml.meta.learner.Learner` arguments.
+    """
+
+    name = "FineTune"
+    needs_outer_gradient = False
+
+    def __init__(self, model: nn.Module, *, inner_steps: int = 20, **kwargs: Any) -> None:
+        super().__init__(model, inner_steps=inner_steps, **kwargs)
+
+    def meta_step(self, tasks: Sequence[Task], optimizer: torch.optim.Optimizer) -> float:
+        args = [self._tensors(t.data) for t in tasks]
+
+        def pooled(meta: Params) -> Tensor:
+            return mean_over_tasks(lambda m, x, y: self.model_loss(self._model_params(m), x, y), meta, args)
+
+        with no_input_checks():
+            grads, loss = grad_and_value(pooled)(self._meta())
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"FineTune: the pooled loss became {float(loss)}; lower outer_lr.")
+        self._apply_gradient(grads, optimizer)
+        return float(loss)
+
+

@@ -1,0 +1,117 @@
+"""The functional core: parameters as dicts, losses, and mapping over a meta-batch of tasks.
+
+Same-shaped tasks are stacked and evaluated with ``torch.func.vmap``; tasks of other shapes
+(or all of them, under ``settings.vmap_tasks(False)``) go through the very same per-task
+function in a loop.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import Tensor
+from torch.func import vmap
+
+from sciml import settings
+
+Params = dict[str, Tensor]
+LossFn = Callable[[Tensor, Tensor], Tensor]
+
+
+def mse_loss(pred: Tensor, y: Tensor) -> Tensor:
+    """Mean squared error; ``pred`` and ``y`` of equal shape."""
+    return ((pred - y) ** 2).mean()
+
+
+def cross_entropy_loss(logits: Tensor, y: Tensor) -> Tensor:
+    """Cross-entropy of logits ``[n, C]`` against class indices ``[n]``."""
+    return F.cross_entropy(logits, y)
+
+
+def bce_logits_loss(logits: Tensor, y: Tensor) -> Tensor:
+    """Binary cross-entropy of logits ``[n]`` or ``[n, 1]`` against 0/1 targets."""
+    return F.binary_cross_entropy_with_logits(logits.reshape(y.shape), y.to(logits.dtype))
+
+
+LOSSES: dict[str, LossFn] = {"mse": mse_loss, "cross_entropy": cross_entropy_loss, "bce": bce_logits_loss}
+
+
+def resolve_loss(loss: str | LossFn) -> LossFn:
+    """A loss function from its name (``mse``, ``cross_entropy``, ``bce``) or a callable."""
+    if callable(loss):
+        return loss
+    try:
+        return LOSSES[loss]
+    except KeyError:
+        raise ValueError(f"Unknown loss {loss!r}; choose from {sorted(LOSSES)} or pass a callable.") from None
+
+
+def index_tree(tree: Any, i: int) -> Any:
+    """Slice ``i`` along dim 0 of every tensor in a nested dict/list/tuple."""
+    if isinstance(tree, Tensor):
+        return tree[i]
+    if isinstance(tree, dict):
+        return {k: index_tree(v, i) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(index_tree(v, i) for v in tree)
+    return tree
+
+
+def _groups(signatures: Sequence[Hashable]) -> dict[Hashable, list[int]]:
+    groups: dict[Hashable, list[int]] = defaultdict(list)
+    for i, s in enumerate(signatures):
+        groups[s].append(i)
+    return groups
+
+
+def _signature(args: Sequence[Tensor]) -> tuple[Any, ...]:
+    return tuple((tuple(a.shape), a.dtype) for a in args)
+
+
+def _stack(per_task: Sequence[Sequence[Tensor]], idxs: Sequence[int]) -> tuple[Tensor, ...]:
+    n_args = len(per_task[idxs[0]])
+    return tuple(torch.stack([per_task[i][j] for i in idxs]) for j in range(n_args))
+
+
+def map_tasks(fn: Callable[..., Any], shared: Any, per_task: Sequence[Sequence[Tensor]]) -> list[Any]:
+    """``[fn(shared, *args) for args in per_task]``, vmapped over groups of same-shaped tasks.
+
+    Args:
+        fn: Per-task function, written for one task (no batch dimension).
+        shared: First argument, shared by all tasks (e.g. meta-parameters).
+        per_task: One tuple of tensors per task.
+
+    Returns:
+        One output per task, in input order.
+    """
+    outs: list[Any] = [None] * len(per_task)
+    for idxs in _groups([_signature(a) for a in per_task]).values():
+        if len(idxs) > 1 and settings.vmap_tasks.on():
+            stacked = _stack(per_task, idxs)
+            res = vmap(fn, in_dims=(None,) + (0,) * len(stacked), randomness="different")(shared, *stacked)
+            for pos, i in enumerate(idxs):
+                outs[i] = index_tree(res, pos)
+        else:
+            for i in idxs:
+                outs[i] = fn(shared, *per_task[i])
+    return outs
+
+
+def mean_over_tasks(fn: Callable[..., Tensor], shared: Any, per_task: Sequence[Sequence[Tensor]]) -> Tensor:
+    """Mean over tasks of the scalar ``fn(shared, *args)``; vmapped like :func:`map_tasks`."""
+    if not per_task:
+        raise ValueError("A meta-batch needs at least one task.")
+    total: Tensor | float = 0.0
+    for idxs in _groups([_signature(a) for a in per_task]).values():
+        if len(idxs) > 1 and settings.vmap_tasks.on():
+            stacked = _stack(per_task, idxs)
+            total = total + vmap(fn, in_dims=(None,) + (0,) * len(stacked), randomness="different")(shared, *stacked).sum()
+        else:
+            for i in idxs:
+                total = total + fn(shared, *per_task[i])
+    assert isinstance(total, Tensor)
+    return total / len(per_task)

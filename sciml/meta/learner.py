@@ -1,0 +1,558 @@
+"""The learner base class: one interface for meta-learners and baselines.
+
+Every learner has the scikit-learn vocabulary scientists know: the constructor stores
+hyper-parameters, :meth:`Learner.fit` meta-trains and returns ``self``, learned state ends in
+``_`` (``history_``, ``best_iteration_``), :meth:`Learner.adapt` calibrates to one task and
+:meth:`Learner.evaluate` runs the few-shot protocol.
+
+BatchNorm: meta-learning tasks are small and unrelated batches, so running statistics shared
+across tasks would leak one task's data into another's predictions. Every BatchNorm layer of the
+model is switched to *per-task batch statistics* when a learner takes the model
+(``torch.func.replace_all_batch_norm_modules_``: running statistics are dropped, and each task
+in a vmapped meta-batch is normalized with its own statistics), as in Finn et al. (2017).
+Predictions therefore normalize with the statistics of the batch being predicted: predict a
+task's query set in one call.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from abc import ABC
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, grad, grad_and_value, jacfwd
+
+from sciml._version import __version__
+from sciml.meta.adapted import Adapted, no_input_checks, validated
+from sciml.meta.functional import LossFn, Params, map_tasks, mean_over_tasks, resolve_loss
+from sciml.tasks import Task, TaskSet, TensorData
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class TaskSource(Protocol):
+    """Anything meta-training can draw meta-batches from (a TaskSet, an episode sampler, a
+    simulator)."""
+
+    def sample_batch(self, n: int, generator: torch.Generator, **kwargs: Any) -> list[Task]: ...
+
+
+def _has_batchnorm(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+class Learner(ABC):
+    """Base of every learner (meta-learners and baselines).
+
+    Args:
+        model: Any ``nn.Module`` (a physical law, an MLP, a GNN). Its parameters are the
+            meta-parameters (the learned initialization); they change only in :meth:`fit`.
+        loss: ``"mse"``, ``"cross_entropy"``, ``"bce"`` or a callable ``loss(pred, y)``.
+        inner_lr: Step size of the inner (adaptation) loop.
+        inner_steps: Adaptation steps during meta-training and by default in :meth:`adapt`.
+        outer_lr: Step size of the meta-optimizer.
+        meta_batch_size: Tasks per meta-iteration.
+        first_order: Drop second-order terms of the meta-gradient.
+        adapt_params: Names (or name prefixes, e.g. ``["head"]``) of the parameters adapted in
+            the inner loop; ``None`` adapts all.
+        outer_optimizer: ``"adam"`` or ``"sgd"``.
+        grad_clip: Clip the meta-gradient norm to this value (``None``: no clipping).
+        inner_optimizer: ``"sgd"`` (plain gradient steps) or ``"gauss_newton"``: damped
+            Gauss-Newton (Levenberg-Marquardt) steps
+            ``theta <- theta - lr * (J^T J + damping * I)^-1 J^T r`` on the residuals
+            ``r = f(x) - y`` (MSE loss only). Meant for physical laws with a handful of
+            parameters, whose saturating equations make plain gradient steps badly
+            conditioned; ``inner_lr = 1`` is a full step. Differentiable, so second-order
+            meta-gradients flow through it; cost grows with the cube of the adapted
+            parameter count.
+        inner_damping: Levenberg-Marquardt damping of Gauss-Newton steps (step-size control).
+        inner_prior_precision: Gauss-Newton only: add ``precision * ||theta - theta_0||^2`` to
+            the support loss (summed squared residuals), a proximal pull towards the
+            meta-learned initialization ``theta_0`` (as in iMAML). Run to convergence, the
+            inner loop then returns the MAP estimate under a Gaussian prior centred on the
+            initialization with precision ``precision / sigma^2`` for noise ``sigma``.
+    """
+
+    name: ClassVar[str] = "learner"
+    default_outer_optimizer: ClassVar[str] = "adam"
+    needs_outer_gradient: ClassVar[bool] = True
+    _adam_inner: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        loss: str | LossFn = "mse",
+        inner_lr: float = 0.01,
+        inner_steps: int = 1,
+        outer_lr: float = 1e-3,
+        meta_batch_size: int = 16,
+        first_order: bool = False,
+        adapt_params: Sequence[str] | None = None,
+        outer_optimizer: str | None = None,
+        grad_clip: float | None = None,
+        inner_optimizer: str = "sgd",
+        inner_damping: float = 1e-2,
+        inner_prior_precision: float = 0.0,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+        if inner_steps < 0:
+            raise ValueError(f"inner_steps must be >= 0, got {inner_steps}.")
+        if meta_batch_size < 1:
+            raise ValueError(f"meta_batch_size must be >= 1, got {meta_batch_size}.")
+        self.model = model
+        self.loss = loss
+        self.inner_lr = float(inner_lr)
+        self.inner_steps = int(inner_steps)
+        self.outer_lr = float(outer_lr)
+        self.meta_batch_size = int(meta_batch_size)
+        self.first_order = bool(first_order)
+        self.adapt_params = None if adapt_params is None else list(adapt_params)
+        self.outer_optimizer = outer_optimizer or self.default_outer_optimizer
+        self.grad_clip = grad_clip
+        if inner_optimizer not in ("sgd", "gauss_newton", "adam") or (inner_optimizer == "adam" and not self._adam_inner):
+            raise ValueError(f"inner_optimizer must be 'sgd', 'gauss_newton' or 'adam', got {inner_optimizer!r}.")
+        if inner_optimizer == "gauss_newton" and loss != "mse":
+            raise ValueError("inner_optimizer='gauss_newton' solves least squares: it needs loss='mse'.")
+        self.inner_optimizer = inner_optimizer
+        self.inner_damping = float(inner_damping)
+        self.inner_prior_precision = float(inner_prior_precision)
+        self._loss_fn = resolve_loss(loss)
+        self.batchnorm_policy = "none"
+        if _has_batchnorm(model):
+            torch.func.replace_all_batch_norm_modules_(model)
+            self.batchnorm_policy = "per-task batch statistics (running statistics removed)"
+        self._adapt_names = self._resolve_adapt_names()
+        self.history_: list[dict[str, float]] = []
+        self.best_iteration_: int | None = None
+
+    # ------------------------------------------------------------------ configuration
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments other than the model (JSON-serializable)."""
+        if callable(self.loss):
+            raise TypeError("A learner with a custom loss callable cannot be saved; use a named loss.")
+        return {
+            "loss": self.loss,
+            "inner_lr": self.inner_lr,
+            "inner_steps": self.inner_steps,
+            "outer_lr": self.outer_lr,
+            "meta_batch_size": self.meta_batch_size,
+            "first_order": self.first_order,
+            "adapt_params": self.adapt_params,
+            "outer_optimizer": self.outer_optimizer,
+            "grad_clip": self.grad_clip,
+            "inner_optimizer": self.inner_optimizer,
+            "inner_damping": self.inner_damping,
+            "inner_prior_precision": self.inner_prior_precision,
+        }
+
+    def _resolve_adapt_names(self) -> list[str]:
+        names = [n for n, _ in self.model.named_parameters()]
+        if self.adapt_params is None:
+            return names
+        chosen = [n for n in names if any(n == p or n.startswith(p + ".") for p in self.adapt_params)]
+        if not chosen:
+            raise ValueError(f"adapt_params={self.adapt_params} match no parameter; the model has {names}.")
+        return chosen
+
+    # ------------------------------------------------------------------ meta-parameters
+    def extra_meta_parameters(self) -> dict[str, nn.Parameter]:
+        """Meta-learned tensors besides the model's parameters (e.g. Meta-SGD learning rates)."""
+        return {}
+
+    def meta_parameters(self) -> dict[str, nn.Parameter]:
+        """All meta-learned tensors, by name."""
+        return {**dict(self.model.named_parameters()), **self.extra_meta_parameters()}
+
+    def _meta(self) -> Params:
+        return {k: p.detach() for k, p in self.meta_parameters().items()}
+
+    def _buffers(self) -> Params:
+        return dict(self.model.named_buffers())
+
+    def _model_params(self, meta: Mapping[str, Tensor]) -> Params:
+        return {n: meta[n] for n, _ in self.model.named_parameters()}
+
+    @property
+    def _dtype(self) -> torch.dtype:
+        for p in self.model.parameters():
+            return p.dtype
+        return torch.get_default_dtype()
+
+    @property
+    def _device(self) -> torch.device:
+        for p in self.model.parameters():
+            return p.device
+        return torch.device("cpu")
+
+    def _tensors(self, data: TensorData) -> tuple[Tensor, Tensor]:
+        x, y = data.x, data.y
+        x = x.to(self._device, self._dtype) if torch.is_floating_point(x) else x.to(self._device)
+        y = y.to(self._device, self._dtype) if torch.is_floating_point(y) else y.to(self._device)
+        return x, y
+
+    # ------------------------------------------------------------------ functional core
+    def model_loss(self, params: Mapping[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+        """Loss of the model with ``params`` on ``(x, y)``."""
+        pred = functional_call(self.model, ({**params}, self._buffers()), (x,))
+        return self._loss_fn(pred, y)
+
+    def inner_lr_for(self, meta: Mapping[str, Tensor], name: str) -> Tensor | float:
+        """Step size of parameter ``name`` in the inner loop."""
+        return self.inner_lr
+
+    def adapt_path(
+        self, meta: Mapping[str, Tensor], x: Tensor, y: Tensor, checkpoints: Sequence[int]
+    ) -> list[Params]:
+        """Inner loop: gradient steps on ``(x, y)`` from ``meta``; model parameters after each
+        step count in ``checkpoints`` (sorted, ``0`` = no adaptation).
+
+        Written for one task and safe inside ``vmap`` and ``grad``. First-order learners
+        detach the inner gradients, so no second-order terms reach the meta-gradient.
+        """
+        params = self._model_params(meta)
+        fixed = {n: p for n, p in params.items() if n not in self._adapt_names}
+        fast = {n: params[n] for n in self._adapt_names}
+        anchor = dict(fast)
+
+        def support_loss(fast_params: Params) -> Tensor:
+            return self.model_loss({**fixed, **fast_params}, x, y)
+
+        def residuals(fast_params: Params) -> Tensor:
+            pred = functional_call(self.model, ({**fixed, **fast_params}, self._buffers()), (x,))
+            return (pred - y).reshape(-1)
+
+        out: list[Params] = []
+        wanted = sorted(set(checkpoints))
+        for step in range(max(wanted) + 1):
+            if step in wanted:
+                out.append({**fixed, **fast})
+            if step == wanted[-1]:
+                break
+            if self.inner_optimizer == "gauss_newton":
+                g = gauss_newton_direction(
+                    residuals, fast, self.inner_damping, anchor=anchor, precision=self.inner_prior_precision
+                )
+            else:
+                g = grad(support_loss)(fast)
+            if self.first_order:
+                g = {n: v.detach() for n, v in g.items()}
+            fast = {n: fast[n] - self.inner_lr_for(meta, n) * g[n] for n in fast}
+        return [out[wanted.index(c)] for c in checkpoints]
+
+    def task_loss(self, meta: Mapping[str, Tensor], sx: Tensor, sy: Tensor, qx: Tensor, qy: Tensor) -> Tensor:
+        """Query loss after adapting on the support: the per-task outer loss."""
+        (params,) = self.adapt_path(meta, sx, sy, [self.inner_steps])
+        return self.model_loss(params, qx, qy)
+
+    def _batch_args(self, tasks: Sequence[Task]) -> list[tuple[Tensor, Tensor, Tensor, Tensor]]:
+        args = []
+        for t in tasks:
+            if not len(t.support) or not len(t.query):
+                raise ValueError(
+                    f"Task {t.name!r} has {len(t.support)} support and {len(t.query)} query points; meta-training "
+                    "needs both. Pass shots=... to fit() to resample support/query splits."
+                )
+            args.append((*self._tensors(t.support), *self._tensors(t.query)))
+        return args
+
+    def meta_loss(self, meta: Mapping[str, Tensor], tasks: Sequence[Task]) -> Tensor:
+        """Mean outer loss over a meta-batch (vmapped over same-shaped tasks)."""
+        with no_input_checks():
+            return mean_over_tasks(self.task_loss, meta, self._batch_args(tasks))
+
+    def meta_gradient(self, tasks: Sequence[Task]) -> tuple[Params, Tensor]:
+        """Meta-gradient and mean outer loss of a meta-batch, without changing anything."""
+        args = self._batch_args(tasks)
+
+        def outer(meta: Params) -> Tensor:
+            return mean_over_tasks(self.task_loss, meta, args)
+
+        with no_input_checks():
+            return grad_and_value(outer)(self._meta())
+
+    # ------------------------------------------------------------------ training
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        params = list(self.meta_parameters().values())
+        if self.outer_optimizer == "adam":
+            return torch.optim.Adam(params, lr=self.outer_lr)
+        if self.outer_optimizer == "sgd":
+            return torch.optim.SGD(params, lr=self.outer_lr)
+        raise ValueError(f"Unknown outer_optimizer {self.outer_optimizer!r}; use 'adam' or 'sgd'.")
+
+    def _apply_gradient(self, grads: Mapping[str, Tensor], optimizer: torch.optim.Optimizer) -> None:
+        params = self.meta_parameters()
+        for name, p in params.items():
+            p.grad = grads[name].detach().clone() if name in grads else None
+        if self.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_([p for p in params.values() if p.grad is not None], self.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    def meta_step(self, tasks: Sequence[Task], optimizer: torch.optim.Optimizer) -> float:
+        """One meta-update on a meta-batch; returns the mean outer loss before the update."""
+        grads, loss = self.meta_gradient(tasks)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"{self.name}: the meta-loss became {float(loss)}; lower inner_lr or outer_lr, or set grad_clip."
+            )
+        self._apply_gradient(grads, optimizer)
+        return float(loss)
+
+    def _validate_source(self, source: Any) -> None:
+        if isinstance(source, (TaskSet, list, tuple)):
+            for t in source:
+                x, y = self._tensors(t.data)
+                validated(self.model, x, y, t.name)
+
+    def _validation_loss(self, val_batch: Sequence[Task]) -> float:
+        with torch.no_grad():
+            return float(self.meta_loss(self._meta(), val_batch))
+
+    def fit(
+        self,
+        train_tasks: TaskSet | Sequence[Task] | TaskSource,
+        val_tasks: TaskSet | Sequence[Task] | None = None,
+        *,
+        iterations: int = 1000,
+        shots: int | Sequence[int] | None = None,
+        query_size: int | None = None,
+        per_class: bool = False,
+        eval_every: int = 100,
+        seed: int = 0,
+        progress: bool = True,
+        callback: Callable[[int, dict[str, float]], None] | None = None,
+    ) -> Learner:
+        """Meta-train on ``train_tasks``.
+
+        Args:
+            train_tasks: Meta-training tasks, or any source with ``sample_batch(n, generator)``.
+            val_tasks: Tasks for early stopping, drawn from the *training* groups (e.g. with
+                ``TaskSet.split`` on the training set); never pass meta-test tasks. The state
+                with the lowest validation loss is kept.
+            iterations: Meta-iterations.
+            shots: Resample every drawn task into a ``shots``-point support and the rest as
+                query; a sequence draws one support size per meta-batch. Validation tasks are
+                resampled once, with a fixed seed, at every listed size.
+            query_size: Query size when resampling.
+            per_class: Resample ``shots`` per class.
+            eval_every: Iterations between validations.
+            seed: Seed of task sampling.
+            progress: Show a progress bar.
+            callback: Called as ``callback(iteration, record)`` after every iteration.
+
+        Returns:
+            ``self``.
+        """
+        from tqdm.auto import tqdm
+
+        if isinstance(train_tasks, (list, tuple)):
+            train_tasks = TaskSet(train_tasks)
+        if not hasattr(train_tasks, "sample_batch"):
+            raise TypeError("train_tasks must be a TaskSet, a list of Tasks, or have sample_batch(n, generator).")
+        self._validate_source(train_tasks)
+        generator = torch.Generator().manual_seed(seed)
+        val_batch: list[Task] | None = None
+        if val_tasks is not None and len(val_tasks):
+            self._validate_source(val_tasks)
+            vgen = torch.Generator().manual_seed(seed + 1)
+            sizes = [None] if shots is None else ([shots] if isinstance(shots, int) else list(shots))
+            val_batch = [
+                t.resample(k, vgen, query_size=query_size, per_class=per_class) if k else t
+                for k in sizes
+                for t in val_tasks
+            ]
+        optimizer = self._make_optimizer()
+        self.history_ = []
+        best_val, best_state = math.inf, None
+        self.best_iteration_ = None
+        self.model.train()
+        bar = tqdm(range(iterations), desc=f"{self.name} meta-training", disable=not progress, leave=False)
+        for it in bar:
+            batch = train_tasks.sample_batch(
+                self.meta_batch_size, generator, shots=shots, query_size=query_size, per_class=per_class
+            )
+            record: dict[str, float] = {"iteration": it + 1, "train_loss": self.meta_step(batch, optimizer)}
+            if val_batch is not None and ((it + 1) % eval_every == 0 or it + 1 == iterations):
+                val = self._validation_loss(val_batch)
+                record["val_loss"] = val
+                if val < best_val:
+                    best_val, self.best_iteration_ = val, it + 1
+                    best_state = {k: v.detach().clone() for k, v in self.state_dict().items()}
+                bar.set_postfix(loss=f"{record['train_loss']:.4g}", val=f"{val:.4g}")
+            elif it % 20 == 0:
+                bar.set_postfix(loss=f"{record['train_loss']:.4g}")
+            self.history_.append(record)
+            if callback is not None:
+                callback(it + 1, record)
+        if best_state is not None:
+            self.load_state_dict(best_state)
+        return self
+
+    # ------------------------------------------------------------------ adaptation
+    def _support_tensors(self, support: TensorData | Task, name: str = "support") -> tuple[Tensor, Tensor]:
+        data = support.support if isinstance(support, Task) else support
+        if not isinstance(data, TensorData):
+            raise TypeError(f"adapt() takes a Task or TensorData, got {type(support).__name__}.")
+        if not len(data):
+            raise ValueError("The support set is empty: adaptation needs at least one measurement.")
+        x, y = self._tensors(data)
+        validated(self.model, x, y, support.name if isinstance(support, Task) else name)
+        return x, y
+
+    def _adapted(self, params: Params, steps: int, **extras: Any) -> Adapted:
+        return Adapted(self.model, params, self._buffers(), learner=self.name, steps=steps, extras=extras)
+
+    def adapt(self, support: TensorData | Task, steps: int | None = None) -> Adapted:
+        """Calibrate to one task from its support set.
+
+        Args:
+            support: The task's measurements (a ``Task``: its support set is used).
+            steps: Inner steps (default: ``inner_steps``).
+
+        Returns:
+            An immutable :class:`Adapted`; the learner's meta-parameters are unchanged.
+        """
+        return self.adapt_many([support], [self.inner_steps if steps is None else steps])[0][0]
+
+    def adapt_many(self, supports: Sequence[TensorData | Task], steps: Sequence[int]) -> list[list[Adapted]]:
+        """Adapt to many tasks at once (vmapped where shapes agree).
+
+        Returns:
+            ``result[i][j]``: task ``i`` adapted with ``steps[j]`` inner steps.
+        """
+        args = [self._support_tensors(s, f"support {i}") for i, s in enumerate(supports)]
+        meta = self._meta()
+        steps = [int(s) for s in steps]
+
+        def path(m: Params, x: Tensor, y: Tensor) -> list[Params]:
+            return self.adapt_path(m, x, y, steps)
+
+        self.model.eval()
+        with torch.no_grad(), no_input_checks():
+            paths = map_tasks(path, meta, args)
+        return [[self._adapted(p, s) for p, s in zip(ps, steps)] for ps in paths]
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(
+        self,
+        tasks: TaskSet | Sequence[Task],
+        shots: Sequence[int],
+        steps: Sequence[int] | None = None,
+        *,
+        seeds: Iterable[int] = (0,),
+        metrics: Mapping[str, Callable[[Adapted, Task], float]] | None = None,
+        query_size: int | None = None,
+        per_class: bool = False,
+        study: str = "",
+        dataset: str = "",
+        learner_name: str | None = None,
+    ) -> pd.DataFrame:
+        """Few-shot protocol: metric vs shots and inner steps, over seeds.
+
+        Every task is resampled (seeded by seed, task name and shots, so every learner sees
+        the same points) into ``shots`` support points and the rest as query.
+
+        Returns:
+            Tidy results with columns ``study, dataset, learner, task, group, shots, steps,
+            seed, metric, value``.
+        """
+        from sciml.evaluation.protocol import few_shot_results
+
+        return few_shot_results(
+            self,
+            tasks,
+            shots=shots,
+            steps=[self.inner_steps] if steps is None else steps,
+            seeds=seeds,
+            metrics=metrics,
+            query_size=query_size,
+            per_class=per_class,
+            study=study,
+            dataset=dataset,
+            learner_name=learner_name or self.name,
+        )
+
+    # ------------------------------------------------------------------ state and checkpoints
+    def state_dict(self) -> dict[str, Tensor]:
+        """Model state (parameters and buffers) and extra meta-parameters, by name."""
+        state = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        state.update({f"meta.{k}": v for k, v in self.extra_meta_parameters().items()})
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Tensor]) -> None:
+        """Load :meth:`state_dict` output."""
+        self.model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")})
+        extras = self.extra_meta_parameters()
+        for k, v in state.items():
+            if k.startswith("meta."):
+                with torch.no_grad():
+                    extras[k[5:]].copy_(v)
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``learner.json`` (class, init arguments, model config, version, history) and
+        ``state.pt`` (a plain tensor dict, loadable with ``weights_only=True``)."""
+        from sciml.meta.checkpoint import save_learner
+
+        return save_learner(self, Path(directory))
+
+    @classmethod
+    def load(cls, directory: str | Path, model: nn.Module | None = None) -> Learner:
+        """Rebuild a saved learner; pass ``model`` if it is not a built-in sciml module."""
+        from sciml.meta.checkpoint import load_learner
+
+        learner = load_learner(Path(directory), model=model)
+        if not isinstance(learner, cls):
+            raise TypeError(f"{directory} holds a {type(learner).__name__}, not a {cls.__name__}.")
+        return learner
+
+    def __repr__(self) -> str:
+        cfg = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if not callable(v))
+        return f"{type(self).__name__}({type(self.model).__name__}, {cfg})"
+
+
+def gauss_newton_direction(
+    residuals: Callable[[Params], Tensor],
+    params: Params,
+    damping: float,
+    *,
+    anchor: Params | None = None,
+    precision: float = 0.0,
+) -> Params:
+    """Damped Gauss-Newton direction for ``||r(theta)||^2 + precision * ||theta - anchor||^2``:
+    ``(J^T J + (precision + damping) I)^-1 (J^T r + precision (theta - anchor))``, as a dict
+    shaped like ``params``; ``r`` has shape ``[m]``. vmap- and grad-safe."""
+    names = list(params)
+    r = residuals(params)
+    jac = jacfwd(residuals)(params)
+    J = torch.cat([jac[n].reshape(r.shape[0], -1) for n in names], dim=1)  # noqa: N806
+    eye = torch.eye(J.shape[1], dtype=J.dtype, device=J.device)
+    rhs = J.T @ r
+    if precision and anchor is not None:
+        rhs = rhs + precision * torch.cat([(params[n] - anchor[n]).reshape(-1) for n in names])
+    step = torch.linalg.solve(J.T @ J + (precision + damping) * eye, rhs)
+    out, i = {}, 0
+    for n in names:
+        size = params[n].numel()
+        out[n] = step[i : i + size].reshape(params[n].shape)
+        i += size
+    return out
+
+
+def json_default(obj: Any) -> Any:
+    """JSON encoder fallback for configs."""
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON-serializable")
+
+
+def dumps(obj: Any) -> str:
+    """Pretty JSON."""
+    return json.dumps(obj, indent=2, default=json_default)

@@ -1,0 +1,105 @@
+"""Prototypical Networks (Snell et al., 2017) for N-way K-shot classification."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from sciml.meta.adapted import Adapted, no_input_checks
+from sciml.meta.functional import Params, map_tasks
+from sciml.meta.learner import Learner
+from sciml.tasks import Task, TensorData
+
+
+def prototypes(embeddings: Tensor, labels: Tensor, n_way: int) -> Tensor:
+    """Class means of support embeddings.
+
+    Args:
+        embeddings: ``[n_support, d]``.
+        labels: ``[n_support]`` int64 in ``0..n_way-1``.
+        n_way: Number of classes ``N``.
+
+    Returns:
+        ``[N, d]`` prototypes (vmap-safe: one-hot matmul, no indexing by data).
+    """
+    onehot = (labels[:, None] == torch.arange(n_way, device=labels.device)[None, :]).to(embeddings.dtype)
+    return (onehot.T @ embeddings) / onehot.sum(0).clamp_min(1.0)[:, None]
+
+
+def proto_logits(query_embeddings: Tensor, protos: Tensor) -> Tensor:
+    """Negative squared Euclidean distances ``[n_query, N]``."""
+    return -((query_embeddings[:, None, :] - protos[None, :, :]) ** 2).sum(-1)
+
+
+class ProtoNet(Learner):
+    """Prototypical Networks: the model embeds inputs; a class is the mean embedding of its
+    support examples; a query is classified by softmax over negative squared distances.
+
+    Adaptation has no gradient steps: ``adapt`` computes prototypes, and
+    ``Adapted.predict(x)`` returns logits ``[n, N]``.
+
+    Args:
+        model: Encoder mapping ``[n, ...]`` to embeddings ``[n, d]``.
+        n_way: Classes per episode (fixed during meta-training).
+        outer_lr: Adam step size.
+        meta_batch_size: Episodes per meta-iteration.
+    """
+
+    name = "ProtoNet"
+
+    def __init__(self, model: nn.Module, n_way: int, *, outer_lr: float = 1e-3, meta_batch_size: int = 4, **kwargs: Any) -> None:
+        kwargs.setdefault("inner_steps", 0)
+        super().__init__(model, loss="cross_entropy", outer_lr=outer_lr, meta_batch_size=meta_batch_size, **kwargs)
+        self.n_way = int(n_way)
+
+    def get_config(self) -> dict[str, Any]:
+        cfg = super().get_config()
+        cfg.pop("loss")
+        cfg["n_way"] = self.n_way
+        return cfg
+
+    def _embed(self, params: Mapping[str, Tensor], x: Tensor) -> Tensor:
+        return functional_call(self.model, ({**params}, self._buffers()), (x,))
+
+    def task_loss(self, meta: Mapping[str, Tensor], sx: Tensor, sy: Tensor, qx: Tensor, qy: Tensor) -> Tensor:
+        params = self._model_params(meta)
+        protos = prototypes(self._embed(params, sx), sy, self.n_way)
+        return F.cross_entropy(proto_logits(self._embed(params, qx), protos), qy)
+
+    def adapt_many(self, supports: Sequence[TensorData | Task], steps: Sequence[int]) -> list[list[Adapted]]:
+        args = [self._support_tensors(s, f"support {i}") for i, s in enumerate(supports)]
+        meta = self._meta()
+        for x, y in args:
+            if y.dtype != torch.long:
+                raise TypeError("ProtoNet needs int64 class indices as targets.")
+
+        def protos_of(m: Params, x: Tensor, y: Tensor) -> Tensor:
+            return prototypes(self._embed(self._model_params(m), x), y, self.n_way)
+
+        self.model.eval()
+        with torch.no_grad(), no_input_checks():
+            all_protos = map_tasks(protos_of, meta, args)
+        model = _PrototypeClassifier(self.model)
+        buffers = {f"encoder.{k}": v for k, v in self._buffers().items()}
+        out = []
+        for p in all_protos:
+            params = {**{f"encoder.{k}": v for k, v in self._model_params(meta).items()}, "prototypes": p}
+            out.append([Adapted(model, params, buffers, learner=self.name, steps=int(s)) for s in steps])
+        return out
+
+
+class _PrototypeClassifier(nn.Module):
+    """Encoder + fixed prototypes as one module, so ``Adapted.predict`` returns logits."""
+
+    def __init__(self, encoder: nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.prototypes = nn.Parameter(torch.zeros(1, 1), requires_grad=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return proto_logits(self.encoder(x), self.prototypes)

@@ -1,0 +1,10 @@
+"""Models: plain ``torch.nn.Module``s that know nothing about meta-learning."""
+
+from sciml.models.config import Configurable, build_module, module_config
+from sciml.models.laws import JMAK, Arrhenius, JMAKArrhenius, LinearBasis, PhysicalLaw, Quantity
+from sciml.models.mlp import MLP
+
+__all__ = [
+    "JMAK", "MLP", "Arrhenius", "Configurable", "JMAKArrhenius", "LinearBasis", "PhysicalLaw", "Quantity",
+    "build_module", "module_config",
+]

@@ -1,0 +1,8 @@
+"""Parametric physical laws as ``nn.Module``s with named, unit-carrying parameters."""
+
+from sciml.models.laws.arrhenius import Arrhenius
+from sciml.models.laws.base import GAS_CONSTANT, PhysicalLaw, Quantity
+from sciml.models.laws.jmak import JMAK, JMAKArrhenius, estimate_t50
+from sciml.models.laws.linear_basis import LinearBasis
+
+__all__ = ["GAS_CONSTANT", "JMAK", "Arrhenius", "JMAKArrhenius", "LinearBasis", "PhysicalLaw", "Quantity", "estimate_t50"]

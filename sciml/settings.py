@@ -1,0 +1,73 @@
+"""Global switches, used as context managers (the GPyTorch pattern).
+
+Example:
+    >>> from sciml import settings
+    >>> with settings.vmap_tasks(False):
+    ...     pass  # meta-batches are evaluated task by task in a Python loop
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+
+_state = threading.local()
+
+
+def _get(name: str, default: bool) -> bool:
+    return getattr(_state, name, default)
+
+
+@contextlib.contextmanager
+def _switch(name: str, value: bool) -> Iterator[None]:
+    previous = _get(name, True)
+    setattr(_state, name, bool(value))
+    try:
+        yield
+    finally:
+        setattr(_state, name, previous)
+
+
+class vmap_tasks:  # noqa: N801 - used like a function
+    """Evaluate meta-batches of same-shaped tasks with ``torch.func.vmap`` (default on).
+
+    Turning it off runs every task through the same per-task function in a Python loop;
+    results are identical up to floating-point summation order.
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        self._cm = _switch("vmap_tasks", enabled)
+
+    def __enter__(self) -> None:
+        self._cm.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self._cm.__exit__(*exc)
+
+    @staticmethod
+    def on() -> bool:
+        """Whether vmapped meta-batches are enabled in the current context."""
+        return _get("vmap_tasks", True)
+
+
+class validate_inputs:  # noqa: N801 - used like a function
+    """Check the inputs of physical laws in ``forward`` (default on).
+
+    The engine validates each task's data once, before any ``torch.func`` transform, and
+    then turns the per-call check off: data-dependent checks cannot run inside ``vmap``.
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        self._cm = _switch("validate_inputs", enabled)
+
+    def __enter__(self) -> None:
+        self._cm.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self._cm.__exit__(*exc)
+
+    @staticmethod
+    def on() -> bool:
+        """Whether laws validate their inputs in the current context."""
+        return _get("validate_inputs", True)

@@ -1,0 +1,68 @@
+"""Study configuration: ``study.toml`` read with tomllib, defaults merged, overrides applied."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+STUDY_FILE = "study.toml"
+
+
+def read_study_file(study_dir: Path) -> dict[str, Any]:
+    """Parse ``study_dir/study.toml`` (never modified)."""
+    path = study_dir / STUDY_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{study_dir} has no {STUDY_FILE}; a study folder holds study.toml and a README.")
+    try:
+        with path.open("rb") as fh:
+            cfg = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"{path}: not valid TOML ({err}).") from None
+    study = cfg.get("study")
+    if not isinstance(study, dict) or "kind" not in study:
+        raise ValueError(f"{path}: needs a [study] table with kind = \"...\" (see `sciml list`).")
+    return cfg
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``override`` on top of ``base``, recursively for tables."""
+    out = copy.deepcopy(dict(base))
+    for k, v in override.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else copy.deepcopy(v)
+    return out
+
+
+def apply_overrides(cfg: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply ``key.path=value`` overrides (``value`` in TOML syntax, e.g. ``train.iterations=50``)."""
+    cfg = copy.deepcopy(cfg)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"Override {item!r} must look like section.key=value.")
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw  # a bare string
+        node = cfg
+        *parents, leaf = key.strip().split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"Override {item!r}: {p} is not a table.")
+        node[leaf] = value
+    return cfg
+
+
+def config_hash(cfg: Mapping[str, Any]) -> str:
+    """Short sha256 of the canonical JSON of a resolved config."""
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:10]

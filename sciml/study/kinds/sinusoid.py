@@ -1,0 +1,109 @@
+"""Study kind ``sinusoid``: the regression benchmark of Finn et al. (2017), as a published anchor.
+
+One model per K (5, 10, 20 support points), MLP 1-40-40-1 with ReLU, one inner SGD step of
+0.01, meta-batch 25, Adam 1e-3; evaluated on fixed test tasks with 100 query points after 1
+and 10 inner steps. Published MSEs are placed beside ours, marked as published.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import torch
+
+from sciml.data.sinusoid import SinusoidTasks
+from sciml.evaluation.protocol import few_shot_results, summarize
+from sciml.models import MLP
+from sciml.study.context import RunContext
+from sciml.study.learners import build_learner, enabled_learners
+from sciml.study.report import markdown_table
+
+DESCRIPTION = "sinusoid regression of Finn et al. (2017): MAML and Meta-SGD beside published MSEs"
+
+DEFAULTS: dict[str, Any] = {
+    "study": {"kind": "sinusoid", "description": ""},
+    "data": {"test_tasks": 600, "query": 100, "test_seed": 1234},
+    "train": {"iterations": 20000, "shots": [5, 10, 20], "seed": 0},
+    "evaluate": {"steps": [1, 10]},
+    "learners": {
+        "MAML": {"class": "MAML", "inner_lr": 0.01, "inner_steps": 1, "outer_lr": 1e-3, "meta_batch_size": 25},
+        "MetaSGD": {"class": "MetaSGD", "inner_lr": 0.01, "inner_steps": 1, "outer_lr": 1e-3, "meta_batch_size": 25},
+        "pretrained": {"class": "FineTune", "inner_optimizer": "sgd", "inner_lr": 0.01, "inner_steps": 1, "outer_lr": 1e-3, "meta_batch_size": 25},
+    },
+}
+
+# Li et al. (2017), Meta-SGD, Table 1 (MSE, 5/10/20-shot), as recalled in the issue tracker and
+# not re-checked against the paper; a public re-implementation reports 10-shot MAML 0.67 and
+# Meta-SGD 0.31.
+PUBLISHED = {
+    ("MAML", 5): 1.13, ("MAML", 10): 0.77, ("MAML", 20): 0.48,
+    ("MetaSGD", 5): 0.90, ("MetaSGD", 10): 0.53, ("MetaSGD", 20): 0.31,
+}
+
+
+def run(ctx: RunContext) -> None:
+    """Run the study (see the module docstring)."""
+    cfg = ctx.config
+    d, tr, ev = cfg["data"], cfg["train"], cfg["evaluate"]
+    frames = []
+    ctx.add_generated_input("sinusoid", {"family": "A sin(x - phi), A~U[0.1,5], phi~U[0,pi], x~U[-5,5]", **d})
+    for k in tr["shots"]:
+        source = SinusoidTasks(shots=k, query=k)
+        test = SinusoidTasks(shots=k, query=d["query"]).fixed_tasks(d["test_tasks"], seed=d["test_seed"] + k)
+        for label, spec in enabled_learners(cfg).items():
+            torch.manual_seed(tr["seed"])
+            learner, fit_over = build_learner(label, spec, MLP(1, (40, 40), 1))
+            iterations = fit_over.get("iterations", tr["iterations"])
+            ctx.log(f"K={k}: meta-training {label} for {iterations} iterations")
+            learner.fit(source, iterations=iterations, seed=tr["seed"] + k)
+            ctx.add_history(f"{label} K={k}", learner.history_)
+            learner.save(ctx.run_dir / "checkpoints" / f"{label}-K{k}")
+            res = few_shot_results(
+                learner, test, shots=[k], steps=ev["steps"], seeds=[0], metrics=None,
+                query_size=d["query"], study=ctx.name, dataset="sinusoid", learner_name=label,
+            )
+            frames.append(res[res.metric == "mse"])
+    results = pd.concat(frames, ignore_index=True)
+    ctx.add_results(results)
+    summary = summarize(results, by=("learner", "shots", "steps"))
+    per_task = results.groupby(["learner", "shots", "steps"]).value
+    sem = per_task.sem() * 1.96
+    rows = []
+    for (learner, shots, steps), grp in summary.groupby(["learner", "shots", "steps"]):
+        rows.append(
+            {
+                "learner": learner,
+                "K": int(shots),
+                "inner steps": int(steps),
+                "MSE (ours)": float(grp.value.iloc[0]),
+                "95% CI over tasks": f"+-{float(sem.loc[(learner, shots, steps)]):.3f}",
+                "published": PUBLISHED.get((learner, int(shots)), float("nan")) if steps == 1 else float("nan"),
+            }
+        )
+    table = pd.DataFrame(rows).sort_values(["inner steps", "K", "learner"])
+    ctx.headline = (
+        f"Mean query MSE over {d['test_tasks']} fixed test tasks ({d['query']} query points each); "
+        f"{tr['iterations']} meta-iterations per model (Finn et al. trained 70,000). *published*: Li et al. "
+        "(2017, Meta-SGD, Table 1) as recalled, unverified here, 1 inner step at test. *pretrained* is the "
+        "pooled-regression baseline fine-tuned with the same inner step.\n\n" + markdown_table(table)
+    )
+    _plot(ctx)
+
+
+def _plot(ctx: RunContext) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    hist = pd.concat(ctx.histories, ignore_index=True)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, grp in hist[hist.metric == "train_loss"].groupby("learner"):
+        smooth = grp.value.rolling(200, min_periods=1).mean()
+        ax.plot(grp.iteration, smooth, label=name)
+    ax.set_yscale("log")
+    ax.set_xlabel("meta-iteration")
+    ax.set_ylabel("post-adaptation query MSE (rolling mean)")
+    ax.legend(fontsize=7)
+    ctx.save_figure(fig, "training_curves", "Meta-training loss per learner and K.")

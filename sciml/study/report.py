@@ -1,0 +1,45 @@
+"""``report.md``: the headline table, the kind's sections and the figures."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from sciml.study.context import RunContext
+
+
+def markdown_table(df: pd.DataFrame, floatfmt: str = ".3g") -> str:
+    """A GitHub-flavoured markdown table (no extra dependency)."""
+    cols = [str(c) for c in df.columns]
+
+    def fmt(v: object) -> str:
+        if isinstance(v, float):
+            return "" if v != v else format(v, floatfmt)  # NaN -> empty
+        return str(v)
+
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def write_report(ctx: RunContext, elapsed_s: float) -> None:
+    """Write ``report.md`` into the run folder."""
+    study = ctx.config["study"]
+    parts = [f"# {ctx.name}", "", study.get("description", "").strip(), ""]
+    if ctx.headline:
+        parts += ["## Headline", "", ctx.headline, ""]
+    for title, body in ctx.sections:
+        parts += [f"## {title}", "", body.strip(), ""]
+    if ctx.figures:
+        parts += ["## Figures", ""] + [f + "\n" for f in ctx.figures]
+    parts += [
+        "## Reproduce",
+        "",
+        f"`sciml run {ctx.study_dir.name and 'studies/' + ctx.study_dir.name}` (resolved config in "
+        "`config.resolved.json`, inputs with sha256 in `data_manifest.json`, versions in `environment.json`).",
+        "",
+        f"Wall time: {elapsed_s:.0f} s. Config: `{json.dumps(study, sort_keys=True)}`",
+        "",
+    ]
+    (ctx.run_dir / "report.md").write_text("\n".join(parts))
