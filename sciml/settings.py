@@ -29,45 +29,41 @@ def _switch(name: str, value: bool) -> Iterator[None]:
         setattr(_state, name, previous)
 
 
-class vmap_tasks:  # noqa: N801 - used like a function
+class _Switch:
+    """A boolean setting used as a context manager; ``on()`` reads the current value."""
+
+    _name = ""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self._cm = _switch(self._name, enabled)
+
+    def __enter__(self) -> None:
+        self._cm.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self._cm.__exit__(*exc)
+
+    @classmethod
+    def on(cls) -> bool:
+        """Whether the setting is on in the current context."""
+        return _get(cls._name, True)
+
+
+class vmap_tasks(_Switch):  # noqa: N801 - used like a function
     """Evaluate meta-batches of same-shaped tasks with ``torch.func.vmap`` (default on).
 
     Turning it off runs every task through the same per-task function in a Python loop;
     results are identical up to floating-point summation order.
     """
 
-    def __init__(self, enabled: bool = True) -> None:
-        self._cm = _switch("vmap_tasks", enabled)
-
-    def __enter__(self) -> None:
-        self._cm.__enter__()
-
-    def __exit__(self, *exc: object) -> None:
-        self._cm.__exit__(*exc)
-
-    @staticmethod
-    def on() -> bool:
-        """Whether vmapped meta-batches are enabled in the current context."""
-        return _get("vmap_tasks", True)
+    _name = "vmap_tasks"
 
 
-class validate_inputs:  # noqa: N801 - used like a function
+class validate_inputs(_Switch):  # noqa: N801 - used like a function
     """Check the inputs of physical laws in ``forward`` (default on).
 
     The engine validates each task's data once, before any ``torch.func`` transform, and
     then turns the per-call check off: data-dependent checks cannot run inside ``vmap``.
     """
 
-    def __init__(self, enabled: bool = True) -> None:
-        self._cm = _switch("validate_inputs", enabled)
-
-    def __enter__(self) -> None:
-        self._cm.__enter__()
-
-    def __exit__(self, *exc: object) -> None:
-        self._cm.__exit__(*exc)
-
-    @staticmethod
-    def on() -> bool:
-        """Whether laws validate their inputs in the current context."""
-        return _get("validate_inputs", True)
+    _name = "validate_inputs"

@@ -39,6 +39,7 @@ class KineticsFamily:
         T_window_C: Temperatures studied [C].
         t50_ref_range_s: Time to half transformation at ``T_ref_C`` [s].
         T_ref_C: Reference temperature [C].
+        lab_window_s: Shortest and longest isotherm t50 [s] the family's experiments resolve.
         sources: Where the ranges come from.
         notes: How ranges were derived and what is assumed.
     """
@@ -50,6 +51,7 @@ class KineticsFamily:
     T_window_C: tuple[float, float]  # noqa: N815
     t50_ref_range_s: tuple[float, float]
     T_ref_C: float  # noqa: N815
+    lab_window_s: tuple[float, float]
     sources: str
     notes: str
 
@@ -70,6 +72,7 @@ FAMILIES: dict[str, KineticsFamily] = {
             T_window_C=(1100.0, 1800.0),
             t50_ref_range_s=(0.5 * 3600, 30 * 3600),
             T_ref_C=1350.0,
+            lab_window_s=(60.0, 2000 * 3600.0),
             sources=(
                 "Lopez/Alfonso et al. 2015 (DTU, HR and MR plates); Richou et al. 2020 (ITER-grade W A/B); "
                 "Yu et al. 2017 (hot-rolled W); Zan et al. 2019 (Y2O3-W); data and Bayesian JMAK fits in "
@@ -89,6 +92,7 @@ FAMILIES: dict[str, KineticsFamily] = {
             T_window_C=(850.0, 1000.0),
             t50_ref_range_s=(0.01, 10.0),
             T_ref_C=925.0,
+            lab_window_s=(0.01, 1000.0),
             sources=(
                 "Hodgson & Gibbs, ISIJ Int. 32 (1992) 1329 (C-Mn: n = 1, Q = 230 kJ/mol, t50 law); "
                 "S355J2, C20, C45, 54SiCr6 parameters from pyroll-project/pyroll-jmak-recrystallization"
@@ -106,6 +110,7 @@ FAMILIES: dict[str, KineticsFamily] = {
             T_window_C=(470.0, 485.0),
             t50_ref_range_s=(100.0, 3000.0),
             T_ref_C=477.5,
+            lab_window_s=(10.0, 1e5),
             sources=(
                 "Qiao & Pelletier, J. Non-Cryst. Solids 357 (2011) 2590 (Cu46Zr45Al7Y2: n = 2.4-2.8, E = 484 "
                 "kJ/mol); Cui et al., J. Non-Cryst. Solids 404 (2014) 7 (Cu38Zr46Ag8Al8: n = 4.10-4.74, "
@@ -154,8 +159,6 @@ class SyntheticAlloyFamily:
         points_per_isotherm: Measurements per isotherm.
         noise_sd: Standard deviation of the measured fraction [1] (EBSD/hardness-based
             fractions scatter by a few percent).
-        lab_window_s: Shortest and longest anneal a laboratory runs [s]; temperatures whose
-            t50 falls outside are redrawn.
         window_before: Decades before the expected t50 of the first measurement (uniform range).
         window_after: Decades after the expected t50 of the last measurement (uniform range).
     """
@@ -164,7 +167,6 @@ class SyntheticAlloyFamily:
     temperatures_per_alloy: int = 3
     points_per_isotherm: int = 10
     noise_sd: float = 0.03
-    lab_window_s: tuple[float, float] = (60.0, 2000 * 3600.0)
     window_before: tuple[float, float] = (1.0, 1.5)
     window_after: tuple[float, float] = (1.0, 1.5)
 
@@ -225,11 +227,11 @@ class SyntheticAlloyFamily:
         lo_T, hi_T = f.T_window_C[0] + 273.15, f.T_window_C[1] + 273.15  # noqa: N806
         expected = self.nominal()
         for truth in self.sample_truths(n_alloys, seed):
-            for j in range(self.temperatures_per_alloy):
+            for _ in range(self.temperatures_per_alloy):
                 for _ in range(200):
                     T = lo_T + (hi_T - lo_T) * float(torch.rand((), generator=g, dtype=torch.float64))  # noqa: N806
                     t50 = truth.t50(T)
-                    if self.lab_window_s[0] <= t50 <= self.lab_window_s[1]:
+                    if f.lab_window_s[0] <= t50 <= f.lab_window_s[1]:
                         break
                 else:  # no temperature puts t50 inside the lab window: use the reference temperature
                     T, t50 = truth.T_ref_K, truth.t50_ref_s  # noqa: N806

@@ -26,31 +26,17 @@ class _TunedInnerLoop(Learner):
     def __init__(self, model: nn.Module, *, inner_optimizer: str = "adam", **kwargs: Any) -> None:
         super().__init__(model, inner_optimizer=inner_optimizer, **kwargs)
 
-    def adapt_path(self, meta: Mapping[str, Tensor], x: Tensor, y: Tensor, checkpoints: Sequence[int]) -> list[Params]:
+    def inner_step(
+        self, meta: Mapping[str, Tensor], fast: Params, problem: Any, step: int, state: dict[str, Any]
+    ) -> Params:
         if self.inner_optimizer != "adam":
-            return super().adapt_path(meta, x, y, checkpoints)
-        params = self._model_params(meta)
-        fixed = {n: p for n, p in params.items() if n not in self._adapt_names}
-        fast = {n: params[n] for n in self._adapt_names}
-        m = {n: torch.zeros_like(v) for n, v in fast.items()}
-        v2 = {n: torch.zeros_like(v) for n, v in fast.items()}
-
-        def support_loss(f: Params) -> Tensor:
-            return self.model_loss({**fixed, **f}, x, y)
-
-        out: list[Params] = []
-        wanted = sorted(set(checkpoints))
-        for step in range(max(wanted) + 1):
-            if step in wanted:
-                out.append({**fixed, **fast})
-            if step == wanted[-1]:
-                break
-            g = {n: t.detach() for n, t in grad(support_loss)(fast).items()}
-            m = {n: _BETA1 * m[n] + (1 - _BETA1) * g[n] for n in fast}
-            v2 = {n: _BETA2 * v2[n] + (1 - _BETA2) * g[n] ** 2 for n in fast}
-            c1, c2 = 1 - _BETA1 ** (step + 1), 1 - _BETA2 ** (step + 1)
-            fast = {n: fast[n] - self.inner_lr * (m[n] / c1) / ((v2[n] / c2).sqrt() + _EPS) for n in fast}
-        return [out[wanted.index(c)] for c in checkpoints]
+            return super().inner_step(meta, fast, problem, step, state)
+        g = {n: t.detach() for n, t in grad(problem.loss)(fast).items()}
+        m = {n: _BETA1 * state.get("m", {}).get(n, 0.0) + (1 - _BETA1) * g[n] for n in fast}
+        v = {n: _BETA2 * state.get("v", {}).get(n, 0.0) + (1 - _BETA2) * g[n] ** 2 for n in fast}
+        state["m"], state["v"] = m, v
+        c1, c2 = 1 - _BETA1 ** (step + 1), 1 - _BETA2 ** (step + 1)
+        return {n: fast[n] - self.inner_lr * (m[n] / c1) / ((v[n] / c2).sqrt() + _EPS) for n in fast}
 
 
 class Scratch(_TunedInnerLoop):

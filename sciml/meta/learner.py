@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-from abc import ABC
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -27,7 +26,6 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, grad_and_value, jacfwd
 
-from sciml._version import __version__
 from sciml.meta.adapted import Adapted, no_input_checks, validated
 from sciml.meta.functional import LossFn, Params, map_tasks, mean_over_tasks, resolve_loss
 from sciml.tasks import Task, TaskSet, TensorData
@@ -47,7 +45,7 @@ def _has_batchnorm(model: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
-class Learner(ABC):
+class Learner:
     """Base of every learner (meta-learners and baselines).
 
     Args:
@@ -211,41 +209,43 @@ class Learner(ABC):
     def adapt_path(
         self, meta: Mapping[str, Tensor], x: Tensor, y: Tensor, checkpoints: Sequence[int]
     ) -> list[Params]:
-        """Inner loop: gradient steps on ``(x, y)`` from ``meta``; model parameters after each
-        step count in ``checkpoints`` (sorted, ``0`` = no adaptation).
+        """Inner loop: steps on ``(x, y)`` from ``meta``; model parameters after each step
+        count in ``checkpoints`` (any order, ``0`` = no adaptation).
 
         Written for one task and safe inside ``vmap`` and ``grad``. First-order learners
-        detach the inner gradients, so no second-order terms reach the meta-gradient.
+        detach the inner directions, so no second-order terms reach the meta-gradient.
         """
         params = self._model_params(meta)
         fixed = {n: p for n, p in params.items() if n not in self._adapt_names}
         fast = {n: params[n] for n in self._adapt_names}
-        anchor = dict(fast)
-
-        def support_loss(fast_params: Params) -> Tensor:
-            return self.model_loss({**fixed, **fast_params}, x, y)
-
-        def residuals(fast_params: Params) -> Tensor:
-            pred = functional_call(self.model, ({**fixed, **fast_params}, self._buffers()), (x,))
-            return (pred - y).reshape(-1)
-
-        out: list[Params] = []
+        problem = _InnerProblem(self, fixed, dict(fast), x, y)
+        state: dict[str, Any] = {}
+        out: dict[int, Params] = {}
         wanted = sorted(set(checkpoints))
-        for step in range(max(wanted) + 1):
+        for step in range(wanted[-1] + 1):
             if step in wanted:
-                out.append({**fixed, **fast})
+                out[step] = {**fixed, **fast}
             if step == wanted[-1]:
                 break
-            if self.inner_optimizer == "gauss_newton":
-                g = gauss_newton_direction(
-                    residuals, fast, self.inner_damping, anchor=anchor, precision=self.inner_prior_precision
-                )
-            else:
-                g = grad(support_loss)(fast)
-            if self.first_order:
-                g = {n: v.detach() for n, v in g.items()}
-            fast = {n: fast[n] - self.inner_lr_for(meta, n) * g[n] for n in fast}
-        return [out[wanted.index(c)] for c in checkpoints]
+            fast = self.inner_step(meta, fast, problem, step, state)
+        return [out[c] for c in checkpoints]
+
+    def inner_step(
+        self, meta: Mapping[str, Tensor], fast: Params, problem: _InnerProblem, step: int, state: dict[str, Any]
+    ) -> Params:
+        """One inner update of the adapted parameters ``fast`` (SGD or Gauss-Newton).
+
+        ``state`` persists across the steps of one adaptation (e.g. optimizer moments).
+        """
+        if self.inner_optimizer == "gauss_newton":
+            d = gauss_newton_direction(
+                problem.residuals, fast, self.inner_damping, anchor=problem.anchor, precision=self.inner_prior_precision
+            )
+        else:
+            d = grad(problem.loss)(fast)
+        if self.first_order:
+            d = {n: v.detach() for n, v in d.items()}
+        return {n: fast[n] - self.inner_lr_for(meta, n) * d[n] for n in fast}
 
     def task_loss(self, meta: Mapping[str, Tensor], sx: Tensor, sy: Tensor, qx: Tensor, qy: Tensor) -> Tensor:
         """Query loss after adapting on the support: the per-task outer loss."""
@@ -516,6 +516,24 @@ class Learner(ABC):
     def __repr__(self) -> str:
         cfg = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if not callable(v))
         return f"{type(self).__name__}({type(self.model).__name__}, {cfg})"
+
+
+class _InnerProblem:
+    """The support-set objective of one adaptation: loss and residuals of the adapted
+    parameters, with the other parameters fixed; ``anchor`` is the starting point."""
+
+    def __init__(self, learner: Learner, fixed: Params, anchor: Params, x: Tensor, y: Tensor) -> None:
+        self.learner, self.fixed, self.anchor, self.x, self.y = learner, fixed, anchor, x, y
+
+    def loss(self, fast: Params) -> Tensor:
+        """Support loss."""
+        return self.learner.model_loss({**self.fixed, **fast}, self.x, self.y)
+
+    def residuals(self, fast: Params) -> Tensor:
+        """Prediction minus target, flattened to ``[m]``."""
+        model = self.learner.model
+        pred = functional_call(model, ({**self.fixed, **fast}, self.learner._buffers()), (self.x,))
+        return (pred - self.y).reshape(-1)
 
 
 def gauss_newton_direction(

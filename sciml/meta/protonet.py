@@ -74,7 +74,7 @@ class ProtoNet(Learner):
     def adapt_many(self, supports: Sequence[TensorData | Task], steps: Sequence[int]) -> list[list[Adapted]]:
         args = [self._support_tensors(s, f"support {i}") for i, s in enumerate(supports)]
         meta = self._meta()
-        for x, y in args:
+        for _, y in args:
             if y.dtype != torch.long:
                 raise TypeError("ProtoNet needs int64 class indices as targets.")
 

@@ -11,7 +11,7 @@ from sciml import settings
 from sciml.evaluation import RESULT_COLUMNS
 from sciml.meta import ANIL, MAML, CurveFit, FineTune, Learner, MetaSGD, ProtoNet, Reptile, Scratch, resolve_learner
 from sciml.models import JMAK, MLP
-from sciml.tasks import EpisodeSampler, Task, TaskSet, TensorData
+from sciml.tasks import EpisodeSampler, TaskSet, TensorData
 from tests.conftest import sinusoid_tasks
 
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-from sciml.models.laws.base import GAS_CONSTANT, PhysicalLaw, Quantity, as_column, log_param
+from sciml.models.laws.base import GAS_CONSTANT, PhysicalLaw, Quantity, as_column, check_kelvin, log_param
 
 
 class Arrhenius(PhysicalLaw):
@@ -47,14 +47,7 @@ class Arrhenius(PhysicalLaw):
         return self.log_k_ref - self.log_Q.exp() * 1e3 / GAS_CONSTANT * (1.0 / T - 1.0 / self.T_ref)
 
     def check_inputs(self, x: Tensor) -> None:
-        T = as_column(x, "Arrhenius", "temperature [K]")  # noqa: N806
-        if not torch.isfinite(T).all():
-            raise ValueError("Arrhenius: temperature contains NaN or infinite values; drop those points.")
-        if (T <= 0).any():
-            raise ValueError(
-                f"Arrhenius: temperature must be in kelvin (> 0); got minimum {float(T.min()):.4g}. "
-                "Convert Celsius with T[K] = T[C] + 273.15."
-            )
+        check_kelvin(as_column(x, "Arrhenius", "temperature [K]"), "Arrhenius")
 
     def physical_params(self, params: Mapping[str, Tensor] | None = None) -> dict[str, Quantity]:
         k_ref = self._get(params, "log_k_ref").exp()

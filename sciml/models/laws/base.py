@@ -95,6 +95,17 @@ def _check_finite(t: Tensor, what: str, law: str) -> None:
         raise ValueError(f"{law}: {what} contains NaN or infinite values at rows {rows[:10]}; drop or fix them.")
 
 
+def check_kelvin(T: Tensor, law: str) -> None:  # noqa: N803
+    """Raise unless every temperature is a finite value in kelvin."""
+    if not torch.isfinite(T).all():
+        raise ValueError(f"{law}: temperature contains NaN or infinite values; every point needs its temperature [K].")
+    if (T <= 0).any():
+        raise ValueError(
+            f"{law}: temperature must be in kelvin (> 0); got minimum {float(T.min()):.4g}. "
+            "Convert Celsius with T[K] = T[C] + 273.15."
+        )
+
+
 def as_column(x: Tensor, law: str, what: str) -> Tensor:
     """``x`` as shape ``[n]``, accepting ``[n]`` or ``[n, 1]``."""
     if x.ndim == 2 and x.shape[1] == 1:

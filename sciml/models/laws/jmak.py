@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-from sciml.models.laws.base import GAS_CONSTANT, PhysicalLaw, Quantity, as_column, log_param
+from sciml.models.laws.base import GAS_CONSTANT, PhysicalLaw, Quantity, as_column, check_kelvin, log_param
 
 _MIN_TIME = 1e-6  # s: keeps log(t) finite at t = 0 (X is 0 there anyway)
 _FRACTION_TOLERANCE = 0.02
@@ -196,14 +196,7 @@ class JMAKArrhenius(PhysicalLaw):
                 "If the temperature is missing, add it as the second column (in kelvin)."
             )
         _check_times(x[:, 0], "JMAKArrhenius")
-        T = x[:, 1]  # noqa: N806
-        if not torch.isfinite(T).all():
-            raise ValueError("JMAKArrhenius: temperature contains NaN or infinite values; every point needs its temperature [K].")
-        if (T <= 0).any():
-            raise ValueError(
-                f"JMAKArrhenius: temperature must be in kelvin (> 0); got minimum {float(T.min()):.4g}. "
-                "Convert Celsius with T[K] = T[C] + 273.15."
-            )
+        check_kelvin(x[:, 1], "JMAKArrhenius")
 
     def check_targets(self, y: Tensor) -> None:
         _check_fraction(y, "JMAKArrhenius")

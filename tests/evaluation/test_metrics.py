@@ -1,0 +1,49 @@
+"""Metrics and summaries against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from sciml.evaluation import RESULT_COLUMNS, accuracy, expected_calibration_error, mae, mse, r2, roc_auc, summarize
+
+
+def test_regression_metrics() -> None:
+    y = torch.tensor([1.0, 2.0, 3.0])
+    p = torch.tensor([1.0, 2.0, 5.0])
+    assert mse(p, y) == pytest.approx(4 / 3)
+    assert mae(p, y) == pytest.approx(2 / 3)
+    assert r2(y, y) == pytest.approx(1.0)
+    assert math.isnan(r2(p, torch.ones(3)))
+
+
+def test_roc_auc_matches_pair_counting() -> None:
+    s = torch.tensor([0.1, 0.4, 0.35, 0.8])
+    y = torch.tensor([0, 0, 1, 1])
+    assert roc_auc(s, y) == pytest.approx(0.75)
+    assert roc_auc(torch.tensor([0.5, 0.5]), torch.tensor([0, 1])) == pytest.approx(0.5)
+    assert math.isnan(roc_auc(s, torch.ones(4)))
+
+
+def test_accuracy_and_ece() -> None:
+    logits = torch.tensor([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0]])
+    y = torch.tensor([0, 1, 1])
+    assert accuracy(logits, y) == pytest.approx(2 / 3)
+    probs = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    assert expected_calibration_error(probs, torch.tensor([0, 1])) == pytest.approx(0.5)
+    assert expected_calibration_error(probs, torch.tensor([0, 0])) == pytest.approx(0.0)
+
+
+def test_summarize_ci_over_seeds() -> None:
+    rows = []
+    for seed, v in enumerate([1.0, 2.0, 3.0]):
+        for task in ("a", "b"):
+            rows.append(("s", "d", "L", task, task, 3, 1, seed, "mse", v))
+    df = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    out = summarize(df)
+    assert out.value.iloc[0] == pytest.approx(2.0)
+    assert out.ci_low.iloc[0] == pytest.approx(2.0 - 4.302653 * 1 / math.sqrt(3), rel=1e-5)
+    assert out.n_seeds.iloc[0] == 3 and out.n_tasks.iloc[0] == 2

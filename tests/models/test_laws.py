@@ -1,0 +1,90 @@
+"""Physical laws: equations, parameters with units, and bad input."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from sciml import settings
+from sciml.models import JMAK, MLP, Arrhenius, JMAKArrhenius, LinearBasis, build_module, module_config
+from sciml.models.laws import GAS_CONSTANT, estimate_t50
+
+
+def test_jmak_equation_and_t50() -> None:
+    law = JMAK(k=2e-3, n=1.7).double()
+    t = torch.tensor([0.0, 100.0, 500.0, 5000.0], dtype=torch.float64)
+    expected = 1 - torch.exp(-((2e-3 * t) ** 1.7))
+    assert torch.allclose(law(t), expected, atol=1e-12)
+    p = law.physical_params()
+    assert p["t50"].unit == "s" and p["k"].unit == "1/s" and p["n"].unit == "1"
+    assert float(law(p["t50"].value.detach().reshape(1))) == pytest.approx(0.5, abs=1e-9)
+
+
+def test_jmak_incubation_shifts_the_curve() -> None:
+    law = JMAK(k=1e-2, n=2.0, incubation=True, t0=50.0).double()
+    assert float(law(torch.tensor([40.0], dtype=torch.float64))) < 1e-12
+    t50 = law.physical_params()["t50"].value.detach()
+    assert float(law(t50.reshape(1))) == pytest.approx(0.5, abs=1e-9)
+    assert torch.isfinite(torch.autograd.grad(law(torch.tensor([0.0, 60.0], dtype=torch.float64)).sum(), law.log_t0)[0])
+
+
+def test_jmak_arrhenius_matches_isothermal_jmak() -> None:
+    law = JMAKArrhenius(T_ref=1500.0, k_ref=1e-3, Q=400.0, n=1.3).double()
+    T = 1600.0  # noqa: N806
+    k = 1e-3 * math.exp(-400e3 / GAS_CONSTANT * (1 / T - 1 / 1500.0))
+    t = torch.logspace(1, 4, 7, dtype=torch.float64)
+    x = torch.stack([t, torch.full_like(t, T)], 1)
+    assert torch.allclose(law(x), JMAK(k=k, n=1.3).double()(t), atol=1e-10)
+    p = law.physical_params()
+    assert p["Q"].unit == "kJ/mol"
+    assert float(p["k0"].value) == pytest.approx(1e-3 * math.exp(400e3 / (GAS_CONSTANT * 1500.0)), rel=1e-4)
+    assert float(law.t50(T).detach()) == pytest.approx(math.log(2) ** (1 / 1.3) / k, rel=1e-6)
+
+
+def test_laws_reject_bad_input_with_clear_messages() -> None:
+    with pytest.raises(ValueError, match="time must be >= 0 s"):
+        JMAK()(torch.tensor([-1.0, 2.0]))
+    with pytest.raises(ValueError, match="NaN"):
+        JMAK()(torch.tensor([1.0, float("nan")]))
+    with pytest.raises(ValueError, match="temperature \\[K\\]"):
+        JMAKArrhenius(T_ref=1000.0)(torch.tensor([[1.0], [2.0]]))
+    with pytest.raises(ValueError, match="kelvin"):
+        JMAKArrhenius(T_ref=1000.0)(torch.tensor([[1.0, -5.0]]))
+    with pytest.raises(ValueError, match="kelvin"):
+        Arrhenius(T_ref=800.0)(torch.tensor([0.0]))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        JMAK().check_targets(torch.tensor([0.2, 1.3]))
+    with pytest.raises(ValueError, match="positive"):
+        JMAK(k=-1.0)
+    with pytest.raises(ValueError, match="T_ref"):
+        JMAKArrhenius(T_ref=0.0)
+    JMAK().check_targets(torch.tensor([-0.01, 1.01]))  # measurement noise is tolerated
+    with settings.validate_inputs(False):
+        JMAK()(torch.tensor([-1.0]))  # the engine's fast path skips checks it already ran
+
+
+def test_arrhenius_and_linear_basis() -> None:
+    law = Arrhenius(T_ref=1000.0, k_ref=2.0, Q=150.0).double()
+    T = torch.tensor([900.0, 1000.0, 1100.0], dtype=torch.float64)  # noqa: N806
+    expected = math.log(2.0) - 150e3 / GAS_CONSTANT * (1 / T - 1 / 1000.0)
+    assert torch.allclose(law(T), expected)
+    lb = LinearBasis(degree=2, x_scale=10.0, weights=[1.0, 2.0, 3.0])
+    assert torch.allclose(lb(torch.tensor([10.0, 20.0])), torch.tensor([6.0, 17.0]))
+    assert set(lb.physical_params()) == {"w0", "w1", "w2"}
+    with pytest.raises(ValueError, match="weights"):
+        LinearBasis(degree=2, weights=[1.0])
+
+
+def test_estimate_t50() -> None:
+    t = torch.tensor([10.0, 100.0, 1000.0])
+    assert estimate_t50(t, torch.tensor([0.1, 0.5, 0.9])) == pytest.approx(100.0)
+    assert estimate_t50(t, torch.tensor([0.0, 0.1, 0.2])) == pytest.approx(2000.0)
+
+
+@pytest.mark.parametrize("module", [JMAK(k=1e-2, n=2.0, incubation=True), JMAKArrhenius(T_ref=1200.0), MLP(2, (3,), 1)])
+def test_configurable_modules_rebuild_from_json(module) -> None:
+    rebuilt = build_module(module_config(module))
+    assert type(rebuilt) is type(module)
+    assert [n for n, _ in rebuilt.named_parameters()] == [n for n, _ in module.named_parameters()]
