@@ -1,5 +1,9 @@
-"""Data: loaders of reference data and simulators of task families."""
+"""Data: loaders of reference data (``SCIML_DATA_DIR`` or download with sha256) and
+simulators of task families."""
 
+from sciml.data.download import DataUnavailableError, fetch
+from sciml.data.paths import data_dir, reference_file
+from sciml.data.recrystallization import load_recrystallization
 from sciml.data.sinusoid import SinusoidTasks
 
-__all__ = ["SinusoidTasks"]
+__all__ = ["DataUnavailableError", "SinusoidTasks", "data_dir", "fetch", "load_recrystallization", "reference_file"]

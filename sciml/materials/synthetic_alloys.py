@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -120,6 +121,37 @@ FAMILIES: dict[str, KineticsFamily] = {
         ),
     ]
 }
+
+
+def check_families_against_table(path: str | Path) -> list[str]:
+    """Compare :data:`FAMILIES` with the literature table they were taken from.
+
+    Args:
+        path: ``kinetics/jmak_prior_families.csv`` of the reference data (columns ``family,
+            n_lo, n_hi, Q_lo_kJmol, Q_hi_kJmol, T_lo_C, T_hi_C``).
+
+    Returns:
+        The families checked.
+
+    Raises:
+        ValueError: if a family is missing from the table or a range differs.
+    """
+    table = pd.read_csv(path).set_index("family")
+    checked = []
+    for f in FAMILIES.values():
+        if f.name not in table.index:
+            raise ValueError(f"{path}: no row for family {f.name!r}.")
+        row = table.loc[f.name]
+        pairs = {
+            "n": (f.n_range, (row.n_lo, row.n_hi)),
+            "Q": (f.Q_range, (row.Q_lo_kJmol, row.Q_hi_kJmol)),
+            "T window": (f.T_window_C, (row.T_lo_C, row.T_hi_C)),
+        }
+        for what, (ours, theirs) in pairs.items():
+            if any(abs(float(a) - float(b)) > 1e-9 for a, b in zip(ours, theirs)):
+                raise ValueError(f"{f.name}: {what} range {ours} differs from the table's {theirs} in {path}.")
+        checked.append(f.name)
+    return checked
 
 
 @dataclass(frozen=True)

@@ -313,8 +313,13 @@ class Learner:
                 validated(self.model, x, y, t.name)
 
     def _validation_loss(self, val_batch: Sequence[Task]) -> float:
-        with torch.no_grad():
-            return float(self.meta_loss(self._meta(), val_batch))
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                return float(self.meta_loss(self._meta(), val_batch))
+        finally:
+            self.model.train(was_training)
 
     def fit(
         self,

@@ -59,7 +59,7 @@ def test_study_writes_a_complete_run_folder(study: str, tmp_path: Path) -> None:
 
 def test_jmak_study_compares_every_method_on_the_same_points(tmp_path: Path) -> None:
     results = pd.read_csv(_run("jmak-synthetic-alloys", tmp_path) / "results.csv")
-    assert set(results.learner) == {"MAML", "MetaSGD", "Reptile", "pooled-init", "curve_fit"}
+    assert set(results.learner) == {"MAML", "MetaSGD", "Reptile", "MAML-SGD", "pooled-init", "curve_fit"}
     assert set(results.metric) == {"t50_rel_error", "n_rel_error", "diverged", "rmse_X"}
     counts = results.groupby(["learner", "shots"]).task.nunique()
     assert counts.nunique() == 1  # every method calibrated every held-out isotherm at every k
