@@ -3,6 +3,8 @@
 Compared side by side, interleaved in one process, same model, same meta-batch, same data:
 
 * ``sciml``: ``Learner.meta_gradient`` (one vmapped ``torch.func`` computation) + Adam step;
+* ``sciml compiled``: the same with ``compile=True`` (``torch.compile`` of the vmapped
+  meta-gradient; compilation time excluded, reported separately);
 * ``loop``: a plain per-task loop with ``torch.autograd.grad(create_graph=True)`` inner steps
   (the pattern of most published MAML code);
 * ``higher``: ``higher.innerloop_ctx`` per task (skipped if ``higher`` is not installed:
@@ -13,7 +15,8 @@ Cases: (a) sinusoid MAML, K = 10 support + 10 query, meta-batch 25, 1 inner step
 second order. Also prints the largest meta-gradient difference between sciml and the loop.
 
 Usage: ``python benchmarks/meta_throughput.py [--repeats 30]``. The last line is
-``sinusoid_so_vs_loop=<ratio> jmak_so_vs_loop=<ratio>`` (sciml iterations/s over loop's).
+``sinusoid_so_vs_loop=<ratio> jmak_so_vs_loop=<ratio>``: iterations/s of sciml over the
+loop's, with ``compile=True`` where it compiled (the eager ratios are printed above it).
 """
 
 from __future__ import annotations
@@ -93,21 +96,34 @@ def timed(fn: Callable[[], object]) -> float:
 
 def compare(name: str, make_model: Callable[[], nn.Module], tasks: list[Task], lr: float, steps: int, first_order: bool, repeats: int, with_higher: bool) -> float:
     torch.manual_seed(0)
-    models = {k: make_model() for k in ("sciml", "loop", "higher")}
+    models = {k: make_model() for k in ("sciml", "compiled", "loop", "higher")}
     for m in list(models.values())[1:]:
         m.load_state_dict(models["sciml"].state_dict())
     learner = MAML(models["sciml"], inner_lr=lr, inner_steps=steps, first_order=first_order)
+    compiled = MAML(models["compiled"], inner_lr=lr, inner_steps=steps, first_order=first_order, compile=True)
     opts = {k: torch.optim.Adam(m.parameters(), lr=1e-12) for k, m in models.items()}
-    opts["sciml"] = learner._make_optimizer()
-    for g in opts["sciml"].param_groups:
-        g["lr"] = 1e-12  # keep the three models on the same weights
+    opts["sciml"], opts["compiled"] = learner._make_optimizer(), compiled._make_optimizer()
+    for key in ("sciml", "compiled"):
+        for g in opts[key].param_groups:
+            g["lr"] = 1e-12  # keep all models on the same weights
     g_sciml = sciml_step(learner, tasks, opts["sciml"])
+    start = time.perf_counter()
+    try:
+        with validate_inputs(False):
+            g_comp = sciml_step(compiled, tasks, opts["compiled"])
+        compile_s = time.perf_counter() - start
+        comp_diff = max(float((g_comp[n] - g_sciml[n]).abs().max() / (g_sciml[n].abs().max() + 1e-12)) for n in g_sciml)
+    except Exception as err:  # noqa: BLE001 - report and go on without the compiled variant
+        print(f"{name}: torch.compile failed ({type(err).__name__}: {err}); eager only")
+        compiled = None
     with validate_inputs(False):
         g_loop = loop_step(models["loop"], tasks, lr, steps, first_order, opts["loop"])
     diff = max(float((g_sciml[n] - g_loop[n]).abs().max() / (g_loop[n].abs().max() + 1e-12)) for n in g_loop)
-    times: dict[str, list[float]] = {"sciml": [], "loop": [], "higher": []}
+    times: dict[str, list[float]] = {"sciml": [], "compiled": [], "loop": [], "higher": []}
     for _ in range(repeats):  # interleaved
         times["sciml"].append(timed(lambda: sciml_step(learner, tasks, opts["sciml"])))
+        if compiled is not None:
+            times["compiled"].append(timed(lambda: sciml_step(compiled, tasks, opts["compiled"])))
         with validate_inputs(False):
             times["loop"].append(timed(lambda: loop_step(models["loop"], tasks, lr, steps, first_order, opts["loop"])))
             if with_higher:
@@ -117,7 +133,14 @@ def compare(name: str, make_model: Callable[[], nn.Module], tasks: list[Task], l
     if "higher" in rate:
         line += f", higher {rate['higher']:.1f} it/s (sciml/higher {rate['sciml'] / rate['higher']:.1f}x)"
     print(f"{line}; sciml/loop {rate['sciml'] / rate['loop']:.1f}x; max relative meta-gradient difference vs loop {diff:.1e}")
-    return rate["sciml"] / rate["loop"]
+    if "compiled" not in rate:
+        return rate["sciml"] / rate["loop"]
+    print(
+        f"{name}: sciml compiled {rate['compiled']:.1f} it/s (compiled/loop {rate['compiled'] / rate['loop']:.1f}x, "
+        f"compiled/eager {rate['compiled'] / rate['sciml']:.1f}x; compilation {compile_s:.0f} s; "
+        f"max relative difference vs eager {comp_diff:.1e})"
+    )
+    return rate["compiled"] / rate["loop"]
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -55,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except (FileNotFoundError, ValueError, KeyError) as err:
-        print(f"sciml: error: {err}", file=sys.stderr)
+        if os.environ.get("SCIML_DEBUG"):
+            raise
+        print(f"sciml: error: {err} (set SCIML_DEBUG=1 for the traceback)", file=sys.stderr)
         return 2
 
 

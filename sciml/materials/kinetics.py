@@ -34,20 +34,38 @@ def is_diverged(n: float, t50: float, t50_true: float) -> bool:
     return not (lo <= n <= hi) or not (1 / DIVERGENCE_T50_FACTOR <= ratio <= DIVERGENCE_T50_FACTOR) or ratio != ratio
 
 
+def _pairs(task: Any, t50_key: str, temperature_key: str) -> list[tuple[float, float]]:
+    temps, t50s = task.metadata[temperature_key], task.metadata[t50_key]
+    if isinstance(temps, (list, tuple)):
+        return list(zip(temps, t50s))
+    return [(temps, t50s)]
+
+
 def kinetics_metrics(t50_key: str = "t50_s", n_key: str = "n", temperature_key: str = "temperature_K") -> dict[str, Any]:
     """Metrics against a task's reference parameters in its metadata (truth or full-data fit):
-    ``t50_rel_error``, ``n_rel_error``, ``diverged`` (0/1) and ``rmse_X`` on the query."""
+    ``t50_rel_error``, ``n_rel_error``, ``diverged`` (0/1) and ``rmse_X`` on the query.
+
+    ``metadata[temperature_key]`` and ``metadata[t50_key]`` may be lists (a material measured
+    at several temperatures): the t50 error is then the mean over them, and the calibration
+    diverged if t50 is off by more than 10x at any of them. A failed calibration (NaN
+    parameters) counts as diverged with infinite errors.
+    """
+
+    def _nan_to_inf(v: float) -> float:
+        return float("inf") if v != v else v
 
     def t50_err(ad: Any, task: Any) -> float:
-        return abs(adapted_t50(ad, task.metadata[temperature_key]) / task.metadata[t50_key] - 1.0)
+        errs = [abs(adapted_t50(ad, temp) / ref - 1.0) for temp, ref in _pairs(task, t50_key, temperature_key)]
+        return _nan_to_inf(sum(errs) / len(errs))
 
     def n_err(ad: Any, task: Any) -> float:
-        return abs(adapted_n(ad) / task.metadata[n_key] - 1.0)
+        return _nan_to_inf(abs(adapted_n(ad) / task.metadata[n_key] - 1.0))
 
     def diverged(ad: Any, task: Any) -> float:
-        return float(is_diverged(adapted_n(ad), adapted_t50(ad, task.metadata[temperature_key]), task.metadata[t50_key]))
+        n = adapted_n(ad)
+        return float(any(is_diverged(n, adapted_t50(ad, temp), ref) for temp, ref in _pairs(task, t50_key, temperature_key)))
 
     def rmse_x(ad: Any, task: Any) -> float:
-        return rmse(ad.predict(task.query.x), task.query.y)
+        return _nan_to_inf(rmse(ad.predict(task.query.x), task.query.y))
 
     return {"t50_rel_error": t50_err, "n_rel_error": n_err, "diverged": diverged, "rmse_X": rmse_x}

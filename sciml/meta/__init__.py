@@ -2,7 +2,7 @@
 
 Learners: :class:`MAML` (second order; ``first_order=True`` for FOMAML), :class:`ANIL`,
 :class:`MetaSGD`, :class:`Reptile`, :class:`ProtoNet`; baselines :class:`Scratch`,
-:class:`FineTune` and :class:`CurveFit`. All share ``fit`` / ``adapt`` / ``evaluate`` /
+:class:`FineTune`, :class:`CurveFit` and :class:`PriorMAP` (empirical Bayes). All share ``fit`` / ``adapt`` / ``evaluate`` /
 ``save`` / ``load``.
 """
 
@@ -12,11 +12,12 @@ from sciml.meta.curve_fit import CurveFit
 from sciml.meta.learner import Learner
 from sciml.meta.maml import ANIL, MAML
 from sciml.meta.metasgd import MetaSGD
+from sciml.meta.prior_map import PriorMAP
 from sciml.meta.protonet import ProtoNet
 from sciml.meta.reptile import Reptile
 
 LEARNERS: dict[str, type[Learner]] = {
-    cls.__name__.lower(): cls for cls in (MAML, ANIL, MetaSGD, Reptile, ProtoNet, Scratch, FineTune, CurveFit)
+    cls.__name__.lower(): cls for cls in (MAML, ANIL, MetaSGD, Reptile, ProtoNet, Scratch, FineTune, CurveFit, PriorMAP)
 }
 
 
@@ -29,6 +30,6 @@ def resolve_learner(name: str) -> type[Learner]:
 
 
 __all__ = [
-    "ANIL", "LEARNERS", "MAML", "Adapted", "CurveFit", "FineTune", "Learner", "MetaSGD", "ProtoNet", "Reptile",
+    "ANIL", "LEARNERS", "MAML", "Adapted", "CurveFit", "FineTune", "Learner", "MetaSGD", "PriorMAP", "ProtoNet", "Reptile",
     "Scratch", "resolve_learner",
 ]

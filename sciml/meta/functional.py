@@ -69,6 +69,7 @@ def _groups(signatures: Sequence[Hashable]) -> dict[Hashable, list[int]]:
 
 
 def _signature(args: Sequence[Tensor]) -> tuple[Any, ...]:
+    """Shapes and dtypes of a task's tensors: equal signatures can be stacked."""
     return tuple((tuple(a.shape), a.dtype) for a in args)
 
 

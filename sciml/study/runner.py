@@ -17,6 +17,7 @@ from sciml.study.context import METRIC_COLUMNS, RunContext, environment_info
 KINDS: dict[str, str] = {
     "jmak-synthetic": "sciml.study.kinds.jmak_synthetic",
     "sinusoid": "sciml.study.kinds.sinusoid",
+    "jmak-tungsten": "sciml.study.kinds.jmak_tungsten",
 }
 """Study kind -> module with ``DEFAULTS`` (dict), ``DESCRIPTION`` (str) and ``run(ctx)``."""
 

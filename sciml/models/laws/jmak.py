@@ -220,6 +220,17 @@ class JMAKArrhenius(PhysicalLaw):
             "t50_ref": Quantity(self.t50(self.T_ref, params), "s", "time to half transformation at T_ref"),
         }
 
+    def initial_guess(self, x: Tensor, y: Tensor) -> dict[str, float]:
+        """n = 1.5, the current Q, and k_ref from where the data cross X = 0.5 (at their mean
+        temperature, moved to ``T_ref`` with that Q)."""
+        t, T = x[:, 0].double(), x[:, 1].double()  # noqa: N806
+        n = 1.5
+        q = float(self.log_Q.detach().exp())
+        t50 = estimate_t50(t, y.double())
+        t_mean = float(T.mean())
+        ln_k = math.log(math.log(2.0) ** (1 / n) / t50) + q * 1e3 / GAS_CONSTANT * (1 / t_mean - 1 / self.T_ref)
+        return {"log_k_ref": ln_k, "log_Q": math.log(q), "log_n": math.log(n)}
+
     @property
     def bounds(self) -> dict[str, tuple[float, float]]:
         return {"log_k_ref": (-40.0, 10.0), "log_Q": (math.log(5.0), math.log(2000.0)), "log_n": (math.log(0.1), math.log(20.0))}

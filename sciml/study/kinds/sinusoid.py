@@ -71,13 +71,15 @@ def run(ctx: RunContext) -> None:
     sem = per_task.sem() * 1.96
     rows = []
     for (learner, shots, steps), grp in summary.groupby(["learner", "shots", "steps"]):
+        mse = float(grp.value.iloc[0])
+        finite = mse == mse and mse != float("inf")
         rows.append(
             {
                 "learner": learner,
                 "K": int(shots),
                 "inner steps": int(steps),
-                "MSE (ours)": float(grp.value.iloc[0]),
-                "95% CI over tasks": f"+-{float(sem.loc[(learner, shots, steps)]):.3f}",
+                "MSE (ours)": f"{mse:.3g}" if finite else "diverged",
+                "95% CI over tasks": f"+-{float(sem.loc[(learner, shots, steps)]):.3f}" if finite else "",
                 "published": PUBLISHED.get((learner, int(shots)), float("nan")) if steps == 1 else float("nan"),
             }
         )

@@ -1,0 +1,112 @@
+"""Recrystallization tasks at two levels, support designs and reference fits."""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+
+import pandas as pd
+import torch
+
+from sciml.meta.curve_fit import CurveFit
+from sciml.models.laws import JMAK, JMAKArrhenius
+from sciml.tasks import Task, TaskSet, TensorData
+
+UNITS = {"time_s": "s", "temperature_K": "K", "X": "1"}
+
+
+def _clip_fraction(x: pd.Series) -> torch.Tensor:
+    # digitized fractions stray a little outside [0, 1]; the laws tolerate 0.02
+    return torch.tensor(x.to_numpy(dtype=float), dtype=torch.float64)
+
+
+def isotherm_tasks(df: pd.DataFrame) -> TaskSet:
+    """One task per (data set, temperature): ``x`` = time [s] ``[n]``, ``y`` = X ``[n]``; the
+    group is the material (data set), so a material's isotherms stay on one side of a split.
+
+    Args:
+        df: Output of :func:`sciml.data.load_recrystallization`.
+    """
+    tasks = []
+    for (dataset, temp), rows in df.groupby(["dataset", "temperature_K"], sort=True):
+        rows = rows.sort_values("time_s")
+        x = torch.tensor(rows.time_s.to_numpy(dtype=float), dtype=torch.float64)
+        data = TensorData(x, _clip_fraction(rows.X))
+        tasks.append(
+            Task(data, TensorData.empty_like(data), name=f"{dataset}@{temp:.0f}K", group=str(dataset),
+                 metadata={"units": {"time": "s", "X": "1"}, "temperature_K": float(temp),
+                           "material": rows.material.iloc[0], "source_paper": rows.source_paper.iloc[0]})
+        )
+    return TaskSet(tasks)
+
+
+def material_tasks(df: pd.DataFrame) -> TaskSet:
+    """One task per data set across its temperatures: ``x`` = (time [s], temperature [K])
+    ``[n, 2]``, ``y`` = X ``[n]``."""
+    tasks = []
+    for dataset, rows in df.groupby("dataset", sort=True):
+        rows = rows.sort_values(["temperature_K", "time_s"])
+        x = torch.tensor(rows[["time_s", "temperature_K"]].to_numpy(dtype=float).copy(), dtype=torch.float64)
+        data = TensorData(x, _clip_fraction(rows.X))
+        temps = sorted(float(t) for t in rows.temperature_K.unique())
+        tasks.append(
+            Task(data, TensorData.empty_like(data), name=str(dataset), group=str(dataset),
+                 metadata={"units": {"time": "s", "temperature": "K", "X": "1"}, "temperatures_K": temps,
+                           "material": rows.material.iloc[0], "source_paper": rows.source_paper.iloc[0]})
+        )
+    return TaskSet(tasks)
+
+
+def random_design(task: Task, shots: int, generator: torch.Generator) -> Task:
+    """``shots`` measurements drawn at random; the others are held out."""
+    return task.resample(shots, generator)
+
+
+def early_design(task: Task, shots: int, generator: torch.Generator | None = None) -> Task:
+    """The ``shots`` earliest measurements (experiments stopped early); the others are held
+    out. Deterministic: ties in time are broken by position."""
+    data = task.data
+    t = data.x[:, 0] if data.x.ndim == 2 else data.x
+    order = torch.argsort(t, stable=True)
+    if len(order) <= shots:
+        raise ValueError(f"Task {task.name!r} has {len(order)} points: too few for {shots} early points plus a query.")
+    return task.with_split(data.subset(order[:shots]), data.subset(order[shots:]))
+
+
+DESIGNS = {"random": random_design, "early": early_design}
+
+
+def fit_reference(task: Task, law: JMAK | JMAKArrhenius, starts: Sequence[float] = (0.7, 1.5, 3.0)) -> dict[str, float]:
+    """Bounded least-squares fit of ``law`` to *all* of a task's points (several starting
+    exponents; the best fit wins): the reference that few-point calibrations are judged against.
+
+    Returns:
+        The fitted unconstrained parameters by name, plus ``sse`` and ``rmse``.
+    """
+    best: dict[str, float] | None = None
+    for n0 in starts:
+        trial = copy.deepcopy(law).double()
+        with torch.no_grad():
+            trial.log_n.fill_(math.log(n0))
+        fitter = CurveFit(trial)
+        x, y = fitter._tensors(task.data)
+        guess = trial.initial_guess(x, y)
+        guess["log_n"] = math.log(n0)
+        trial.initial_guess = lambda _x, _y, g=guess: g  # type: ignore[method-assign]
+        ad = fitter.adapt(task.data)
+        r = ad.predict(x).reshape(-1) - y.reshape(-1)
+        sse = float((r**2).sum())
+        if best is None or sse < best["sse"]:
+            best = {**{k: float(v) for k, v in ad.params.items()}, "sse": sse, "rmse": (sse / len(r)) ** 0.5}
+    assert best is not None
+    return best
+
+
+def reference_t50(law: JMAK | JMAKArrhenius, params: dict[str, float], temperatures_K: Sequence[float]) -> list[float]:  # noqa: N803
+    """t50 [s] of a fitted law at each temperature (isothermal JMAK: the same value)."""
+    p = {k: torch.tensor(v, dtype=torch.float64) for k, v in params.items() if k not in ("sse", "rmse")}
+    law = copy.deepcopy(law).double()
+    if isinstance(law, JMAKArrhenius):
+        return [float(law.t50(T, p)) for T in temperatures_K]
+    return [float(law.physical_params(p)["t50"].value)] * len(temperatures_K)

@@ -1,0 +1,55 @@
+"""The tungsten study and the calibration example run end to end on the reference data."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sciml.cli import main
+from sciml.data import reference_file
+from sciml.evaluation import RESULT_COLUMNS
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _needs_data() -> None:
+    if reference_file("kinetics/tungsten_recrystallization/yu_data/data.csv") is None:
+        pytest.skip("needs the reference data: set SCIML_DATA_DIR to the folder holding kinetics/tungsten_recrystallization/")
+
+
+def test_tungsten_study_reports_every_method_and_metric(tmp_path: Path) -> None:
+    args = ["run", str(REPO / "studies" / "jmak-tungsten"), "--runs-dir", str(tmp_path)]
+    for o in ["train.iterations=10", "evaluate.seeds=[0]", "evaluate.shots=[2, 3]", "suggest.added=1", "suggest.seeds=[0]"]:
+        args += ["--set", o]
+    assert main(args) == 0
+    (run_dir,) = list(tmp_path.iterdir())
+    results = pd.read_csv(run_dir / "results.csv")
+    assert list(results.columns) == RESULT_COLUMNS
+    main_rows = results[results.dataset != "tungsten:sequential"]
+    for (learner, shots), grp in main_rows.groupby(["learner", "shots"]):
+        assert set(grp.metric) == {"t50_rel_error", "n_rel_error", "rmse_X", "diverged", "coverage90"}, (learner, shots)
+    assert set(main_rows.learner) == {"MAML", "MetaSGD", "Reptile", "pooled-prior MAP", "curve_fit", "Avrami plot"}
+    assert set(results.dataset) == {"tungsten:random", "tungsten:early", "tungsten:sequential"}
+    # leave-one-material-out: every material is evaluated, each by priors that never saw it
+    assert set(main_rows.task) == {"W_Lopez2015_HR", "W_Lopez2015_MR", "W_Richou2020_A", "W_Richou2020_B", "W_Yu2017"}
+    report = (run_dir / "report.md").read_text()
+    assert "At k = 3" in report and "calibrated" in report
+    assert (run_dir / "checkpoints" / "prior-all-materials" / "learner.json").is_file()
+    for fig in ("error_vs_k", "coverage_vs_k", "calibrated_k3", "suggest_next"):
+        assert (run_dir / "figures" / f"{fig}.png").is_file()
+
+
+def test_calibration_example_runs(tmp_path: Path) -> None:
+    plot = tmp_path / "alloy.png"
+    out = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "calibrate_new_alloy.py"), "--plot", str(plot)],
+        capture_output=True, text=True, check=True, timeout=600,
+    )
+    assert "Next measurement" in out.stdout and "t50 at 1250 C" in out.stdout
+    assert plot.is_file()
