@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sciml.meta import Learner, MAML
+from sciml.meta import MAML, Learner
 from sciml.models.laws import JMAKArrhenius
 from sciml.tasks import TensorData
 

@@ -26,8 +26,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, grad_and_value, jacfwd, vmap
 
-from sciml.meta.adapted import Adapted, no_input_checks, validated
 from sciml import settings
+from sciml.meta.adapted import Adapted, no_input_checks, validated
 from sciml.meta.functional import LossFn, Params, _signature, map_tasks, mean_over_tasks, resolve_loss
 from sciml.tasks import Task, TaskSet, TensorData
 

@@ -16,18 +16,10 @@ from typing import Any
 import pandas as pd
 
 from sciml._version import __version__
+from sciml.data.download import sha256_of as sha256_file
 from sciml.evaluation.protocol import RESULT_COLUMNS
 
 METRIC_COLUMNS = ["learner", "iteration", "metric", "value"]
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _version(dist: str) -> str | None:

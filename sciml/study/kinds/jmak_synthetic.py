@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from sciml.data.paths import reference_file
 from sciml.evaluation.protocol import few_shot_results, summarize
 from sciml.materials.kinetics import kinetics_metrics
-from sciml.data.paths import reference_file
 from sciml.materials.synthetic_alloys import SyntheticAlloyFamily, check_families_against_table
 from sciml.meta import CurveFit, Learner
 from sciml.models.laws import JMAK, JMAKArrhenius

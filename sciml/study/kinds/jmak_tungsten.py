@@ -16,6 +16,7 @@ The ``dataset`` column of results.csv names the design: ``tungsten:random``,
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -139,7 +140,9 @@ def run(ctx: RunContext) -> None:
     cfg = ctx.config
     ev = cfg["evaluate"]
     unit = cfg["data"]["undocumented_time_unit"] or None
-    df = load_recrystallization(undocumented_time_unit=unit)
+    with warnings.catch_warnings():  # the exclusions are logged below and listed in the report
+        warnings.simplefilter("ignore", UserWarning)
+        df = load_recrystallization(undocumented_time_unit=unit)
     from sciml.data.download import fetch
     from sciml.data.recrystallization import _LOCAL, _RAW
 
