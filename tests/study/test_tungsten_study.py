@@ -25,21 +25,26 @@ def _needs_data() -> None:
 
 def test_tungsten_study_reports_every_method_and_metric(tmp_path: Path) -> None:
     args = ["run", str(REPO / "studies" / "jmak-tungsten"), "--runs-dir", str(tmp_path)]
-    for o in ["train.iterations=10", "evaluate.seeds=[0]", "evaluate.shots=[2, 3]", "suggest.added=1", "suggest.seeds=[0]"]:
+    for o in ["train.iterations=10", "evaluate.seeds=[0]", "evaluate.shots=[2, 3]", "suggest.added=1", "suggest.seeds=[0]",
+              "isotherm.seeds=[0]", "isotherm.shots=[2]"]:
         args += ["--set", o]
     assert main(args) == 0
     (run_dir,) = list(tmp_path.iterdir())
     results = pd.read_csv(run_dir / "results.csv")
     assert list(results.columns) == RESULT_COLUMNS
-    main_rows = results[results.dataset != "tungsten:sequential"]
+    main_rows = results[results.dataset.isin(["tungsten:random", "tungsten:early"])]
     for (learner, shots), grp in main_rows.groupby(["learner", "shots"]):
         assert set(grp.metric) == {"t50_rel_error", "n_rel_error", "rmse_X", "diverged", "coverage90"}, (learner, shots)
     assert set(main_rows.learner) == {"MAML", "MetaSGD", "Reptile", "pooled-prior MAP", "curve_fit", "Avrami plot"}
-    assert set(results.dataset) == {"tungsten:random", "tungsten:early", "tungsten:sequential"}
+    assert set(results.dataset) == {
+        "tungsten:random", "tungsten:early", "tungsten:sequential", "tungsten-isotherm:random", "tungsten-isotherm:early",
+    }
+    iso = results[results.dataset.str.startswith("tungsten-isotherm")]
+    assert iso.task.nunique() == 24 and set(iso.group) == set(main_rows.task)
     # leave-one-material-out: every material is evaluated, each by priors that never saw it
     assert set(main_rows.task) == {"W_Lopez2015_HR", "W_Lopez2015_MR", "W_Richou2020_A", "W_Richou2020_B", "W_Yu2017"}
     report = (run_dir / "report.md").read_text()
-    assert "At k = 3" in report and "calibrated" in report
+    assert "At k = 3" in report and "calibrated" in report and "Isotherm level" in report
     assert (run_dir / "checkpoints" / "prior-all-materials" / "learner.json").is_file()
     for fig in ("error_vs_k", "coverage_vs_k", "calibrated_k3", "suggest_next"):
         assert (run_dir / "figures" / f"{fig}.png").is_file()

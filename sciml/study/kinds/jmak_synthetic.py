@@ -213,7 +213,7 @@ def run(ctx: RunContext) -> None:
         cf = head[(head.learner == "curve_fit") & (head.k == ks)].iloc[0]
         ctx.add_section(
             f"At k = {ks}",
-            f"Best meta-learner by median t50 error: **{best}**, median t50 error {row['median t50 rel. error']:.3f} "
+            f"Best meta-learner on this table by median t50 error (picked after the fact; every row is above): **{best}**, median t50 error {row['median t50 rel. error']:.3f} "
             f"and {row['diverged']:.1%} diverged, against curve_fit {cf['median t50 rel. error']:.3f} and "
             f"{cf['diverged']:.1%}.",
         )
