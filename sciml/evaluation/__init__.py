@@ -11,9 +11,10 @@ from sciml.evaluation.metrics import (
     rmse,
     roc_auc,
 )
+from sciml.evaluation.plots import plot_metric_vs_shots
 from sciml.evaluation.protocol import RESULT_COLUMNS, few_shot_results, split_generator, summarize
 
 __all__ = [
     "RESULT_COLUMNS", "accuracy", "expected_calibration_error", "few_shot_results", "generalization_gap",
-    "leave_one_group_out", "mae", "mse", "on_query", "r2", "rmse", "roc_auc", "split_generator", "summarize",
+    "leave_one_group_out", "mae", "mse", "on_query", "plot_metric_vs_shots", "r2", "rmse", "roc_auc", "split_generator", "summarize",
 ]

@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 from sciml.data.paths import reference_file
+from sciml.evaluation.plots import plot_metric_vs_shots
 from sciml.evaluation.protocol import few_shot_results, summarize
 from sciml.materials.kinetics import kinetics_metrics
 from sciml.materials.synthetic_alloys import SyntheticAlloyFamily, check_families_against_table
@@ -97,19 +98,13 @@ def _plots(ctx: RunContext, results: pd.DataFrame, order: list[str], examples: l
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    for name in order:
-        sub = results[results.learner == name]
-        per_k = sub.groupby(["shots", "metric"]).value
-        med = per_k.median().unstack()
-        mean = per_k.mean().unstack()
-        style = "--" if name in BASELINES else "-"
-        axes[0].plot(med.index, med["t50_rel_error"], style, marker="o", label=name)
-        axes[1].plot(med.index, med["n_rel_error"], style, marker="o", label=name)
-        axes[2].plot(mean.index, mean["diverged"], style, marker="o", label=name)
-    for ax, title in zip(axes, ["median |t50 error| / t50", "median |n error| / n", "share diverged"]):
-        ax.set_xlabel("measured points k")
-        ax.set_title(title)
-        ax.grid(alpha=0.3)
+    for ax, metric, stat, title in zip(
+        axes,
+        ("t50_rel_error", "n_rel_error", "diverged"),
+        ("median", "median", "mean"),
+        ("median |t50 error| / t50", "median |n error| / n", "share diverged"),
+    ):
+        plot_metric_vs_shots(results, metric, ax=ax, statistic=stat, learners=order, baselines=BASELINES, title=title)
     axes[0].set_yscale("log")
     axes[0].legend()
     ctx.save_figure(fig, "error_vs_k", "Held-out alloys: calibration error and divergence vs number of measured points.")

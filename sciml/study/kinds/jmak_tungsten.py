@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 
 from sciml.data.recrystallization import SOURCES, load_recrystallization
+from sciml.evaluation.plots import plot_metric_vs_shots
 from sciml.evaluation.protocol import few_shot_results, split_generator
 from sciml.materials.avrami import AvramiPlot
 from sciml.materials.kinetics import kinetics_metrics
@@ -340,19 +341,13 @@ def _plots(ctx: RunContext, results: pd.DataFrame, order: list[str], shown: dict
     for metric, title, fname in (("t50_rel_error", "median t50 error", "error_vs_k"), ("coverage90", "mean 90% coverage", "coverage_vs_k")):
         fig, axes = plt.subplots(1, len(designs), figsize=(6 * len(designs), 4), squeeze=False)
         for ax, design in zip(axes[0], designs):
-            sub = main[(main.dataset == design) & (main.metric == metric)]
-            for name in order:
-                s = sub[sub.learner == name].groupby("shots").value
-                y = s.median() if metric != "coverage90" else s.mean()
-                if y.notna().any():
-                    ax.plot(y.index, y.values, "--" if name in BASELINES else "-", marker="o", label=name)
-            ax.set_title(f"{design.split(':')[1]} design: {title}")
-            ax.set_xlabel("measured points k")
-            if metric == "t50_rel_error":
-                ax.set_yscale("log")
-            else:
+            plot_metric_vs_shots(
+                main[main.dataset == design], metric, ax=ax, statistic="median" if metric != "coverage90" else "mean",
+                learners=order, baselines=BASELINES, log_y=metric == "t50_rel_error",
+                title=f"{design.split(':')[1]} design: {title}",
+            )
+            if metric == "coverage90":
                 ax.axhspan(0.8, 0.95, color="green", alpha=0.1)
-            ax.grid(alpha=0.3)
         axes[0, 0].legend(fontsize=7)
         ctx.save_figure(fig, fname, f"{title} vs number of measured points, held-out materials.")
 
