@@ -18,6 +18,8 @@ KINDS: dict[str, str] = {
     "jmak-synthetic": "sciml.study.kinds.jmak_synthetic",
     "sinusoid": "sciml.study.kinds.sinusoid",
     "jmak-tungsten": "sciml.study.kinds.jmak_tungsten",
+    "asas-fewshot": "sciml.study.kinds.asas_fewshot",
+    "htru2-fewshot": "sciml.study.kinds.htru2_fewshot",
 }
 """Study kind -> module with ``DEFAULTS`` (dict), ``DESCRIPTION`` (str) and ``run(ctx)``."""
 
