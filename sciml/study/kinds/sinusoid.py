@@ -33,8 +33,8 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 
-# Li et al. (2017), Meta-SGD, Table 1 (MSE, 5/10/20-shot), as recalled in the issue tracker and
-# not re-checked against the paper; a public re-implementation reports 10-shot MAML 0.67 and
+# Li et al. (2017), Meta-SGD, Table 1 (MSE, 5/10/20-shot), quoted from memory and not re-checked
+# against the paper; a public re-implementation reports 10-shot MAML 0.67 and
 # Meta-SGD 0.31.
 PUBLISHED = {
     ("MAML", 5): 1.13, ("MAML", 10): 0.77, ("MAML", 20): 0.48,
