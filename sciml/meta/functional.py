@@ -68,8 +68,11 @@ def _groups(signatures: Sequence[Hashable]) -> dict[Hashable, list[int]]:
     return groups
 
 
-def _signature(args: Sequence[Tensor]) -> tuple[Any, ...]:
-    """Shapes and dtypes of a task's tensors: equal signatures can be stacked."""
+def _signature(args: Sequence[Any]) -> tuple[Any, ...]:
+    """Shapes and dtypes of a task's tensors: equal signatures can be stacked. Tasks with a
+    non-tensor argument (a graph batch) get a signature of their own: they are looped."""
+    if not all(isinstance(a, Tensor) for a in args):
+        return ("unstackable", id(args))
     return tuple((tuple(a.shape), a.dtype) for a in args)
 
 

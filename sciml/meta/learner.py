@@ -29,7 +29,7 @@ from torch.func import functional_call, grad, grad_and_value, jacfwd, vmap
 from sciml import settings
 from sciml.meta.adapted import Adapted, no_input_checks, validated
 from sciml.meta.functional import LossFn, Params, _signature, map_tasks, mean_over_tasks, resolve_loss
-from sciml.tasks import Task, TaskSet, TensorData
+from sciml.tasks import GraphData, Task, TaskSet, TensorData
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -205,7 +205,10 @@ class Learner:
         dtype = dtype or self._dtype
         device = device or self._device
         x, y = data.x, data.y
-        x = x.to(device, dtype) if torch.is_floating_point(x) else x.to(device)
+        if isinstance(x, Tensor):
+            x = x.to(device, dtype) if torch.is_floating_point(x) else x.to(device)
+        else:  # a graph batch: move it, keep its dtypes
+            x = x.to(device)
         y = y.to(device, dtype) if torch.is_floating_point(y) else y.to(device)
         return x, y
 
@@ -454,8 +457,8 @@ class Learner:
     # ------------------------------------------------------------------ adaptation
     def _support_tensors(self, support: TensorData | Task, name: str = "support") -> tuple[Tensor, Tensor]:
         data = support.support if isinstance(support, Task) else support
-        if not isinstance(data, TensorData):
-            raise TypeError(f"adapt() takes a Task or TensorData, got {type(support).__name__}.")
+        if not isinstance(data, (TensorData, GraphData)):
+            raise TypeError(f"adapt() takes a Task, TensorData or GraphData, got {type(support).__name__}.")
         if not len(data):
             raise ValueError("The support set is empty: adaptation needs at least one measurement.")
         x, y = self._tensors(data)

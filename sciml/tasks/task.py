@@ -11,13 +11,17 @@ import torch
 
 from sciml.tasks.data import TensorData
 
+TaskData = Any
+"""``TensorData`` or :class:`~sciml.tasks.graph_data.GraphData` (anything with ``len``,
+``x``, ``y``, ``subset``, ``concat`` and ``to``)."""
+
 
 @dataclass(frozen=True)
 class Task:
     """One related experiment: an alloy, an assay, a material family, a class of stars.
 
     Args:
-        support: Data used to adapt (calibrate) a model.
+        support: Data used to adapt (calibrate) a model: ``TensorData`` or ``GraphData``.
         query: Data used to judge the adapted model. May be empty (0 rows) when the task only
             stores all its measurements as support and is resampled with :meth:`resample`.
         name: Unique name of the task within its :class:`~sciml.tasks.TaskSet`.
@@ -27,8 +31,8 @@ class Task:
             synthetic tasks, anything else. Stored read-only.
     """
 
-    support: TensorData
-    query: TensorData
+    support: TaskData
+    query: TaskData
     name: str
     group: str = ""
     metadata: Mapping[str, Any] = field(default_factory=dict)
@@ -39,7 +43,8 @@ class Task:
         if not self.group:
             object.__setattr__(self, "group", self.name)
         object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
-        if len(self.query) and (
+        dense = isinstance(self.support, TensorData) and isinstance(self.query, TensorData)
+        if dense and len(self.query) and (
             self.support.x.shape[1:] != self.query.x.shape[1:]
             or self.support.y.shape[1:] != self.query.y.shape[1:]
         ):
@@ -49,14 +54,14 @@ class Task:
             )
 
     @property
-    def data(self) -> TensorData:
+    def data(self) -> TaskData:
         """All of the task's measurements: support rows followed by query rows."""
         return self.support.concat(self.query) if len(self.query) else self.support
 
     def __len__(self) -> int:
         return len(self.support) + len(self.query)
 
-    def with_split(self, support: TensorData, query: TensorData) -> Task:
+    def with_split(self, support: TaskData, query: TaskData) -> Task:
         """The same task (name, group, metadata) with a new support/query split."""
         return replace(self, support=support, query=query)
 

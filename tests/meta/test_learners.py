@@ -176,5 +176,5 @@ def test_protonet_classifies_separable_episodes() -> None:
 
 
 def test_task_of_wrong_type_is_rejected() -> None:
-    with pytest.raises(TypeError, match="Task or TensorData"):
+    with pytest.raises(TypeError, match="Task, TensorData or GraphData"):
         MAML(MLP(1, (4,), 1)).adapt((torch.zeros(3, 1), torch.zeros(3, 1)))  # type: ignore[arg-type]
