@@ -33,7 +33,7 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def fetch(relative: str, url: str, sha256: str, *, timeout: float = 60.0) -> Path:
+def fetch(relative: str, url: str, sha256: str, *, timeout: float = 60.0, gunzip: bool = False) -> Path:
     """The local path of a reference file.
 
     Looks for ``SCIML_DATA_DIR/relative``, then the download cache; otherwise downloads
@@ -45,6 +45,8 @@ def fetch(relative: str, url: str, sha256: str, *, timeout: float = 60.0) -> Pat
         url: Canonical download URL (pinned to a commit or version).
         sha256: Expected hex digest.
         timeout: Download timeout [s].
+        gunzip: The URL serves a gzip file whose *decompressed* bytes have ``sha256`` (the
+            local copy under ``relative`` is stored decompressed).
 
     Raises:
         ValueError: if a local file or the download has a different sha256.
@@ -68,7 +70,13 @@ def fetch(relative: str, url: str, sha256: str, *, timeout: float = 60.0) -> Pat
         with urllib.request.urlopen(url, timeout=timeout) as response, tempfile.NamedTemporaryFile(
             dir=target.parent, delete=False
         ) as tmp:
-            shutil.copyfileobj(response, tmp)
+            if gunzip:
+                import gzip
+
+                with gzip.GzipFile(fileobj=response) as gz:
+                    shutil.copyfileobj(gz, tmp)
+            else:
+                shutil.copyfileobj(response, tmp)
             tmp_path = Path(tmp.name)
     except (urllib.error.URLError, OSError, TimeoutError) as err:
         raise DataUnavailableError(
