@@ -1,0 +1,5 @@
+"""Graph neural networks (extra ``graph``)."""
+
+from sciml.models.gnn.gin import GIN
+
+__all__ = ["GIN"]
