@@ -86,14 +86,8 @@ def fit_reference(task: Task, law: JMAK | JMAKArrhenius, starts: Sequence[float]
     """
     best: dict[str, float] | None = None
     for n0 in starts:
-        trial = copy.deepcopy(law).double()
-        with torch.no_grad():
-            trial.log_n.fill_(math.log(n0))
-        fitter = CurveFit(trial)
+        fitter = CurveFit(copy.deepcopy(law).double(), start={"log_n": math.log(n0)})
         x, y = fitter._tensors(task.data)
-        guess = trial.initial_guess(x, y)
-        guess["log_n"] = math.log(n0)
-        trial.initial_guess = lambda _x, _y, g=guess: g  # type: ignore[method-assign]
         ad = fitter.adapt(task.data)
         r = ad.predict(x).reshape(-1) - y.reshape(-1)
         sse = float((r**2).sum())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -12,6 +12,7 @@ from torch import Tensor
 from torch.func import functional_call, jacrev
 
 from sciml.meta.adapted import Adapted, no_input_checks
+from sciml.meta.functional import unflatten_params
 from sciml.meta.learner import Learner
 from sciml.models.laws.base import PhysicalLaw
 from sciml.tasks import Task, TensorData
@@ -28,19 +29,22 @@ class CurveFit(Learner):
     Args:
         model: A :class:`~sciml.models.laws.PhysicalLaw`.
         max_nfev: Function evaluations allowed per fit.
+        start: Unconstrained starting values that replace those of the law's initial guess
+            (e.g. ``{"log_n": 0.0}`` to start every fit at n = 1).
     """
 
     name = "curve_fit"
     needs_outer_gradient = False
 
-    def __init__(self, model: PhysicalLaw, *, max_nfev: int = 2000) -> None:
+    def __init__(self, model: PhysicalLaw, *, max_nfev: int = 2000, start: Mapping[str, float] | None = None) -> None:
         if not isinstance(model, PhysicalLaw):
             raise TypeError("CurveFit fits physical laws (sciml.models.laws); got " + type(model).__name__)
         super().__init__(model, inner_steps=0)
         self.max_nfev = int(max_nfev)
+        self.start = dict(start or {})
 
     def get_config(self) -> dict[str, Any]:
-        return {"max_nfev": self.max_nfev}
+        return {"max_nfev": self.max_nfev, "start": self.start}
 
     def fit(self, train_tasks: Any = None, val_tasks: Any = None, **kwargs: Any) -> CurveFit:
         """No meta-training. Returns ``self``."""
@@ -55,13 +59,13 @@ class CurveFit(Learner):
         bounds = law.bounds
         lo = np.array([bounds[n][0] for n in names], dtype=float)
         hi = np.array([bounds[n][1] for n in names], dtype=float)
-        guess = law.initial_guess(x, y)
+        guess = {**law.initial_guess(x, y), **self.start}
         p0 = np.clip(np.array([guess[n] for n in names], dtype=float), lo + 1e-9, hi - 1e-9)
         xd, yd = x.detach().double(), y.detach().double()
         template = {n: p.detach().double() for n, p in law.named_parameters()}
 
         def as_params(theta: Tensor) -> dict[str, Tensor]:
-            return {n: theta[i].reshape(template[n].shape) for i, n in enumerate(names)}
+            return unflatten_params(theta, template, names)
 
         def predict(theta: Tensor) -> Tensor:
             return functional_call(law, as_params(theta), (xd,)).reshape(-1)

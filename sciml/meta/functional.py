@@ -8,7 +8,7 @@ function in a loop.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -48,6 +48,22 @@ def resolve_loss(loss: str | LossFn) -> LossFn:
         return LOSSES[loss]
     except KeyError:
         raise ValueError(f"Unknown loss {loss!r}; choose from {sorted(LOSSES)} or pass a callable.") from None
+
+
+def flatten_params(params: Mapping[str, Tensor], names: Sequence[str]) -> Tensor:
+    """The tensors ``params[n]`` for ``n`` in ``names``, flattened into one vector ``[P]``."""
+    return torch.cat([params[n].reshape(-1) for n in names])
+
+
+def unflatten_params(vec: Tensor, like: Mapping[str, Tensor], names: Sequence[str]) -> Params:
+    """Inverse of :func:`flatten_params`: ``like`` with the entries ``names`` replaced by
+    consecutive slices of ``vec``, reshaped like ``like[n]``. vmap- and grad-safe."""
+    out, i = dict(like), 0
+    for n in names:
+        size = like[n].numel()
+        out[n] = vec[i : i + size].reshape(like[n].shape)
+        i += size
+    return out
 
 
 def index_tree(tree: Any, i: int) -> Any:

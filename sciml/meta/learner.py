@@ -28,7 +28,17 @@ from torch.func import functional_call, grad, grad_and_value, jacfwd, vmap
 
 from sciml import settings
 from sciml.meta.adapted import Adapted, no_input_checks, validated
-from sciml.meta.functional import LossFn, Params, _signature, map_tasks, mean_over_tasks, resolve_loss
+from sciml.meta.functional import (
+    LossFn,
+    Params,
+    _signature,
+    _stack,
+    flatten_params,
+    map_tasks,
+    mean_over_tasks,
+    resolve_loss,
+    unflatten_params,
+)
 from sciml.tasks import GraphData, Task, TaskSet, TensorData
 
 if TYPE_CHECKING:
@@ -321,7 +331,7 @@ class Learner:
         if self.compile and len(args) > 1 and settings.vmap_tasks.on() and len({_signature(a) for a in args}) == 1:
             if self._compiled is None:
                 self._compiled = torch.compile(grad_and_value(self._stacked_meta_loss))
-            stacked = tuple(torch.stack([a[j] for a in args]) for j in range(4))
+            stacked = _stack(args, range(len(args)))
             with no_input_checks():
                 return self._compiled(self._meta(), *stacked)
 
@@ -610,19 +620,14 @@ def gauss_newton_direction(
     names = list(params)
     r = residuals(params)
     jac = jacfwd(residuals)(params)
-    J = torch.cat([jac[n].reshape(r.shape[0], -1) for n in names], dim=1)  # noqa: N806
+    J = torch.cat([jac[n].reshape(r.shape[0], -1) for n in names], dim=1)  # noqa: N806 - [m, P]
     eye = torch.eye(J.shape[1], dtype=J.dtype, device=J.device)
     rhs = J.T @ r
     A = precision * eye if not isinstance(precision, Tensor) else precision.to(J.dtype)  # noqa: N806
     if anchor is not None:
-        rhs = rhs + A @ torch.cat([(params[n] - anchor[n]).reshape(-1) for n in names])
+        rhs = rhs + A @ (flatten_params(params, names) - flatten_params(anchor, names))
     step = torch.linalg.solve(J.T @ J + A + damping * eye, rhs)
-    out, i = {}, 0
-    for n in names:
-        size = params[n].numel()
-        out[n] = step[i : i + size].reshape(params[n].shape)
-        i += size
-    return out
+    return unflatten_params(step, params, names)
 
 
 def json_default(obj: Any) -> Any:

@@ -24,6 +24,7 @@ from torch import Tensor
 from torch.func import functional_call, jacrev
 
 from sciml import settings
+from sciml.meta.functional import flatten_params, unflatten_params
 from sciml.tasks import TensorData
 
 ParamFn = Callable[[Mapping[str, Tensor]], Tensor]
@@ -54,15 +55,10 @@ class LaplacePosterior:
     noise_sd: float
 
     def _vector(self) -> Tensor:
-        return torch.cat([self.params[n].reshape(-1) for n in self.names])
+        return flatten_params(self.params, self.names)
 
     def _unflatten(self, vec: Tensor) -> dict[str, Tensor]:
-        out, i = dict(self.params), 0
-        for n in self.names:
-            size = self.params[n].numel()
-            out[n] = vec[i : i + size].reshape(self.params[n].shape)
-            i += size
-        return out
+        return unflatten_params(vec, self.params, self.names)
 
     def _delta(self, fn: Callable[[Tensor], Tensor]) -> tuple[Tensor, Tensor]:
         """Value and variance of ``fn(theta)`` (any output shape ``[...]``)."""
@@ -184,15 +180,10 @@ def laplace_posterior(
     base = {k: v.detach().double() for k, v in params.items()}
     x = support.x.double() if torch.is_floating_point(support.x) else support.x
     model64 = copy.deepcopy(model).double()  # never changes the caller's model
-    vec = torch.cat([base[n].reshape(-1) for n in names])
+    vec = flatten_params(base, names)
 
     def predictions(v: Tensor) -> Tensor:
-        out, i = dict(base), 0
-        for n in names:
-            size = base[n].numel()
-            out[n] = v[i : i + size].reshape(base[n].shape)
-            i += size
-        return functional_call(model64, out, (x,)).reshape(-1)
+        return functional_call(model64, unflatten_params(v, base, names), (x,)).reshape(-1)
 
     with settings.validate_inputs(False):
         jac = jacrev(predictions)(vec)

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from sciml.meta.curve_fit import CurveFit
+from sciml.meta.functional import flatten_params, unflatten_params
 from sciml.meta.learner import Learner
 from sciml.models.laws.base import PhysicalLaw
 from sciml.tasks import Task
@@ -61,7 +62,7 @@ class PriorMAP(Learner):
         self.fits_ = []
         for task in tasks:
             ad = fitter.adapt(task.data)
-            vec = torch.cat([ad.params[n].reshape(-1) for n in names]).double()
+            vec = flatten_params(ad.params, names).double()
             thetas.append(vec)
             self.fits_.append({"task": task.name, **{n: float(ad.params[n]) for n in names}})
             x, y = fitter._tensors(task.data)
@@ -74,12 +75,11 @@ class PriorMAP(Learner):
         cov = cov + torch.diag((self.min_sd**2 - torch.diag(cov)).clamp_min(0.0))
         self.prior_mean_, self.prior_cov_ = mean, cov
         self.noise_sd_ = (sq / max(count, 1)) ** 0.5
+        params = dict(self.model.named_parameters())
         with torch.no_grad():
-            i = 0
-            for n in names:
-                p = dict(self.model.named_parameters())[n]
-                p.copy_(mean[i : i + p.numel()].reshape(p.shape).to(p.dtype))
-                i += p.numel()
+            for n, value in unflatten_params(mean, params, names).items():
+                if n in names:
+                    params[n].copy_(value.to(params[n].dtype))
         self.history_ = []
         return self
 
