@@ -12,8 +12,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sciml.astro.features import FEATURE_NAMES, features
-from sciml.astro.lightcurve import LightCurve, LightCurveError, find_period, phase_vector
+from sciml.astro.features import FEATURE_NAMES, feature_vector, features
+from sciml.astro.lightcurve import (
+    LightCurve,
+    LightCurveError,
+    check_variability,
+    find_period,
+    folded_vector,
+    sigma_clip,
+)
 
 FEATURIZER_VERSION = "1"
 """Bump when preprocessing changes: cached pools of older versions are recomputed."""
@@ -54,8 +61,10 @@ def featurize(name: str, t: np.ndarray, mag: np.ndarray, err: np.ndarray | None,
     try:
         lc = LightCurve.unsorted(t, mag, err, name=name)
         period = find_period(lc, min_period=min_period)
-        vec, _, _ = phase_vector(lc, n_bins=n_bins, period=period)
-        return vec, features(lc, period=period), period
+        clipped = sigma_clip(lc)
+        check_variability(clipped)
+        vec, _ = folded_vector(clipped, period, n_bins)
+        return vec, feature_vector(clipped, period), period
     except LightCurveError as err_:
         return str(err_)
 
@@ -116,7 +125,6 @@ def simulated_pool(per_class: int, n_bins: int = 64, seed: int = 0, rrlyrae: Any
     """Simulated curves of every :data:`~sciml.astro.simulate.CLASSES` class, folded at their
     true period (transients: at their time span), featurized without a period search.
     ``rrlyrae``: :class:`~sciml.astro.simulate.SesarTemplates` for empirical RR Lyrae shapes."""
-    from sciml.astro.lightcurve import fold, normalize_amplitude, resample_phase
     from sciml.astro.simulate import CLASSES, simulate
 
     rng = np.random.default_rng(seed)
@@ -130,8 +138,7 @@ def simulated_pool(per_class: int, n_bins: int = 64, seed: int = 0, rrlyrae: Any
                 feat = features(lc, period=period)
             except LightCurveError:
                 continue
-            ph, mag = fold(lc, period)
-            vec, _ = normalize_amplitude(-resample_phase(ph, mag, n_bins))
+            vec, _ = folded_vector(lc, period, n_bins)
             names.append(f"{cls}-{made}"), labels.append(cls), phase.append(vec)
             feats.append(feat), periods.append(period)
             made += 1

@@ -35,7 +35,11 @@ def features(lc: LightCurve, period: float | None = None, clip: bool = True) -> 
     if clip:
         lc = sigma_clip(lc)
     check_variability(lc)
-    period = find_period(lc) if period is None else period
+    return feature_vector(lc, find_period(lc) if period is None else period)
+
+
+def feature_vector(lc: LightCurve, period: float) -> np.ndarray:
+    """The :data:`FEATURE_NAMES` at a known period, without clipping or checks, ``[8]``."""
     amps, phases = fourier_fit(lc.t, lc.mag, period)
     lo, hi = np.percentile(lc.mag, [5, 95])
     phi21 = np.mod(phases[1] - 2 * phases[0], 2 * np.pi)

@@ -204,6 +204,12 @@ def phase_vector(
         lc = sigma_clip(lc)
     check_variability(lc)
     period = find_period(lc, min_period=min_period) if period is None else period
-    phase, mag = fold(lc, period)
-    vec, amp = normalize_amplitude(-resample_phase(phase, mag, n_bins))
+    vec, amp = folded_vector(lc, period, n_bins)
     return vec, period, amp
+
+
+def folded_vector(lc: LightCurve, period: float, n_bins: int = 64) -> tuple[np.ndarray, float]:
+    """Fold at ``period``, resample onto ``n_bins`` phases and normalize the amplitude (no
+    clipping or checks): ``(vector [n_bins], amplitude [mag])``, brightness up."""
+    phase, mag = fold(lc, period)
+    return normalize_amplitude(-resample_phase(phase, mag, n_bins))

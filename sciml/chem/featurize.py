@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -65,13 +66,7 @@ def parse_smiles(smiles: str):  # noqa: ANN201
 def _simple(mol) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # noqa: ANN001
     x = torch.tensor([[a.GetAtomicNum() - 1 if 0 < a.GetAtomicNum() <= 118 else 118, _index(_CHIRALITY, str(a.GetChiralTag()))]
                       for a in mol.GetAtoms()], dtype=torch.long)
-    rows, attrs = [], []
-    for b in mol.GetBonds():
-        i, j = b.GetBeginAtomIdx(), b.GetEndAtomIdx()
-        attr = [_index(_BOND_TYPES, str(b.GetBondType())), _index(_BOND_DIRS, str(b.GetBondDir()))]
-        rows += [(i, j), (j, i)]
-        attrs += [attr, attr]
-    return x, _edges(rows), torch.tensor(attrs, dtype=torch.long).reshape(-1, 2)
+    return (x, *_bonds(mol, 2, lambda b: [_index(_BOND_TYPES, str(b.GetBondType())), _index(_BOND_DIRS, str(b.GetBondDir()))]))
 
 
 def _ogb(mol) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # noqa: ANN001
@@ -82,17 +77,23 @@ def _ogb(mol) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # noqa: ANN00
             min(max(a.GetFormalCharge() + 5, 0), 11), min(a.GetTotalNumHs(), 8), min(a.GetNumRadicalElectrons(), 4),
             _index(_HYBRID, str(a.GetHybridization())), int(a.GetIsAromatic()), int(a.IsInRing()),
         ])
+    edge_index, edge_attr = _bonds(
+        mol, 3, lambda b: [_index(_BOND_TYPES + ["misc"], str(b.GetBondType())), _index(_STEREO, str(b.GetStereo())), int(b.GetIsConjugated())]
+    )
+    return torch.tensor(feats, dtype=torch.long), edge_index, edge_attr
+
+
+def _bonds(mol, width: int, features: Callable[[Any], list[int]]) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
+    """``edge_index`` ``[2, 2 * bonds]`` (both directions) and int64 ``edge_attr``
+    ``[2 * bonds, width]`` with ``features(bond)`` repeated for each direction."""
     rows, attrs = [], []
     for b in mol.GetBonds():
         i, j = b.GetBeginAtomIdx(), b.GetEndAtomIdx()
-        attr = [_index(_BOND_TYPES + ["misc"], str(b.GetBondType())), _index(_STEREO, str(b.GetStereo())), int(b.GetIsConjugated())]
+        attr = features(b)
         rows += [(i, j), (j, i)]
         attrs += [attr, attr]
-    return torch.tensor(feats, dtype=torch.long), _edges(rows), torch.tensor(attrs, dtype=torch.long).reshape(-1, 3)
-
-
-def _edges(rows: list[tuple[int, int]]) -> torch.Tensor:
-    return torch.tensor(rows, dtype=torch.long).T.reshape(2, -1) if rows else torch.zeros(2, 0, dtype=torch.long)
+    edge_index = torch.tensor(rows, dtype=torch.long).T.reshape(2, -1) if rows else torch.zeros(2, 0, dtype=torch.long)
+    return edge_index, torch.tensor(attrs, dtype=torch.long).reshape(-1, width)
 
 
 FEATURIZERS = {"simple": _simple, "ogb": _ogb}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import tarfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,9 +31,14 @@ HTRU2_FEATURES = (
 )
 
 
-def asas_labels() -> pd.DataFrame:
+def asas_files() -> dict[str, Path]:
+    """Local, sha256-checked paths of the ASAS files (:data:`ASAS_FILES`), by file name."""
+    return {name: fetch(f"astro/asas/{name}", _ASAS_RAW + name, sha) for name, sha in ASAS_FILES.items()}
+
+
+def asas_labels(files: dict[str, Path] | None = None) -> pd.DataFrame:
     """``filename, class`` of the 810 ASAS light curves (28 classes)."""
-    path = fetch("astro/asas/asas_training_set_classes.dat", _ASAS_RAW + "asas_training_set_classes.dat", ASAS_FILES["asas_training_set_classes.dat"])
+    path = (files or asas_files())["asas_training_set_classes.dat"]
     df = pd.read_csv(path, dtype={"filename": str})
     return df.rename(columns={"class": "label"})
 
@@ -40,9 +46,9 @@ def asas_labels() -> pd.DataFrame:
 def iter_asas() -> Iterator[tuple[str, str, pd.DataFrame]]:
     """``(star id, class, DataFrame[t (d), mag (V), err])`` for every ASAS light curve, read
     from the tar.gz without unpacking it to disk."""
-    labels = asas_labels().set_index("filename").label.to_dict()
-    path = fetch("astro/asas/asas_training_set.tar.gz", _ASAS_RAW + "asas_training_set.tar.gz", ASAS_FILES["asas_training_set.tar.gz"])
-    with tarfile.open(path, "r:gz") as tar:
+    files = asas_files()
+    labels = asas_labels(files).set_index("filename").label.to_dict()
+    with tarfile.open(files["asas_training_set.tar.gz"], "r:gz") as tar:
         for member in tar:
             if not member.isfile() or not member.name.endswith(".dat"):
                 continue

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -73,7 +74,7 @@ SOURCES: tuple[RecrystallizationSource, ...] = (
 )
 
 
-def _read(source: RecrystallizationSource) -> pd.DataFrame:
+def _read(source: RecrystallizationSource) -> tuple[pd.DataFrame, Path]:
     path = fetch(_LOCAL + source.file, _RAW + source.file, source.sha256)
     if source.temperature_C is not None:  # headerless "time, X" pairs at one temperature
         raw = pd.read_csv(path, header=None, names=["time", "X"])
@@ -83,7 +84,7 @@ def _read(source: RecrystallizationSource) -> pd.DataFrame:
     missing = {"time", "X", "temperature"} - set(raw.columns)
     if missing:
         raise ValueError(f"{path}: expected columns time, X, temperature; missing {sorted(missing)}.")
-    return raw
+    return raw, path
 
 
 def load_recrystallization(undocumented_time_unit: str | None = None) -> pd.DataFrame:
@@ -100,11 +101,12 @@ def load_recrystallization(undocumented_time_unit: str | None = None) -> pd.Data
         [1] (NaN where the source gives none), one row per measurement. Digitized points
         slightly before t = 0 (points read off at the origin of a published plot) are set to
         t = 0 and marked ``time_clipped``; nothing is dropped. ``df.attrs["excluded"]`` maps
-        each left-out data set to the reason.
+        each left-out data set to the reason, ``df.attrs["files"]`` each data set read to its
+        (sha256-checked) file.
     """
     if undocumented_time_unit not in (None, "h", "s"):
         raise ValueError("undocumented_time_unit must be None, 'h' or 's'.")
-    frames, excluded = [], {}
+    frames, excluded, files = [], {}, {}
     for src in SOURCES:
         unit = src.time_unit
         label = unit
@@ -113,7 +115,7 @@ def load_recrystallization(undocumented_time_unit: str | None = None) -> pd.Data
                 excluded[src.dataset] = f"{src.paper}: time unit not documented by the source"
                 continue
             unit, label = undocumented_time_unit, f"{undocumented_time_unit} (assumed)"
-        raw = _read(src)
+        raw, files[src.dataset] = _read(src)
         time_s = raw["time"].astype(float) * SECONDS_PER[unit]
         frames.append(
             pd.DataFrame(
@@ -137,4 +139,5 @@ def load_recrystallization(undocumented_time_unit: str | None = None) -> pd.Data
         )
     df = pd.concat(frames, ignore_index=True)[COLUMNS]
     df.attrs["excluded"] = excluded
+    df.attrs["files"] = files
     return df

@@ -106,11 +106,10 @@ def run_asas(ctx: RunContext) -> None:
 
     e, d = ctx.config["episodes"], ctx.config["data"]
     pool = asas_pool(n_bins=d["n_bins"], max_curves=d["max_curves"] or None)
-    from sciml.data.astro import _ASAS_RAW, ASAS_FILES
-    from sciml.data.download import fetch
+    from sciml.data.astro import asas_files
 
-    for fname, sha in ASAS_FILES.items():
-        ctx.add_input(fetch(f"astro/asas/{fname}", _ASAS_RAW + fname, sha), role="ASAS")
+    for path in asas_files().values():
+        ctx.add_input(path, role="ASAS")
     ctx.log(f"{len(pool.names)} curves featurized, {len(pool.skipped)} left out")
     common = pool.classes(e["min_members"])
     rare = [c for c in pool.classes(1 + 5) if c not in common]
@@ -273,8 +272,7 @@ def run_htru2(ctx: RunContext) -> None:
         ctx.log(label)
         learner, _ = _learner(label, 2, 2, xs.shape[1], 0)
         if isinstance(learner, FineTune):
-            learner.fit(TaskSet([Task(TensorData(xs[tr], y[tr]), TensorData.empty_like(TensorData(xs[tr], y[tr])), name="pooled")]),
-                        iterations=e["iterations"], seed=e["seed"], progress=False)
+            learner.fit(_pooled_task(xs[tr], y[tr], [0, 1]), iterations=e["iterations"], seed=e["seed"], progress=False)
         elif label != "nearest-centroid":
             learner.fit(EpisodeSampler(xs[tr], y[tr], [0, 1], 2, 5, e["queries"]), iterations=e["iterations"], seed=e["seed"], progress=False)
         for k in e["shots"]:

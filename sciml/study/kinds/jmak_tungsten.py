@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from sciml.data.recrystallization import SOURCES, load_recrystallization
+from sciml.data.recrystallization import load_recrystallization
 from sciml.evaluation.plots import plot_metric_vs_shots
 from sciml.evaluation.protocol import few_shot_results, split_generator
 from sciml.materials.avrami import AvramiPlot
@@ -88,11 +88,52 @@ def _law(cfg: dict[str, Any]) -> JMAKArrhenius:
     return JMAKArrhenius(T_ref=m["T_ref_K"], k_ref=m["k_ref"], Q=m["Q_kJmol"], n=m["n"]).double()
 
 
-def _with_reference(task: Task, law: JMAKArrhenius, ref: dict[str, float]) -> Task:
-    temps = task.metadata["temperatures_K"]
+def _with_reference(task: Task, law: JMAK | JMAKArrhenius, ref: dict[str, float]) -> Task:
+    """The task with the full-data fit's n and t50 (a list over the material's temperatures,
+    or one value for an isotherm) in its metadata, for the kinetics metrics."""
     meta = dict(task.metadata)
-    meta.update(n=math.exp(ref["log_n"]), t50_s=reference_t50(law, ref, temps), reference_fit=ref)
+    if "temperatures_K" in meta:
+        t50 = reference_t50(law, ref, meta["temperatures_K"])
+    else:
+        t50 = reference_t50(law, ref, [meta["temperature_K"]])[0]
+    meta.update(n=math.exp(ref["log_n"]), t50_s=t50, reference_fit=ref)
     return Task(task.support, task.query, name=task.name, group=task.group, metadata=meta)
+
+
+def _pooled_noise_sd(refs: dict[str, dict[str, float]], names: Any) -> float:
+    """RMS residual of the full-data fits of the tasks ``names``: the noise level [1]."""
+    return float(np.sqrt(np.mean([refs[n]["rmse"] ** 2 for n in names])))
+
+
+def _fit_and_evaluate(
+    ctx: RunContext,
+    learner: Learner,
+    label: str,
+    train: TaskSet,
+    test: list[Task],
+    *,
+    iterations: int,
+    train_shots: list[int],
+    query_size: int,
+    shots: list[int],
+    designs: list[str],
+    seeds: list[int],
+    noise_sd: float,
+    temperature_key: str,
+    level: str,
+) -> list[pd.DataFrame]:
+    """Fit ``learner`` on the training tasks, then calibrate every test task under every design
+    (random: ``seeds`` draws; early: one) and judge it with the kinetics metrics and coverage."""
+    cfg = ctx.config
+    learner.fit(train, iterations=iterations, shots=train_shots, query_size=query_size, seed=cfg["train"]["seed"], progress=False)
+    metrics = {**kinetics_metrics(temperature_key=temperature_key), "coverage90": _coverage_metric(learner, noise_sd, cfg["evaluate"]["level"])}
+    return [
+        few_shot_results(
+            learner, test, shots=shots, steps=[learner.inner_steps], seeds=seeds if design == "random" else [0], metrics=metrics,
+            resample=DESIGNS[design], study=ctx.name, dataset=f"{level}:{design}", learner_name=label,
+        )
+        for design in designs
+    ]
 
 
 def _coverage_metric(learner: Learner, noise_sd: float, level: float) -> Any:
@@ -134,27 +175,17 @@ def _run_isotherm_level(ctx: RunContext, df: pd.DataFrame) -> pd.DataFrame:
     frames = []
     for held_out, train_all, test in tasks.leave_one_group_out():
         train = TaskSet(t for t in train_all if len(t) >= min_len)
-        noise_sd = float(np.sqrt(np.mean([refs[t.name]["rmse"] ** 2 for t in train_all])))
-        test_tasks = []
-        for t in test:
-            meta = dict(t.metadata)
-            meta.update(n=math.exp(refs[t.name]["log_n"]), t50_s=reference_t50(_isothermal_law(cfg), refs[t.name], [1.0])[0])
-            test_tasks.append(Task(t.support, t.query, name=t.name, group=t.group, metadata=meta))
+        noise_sd = _pooled_noise_sd(refs, train_all.names)
+        test_tasks = [_with_reference(t, _isothermal_law(cfg), refs[t.name]) for t in test]
         ctx.log(f"isotherm level, held out {held_out} ({len(test_tasks)} isotherms); {len(train)} training isotherms")
         for label, spec in iso["learners"].items():
             torch.manual_seed(cfg["train"]["seed"])
             learner = _make_learner(label, spec, cfg, isothermal=True)
-            learner.fit(train, iterations=cfg["train"]["iterations"], shots=iso["shots"], query_size=iso["query_size"],
-                        seed=cfg["train"]["seed"], progress=False)
-            metrics = {**kinetics_metrics(), "coverage90": _coverage_metric(learner, noise_sd, cfg["evaluate"]["level"])}
-            for design in iso["designs"]:
-                frames.append(
-                    few_shot_results(
-                        learner, test_tasks, shots=iso["shots"], steps=[learner.inner_steps],
-                        seeds=iso["seeds"] if design == "random" else [0], metrics=metrics, resample=DESIGNS[design],
-                        study=ctx.name, dataset=f"tungsten-isotherm:{design}", learner_name=label,
-                    )
-                )
+            frames += _fit_and_evaluate(
+                ctx, learner, label, train, test_tasks, iterations=cfg["train"]["iterations"], train_shots=iso["shots"],
+                query_size=iso["query_size"], shots=iso["shots"], designs=iso["designs"], seeds=iso["seeds"],
+                noise_sd=noise_sd, temperature_key="temperature_K", level="tungsten-isotherm",
+            )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -206,12 +237,8 @@ def run(ctx: RunContext) -> None:
     with warnings.catch_warnings():  # the exclusions are logged below and listed in the report
         warnings.simplefilter("ignore", UserWarning)
         df = load_recrystallization(undocumented_time_unit=unit)
-    from sciml.data.download import fetch
-    from sciml.data.recrystallization import _LOCAL, _RAW
-
-    for src in SOURCES:
-        if src.dataset in set(df.dataset):
-            ctx.add_input(fetch(_LOCAL + src.file, _RAW + src.file, src.sha256), role=src.dataset)
+    for dataset, path in df.attrs["files"].items():
+        ctx.add_input(path, role=dataset)
     excluded = df.attrs.get("excluded", {})
     tasks = material_tasks(df)
     law = _law(cfg)
@@ -222,25 +249,19 @@ def run(ctx: RunContext) -> None:
     frames, shown, sequential = [], {}, []
     for held_out, train, test in tasks.leave_one_group_out():
         assert held_out not in train.groups
-        noise_sd = float(np.sqrt(np.mean([refs[t.name]["rmse"] ** 2 for t in train])))
+        noise_sd = _pooled_noise_sd(refs, train.names)
         test_task = _with_reference(test[0], law, refs[held_out])
         ctx.log(f"held out {held_out}: priors from {', '.join(train.names)}; noise sd {noise_sd:.3f}")
         for label, spec in specs.items():
             torch.manual_seed(cfg["train"]["seed"])
             learner = _make_learner(label, spec, cfg)
-            learner.fit(train, iterations=spec.get("iterations", cfg["train"]["iterations"]), shots=cfg["train"]["shots"],
-                        query_size=cfg["train"]["query_size"], seed=cfg["train"]["seed"], progress=False)
+            frames += _fit_and_evaluate(
+                ctx, learner, label, train, [test_task], iterations=spec.get("iterations", cfg["train"]["iterations"]),
+                train_shots=cfg["train"]["shots"], query_size=cfg["train"]["query_size"], shots=ev["shots"],
+                designs=ev["designs"], seeds=ev["seeds"], noise_sd=noise_sd, temperature_key="temperatures_K", level="tungsten",
+            )
             if learner.history_:
                 ctx.add_history(f"{label} (without {held_out})", learner.history_)
-            metrics = {**kinetics_metrics(temperature_key="temperatures_K"), "coverage90": _coverage_metric(learner, noise_sd, ev["level"])}
-            for design in ev["designs"]:
-                frames.append(
-                    few_shot_results(
-                        learner, [test_task], shots=ev["shots"], steps=[learner.inner_steps],
-                        seeds=ev["seeds"] if design == "random" else [0], metrics=metrics, resample=DESIGNS[design],
-                        study=ctx.name, dataset=f"tungsten:{design}", learner_name=label,
-                    )
-                )
             if label == cfg["report"]["show_learner"]:
                 shown[held_out] = (learner, test_task, noise_sd)
             if label == cfg["suggest"]["learner"]:
@@ -255,7 +276,7 @@ def run(ctx: RunContext) -> None:
     final.fit(tasks, iterations=cfg["train"]["iterations"], shots=cfg["train"]["shots"], query_size=cfg["train"]["query_size"],
               seed=cfg["train"]["seed"], progress=False)
     final.save(ctx.run_dir / "checkpoints" / "prior-all-materials")
-    noise_all = float(np.sqrt(np.mean([r["rmse"] ** 2 for r in refs.values()])))
+    noise_all = _pooled_noise_sd(refs, refs)
     (ctx.run_dir / "checkpoints" / "prior-all-materials" / "noise_sd.txt").write_text(f"{noise_all}\n")
 
 
