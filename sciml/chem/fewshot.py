@@ -61,3 +61,101 @@ def balanced_support(task: Task, shots: int, generator: torch.Generator) -> Task
     mask = torch.ones(len(data), dtype=torch.bool)
     mask[support] = False
     return task.with_split(data.subset(support), data.subset(torch.nonzero(mask).flatten()))
+
+
+def _balanced_rows(y: torch.Tensor, per_class: int, generator: torch.Generator, exclude: torch.Tensor | None = None) -> torch.Tensor:
+    mask = torch.ones(len(y), dtype=torch.bool)
+    if exclude is not None:
+        mask[exclude] = False
+    parts = []
+    for label in (1, 0):
+        rows = torch.nonzero((y == label) & mask).flatten()
+        parts.append(rows[torch.randperm(rows.numel(), generator=generator)[:per_class]])
+    return torch.cat(parts)
+
+
+def split_molecules(tasks: TaskSet, fraction: float, seed: int = 0) -> tuple[TaskSet, TaskSet]:
+    """Hold out ``fraction`` of every task's molecules (stratified by label) for model
+    selection: ``(fit_tasks, holdout_tasks)``, same task names, disjoint molecules.
+
+    Used on the *training* tasks only, so early stopping never sees a test task.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction}.")
+    fit, held = [], []
+    for task in tasks:
+        data = task.data
+        g = torch.Generator().manual_seed(seed)
+        out = []
+        for label in (1, 0):
+            rows = torch.nonzero(data.y == label).flatten()
+            out.append(rows[torch.randperm(rows.numel(), generator=g)[: max(1, round(fraction * rows.numel()))]])
+        hold = torch.cat(out)
+        mask = torch.ones(len(data), dtype=torch.bool)
+        mask[hold] = False
+        keep = torch.nonzero(mask).flatten()
+        for part, rows in ((fit, keep), (held, hold)):
+            sub = data.subset(rows)
+            meta = {**task.metadata, "positives": int(sub.y.sum())}
+            part.append(Task(sub, GraphData.empty_like(sub), name=task.name, group=task.group, metadata=meta))
+    return TaskSet(fit), TaskSet(held)
+
+
+class BalancedEpisodes:
+    """Episode source for :meth:`Learner.fit`: each drawn task gets ``shots`` positives +
+    ``shots`` negatives as support and up to ``queries`` of each label as query
+    (class-balanced episodes, as in the few-shot molecular literature).
+
+    Args:
+        tasks: Binary tasks (int64 0/1 labels), e.g. the meta-train columns.
+        shots: Support positives (= negatives) per episode; a sequence draws one per batch.
+        queries: Query positives (= negatives) per episode (fewer where a label runs out).
+
+    Raises:
+        ValueError: if a task has no more molecules of a label than the largest ``shots``.
+    """
+
+    def __init__(self, tasks: TaskSet, shots: int | list[int], queries: int = 8) -> None:
+        self.tasks = TaskSet(tasks)
+        self.shots = [shots] if isinstance(shots, int) else list(shots)
+        self.queries = queries
+        for t in self.tasks:
+            n_min = min(int((t.data.y == c).sum()) for c in (0, 1))
+            if n_min <= max(self.shots):
+                raise ValueError(f"Task {t.name!r} has only {n_min} molecules of its rarer label: too few for "
+                                 f"{max(self.shots)}-shot episodes with a query. Lower shots or drop the task.")
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def __iter__(self):  # noqa: ANN204
+        return iter(self.tasks)
+
+    def episode(self, task: Task, shots: int, generator: torch.Generator, queries: int | None = None) -> Task:
+        """One balanced episode of ``task`` (``queries`` per label, default the source's)."""
+        y = task.data.y
+        sup = _balanced_rows(y, shots, generator)
+        qry = _balanced_rows(y, queries or self.queries, generator, exclude=sup)
+        return task.with_split(task.data.subset(sup), task.data.subset(qry))
+
+    def sample_batch(self, n: int, generator: torch.Generator, **_: object) -> list[Task]:
+        """``n`` episodes of distinct tasks (with repeats only if ``n`` exceeds the tasks)."""
+        k = self.shots[int(torch.randint(len(self.shots), (1,), generator=generator))]
+        order = torch.cat([torch.randperm(len(self.tasks), generator=generator) for _ in range(-(-n // len(self.tasks)))])[:n]
+        return [self.episode(self.tasks[int(i)], k, generator) for i in order]
+
+
+def validation_episodes(tasks: TaskSet, shots: list[int], queries: int, seed: int) -> list[Task]:
+    """Fixed balanced episodes for early stopping: one per task and support size where the
+    task has more molecules of each label than the support takes (others are left out)."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for k in shots:
+        for t in tasks:
+            if min(int((t.data.y == c).sum()) for c in (0, 1)) > k:
+                sup = _balanced_rows(t.data.y, k, g)
+                qry = _balanced_rows(t.data.y, queries, g, exclude=sup)
+                out.append(t.with_split(t.data.subset(sup), t.data.subset(qry)))
+    if not out:
+        raise ValueError("No validation episode could be drawn: the held-out molecules are too few for the support sizes.")
+    return out

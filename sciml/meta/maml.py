@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from torch import nn
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, grad_and_value
 
-from sciml.meta.learner import Learner
+from sciml.meta.adapted import no_input_checks
+from sciml.meta.functional import Params, mean_over_tasks
+from sciml.meta.learner import Learner, _has_batchnorm
+from sciml.tasks import GraphData, Task
 
 
 class MAML(Learner):
@@ -45,3 +50,66 @@ class ANIL(MAML):
     def __init__(self, model: nn.Module, adapt_params: Sequence[str] | None = None, **kwargs: Any) -> None:
         super().__init__(model, adapt_params=list(adapt_params or ["head"]), **kwargs)
         self.name = "ANIL-FO" if self.first_order else "ANIL"
+
+    def _shared_body(self) -> bool:
+        """Whether the meta-batch can share one body pass: the model has ``embed`` and a
+        ``head`` applied to it, only the head adapts (plain gradient steps), and no BatchNorm
+        couples examples of a batch."""
+        head = getattr(self.model, "head", None)
+        names = [f"head.{n}" for n, _ in head.named_parameters()] if isinstance(head, nn.Module) else []
+        return (callable(getattr(self.model, "embed", None)) and bool(names) and sorted(self._adapt_names) == sorted(names)
+                and self.inner_optimizer == "sgd" and not _has_batchnorm(self.model))
+
+    def meta_loss(self, meta: Mapping[str, Tensor], tasks: Sequence[Task]) -> Tensor:
+        """Mean outer loss. When :meth:`_shared_body` holds, the body embeds every support
+        and query example of the meta-batch in one call (one PyG batch for graphs), and only
+        the head's inner loop runs per task (vmapped): the same loss as the per-task path,
+        without re-running the body at every inner step."""
+        if not self._shared_body():
+            return super().meta_loss(meta, tasks)
+        params = self._model_params(meta)
+        parts = [d for t in tasks for d in (t.support, t.query)]
+        if all(isinstance(d, GraphData) for d in parts):
+            inputs: Any = GraphData(tuple(g for d in parts for g in d.graphs), torch.cat([d.y for d in parts])).x
+        else:
+            inputs = torch.cat([self._tensors(d)[0] for d in parts])
+        body = {n: p for n, p in params.items() if not n.startswith("head.")}
+        with no_input_checks():
+            emb = functional_call(_Embedder(self.model), {f"model.{n}": p for n, p in body.items()} | {
+                f"model.{n}": b for n, b in self._buffers().items()}, (inputs,))
+        chunks = torch.split(emb, [len(d) for d in parts])
+        args = []
+        for i, t in enumerate(tasks):
+            sy, qy = self._tensors(t.support)[1], self._tensors(t.query)[1]
+            args.append((chunks[2 * i], sy, chunks[2 * i + 1], qy))
+        head = {n.removeprefix("head."): p for n, p in params.items() if n.startswith("head.")}
+        return mean_over_tasks(self._head_task_loss, head, args)
+
+    def _head_task_loss(self, head: Params, fs: Tensor, sy: Tensor, fq: Tensor, qy: Tensor) -> Tensor:
+        def support_loss(h: Params) -> Tensor:
+            return self._loss_fn(functional_call(self.model.head, h, (fs,)), sy)
+
+        for _ in range(self.inner_steps):
+            g, _ = grad_and_value(support_loss)(head)
+            if self.first_order:
+                g = {n: v.detach() for n, v in g.items()}
+            head = {n: head[n] - self.inner_lr_for(head, "head." + n) * g[n] for n in head}
+        return self._loss_fn(functional_call(self.model.head, head, (fq,)), qy)
+
+    def meta_gradient(self, tasks: Sequence[Task]) -> tuple[Params, Tensor]:
+        """Meta-gradient through :meth:`meta_loss` (shared body pass where it applies)."""
+        if not self._shared_body():
+            return super().meta_gradient(tasks)
+        with no_input_checks():
+            return grad_and_value(lambda m: self.meta_loss(m, tasks))(self._meta())
+
+
+class _Embedder(nn.Module):
+    """``forward`` = the wrapped model's ``embed`` (so ``functional_call`` can reach it)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Any) -> Tensor:
+        return self.model.embed(x)

@@ -42,3 +42,36 @@ def test_tasks_support_and_query() -> None:
         balanced_support(task, 50, torch.Generator())
     with pytest.raises(KeyError, match="standard split"):
         protocol_split(tasks, "qm9")
+
+
+def _labelled_task(n_pos: int, n_neg: int, name: str = "T"):
+    from sciml.tasks import GraphData, Task
+
+    graphs = featurize_smiles(["C" * (i % 7 + 1) + "O" * (i // 7) for i in range(n_pos + n_neg)]).graphs
+    data = GraphData(tuple(graphs), torch.tensor([1] * n_pos + [0] * n_neg))
+    return Task(data, GraphData.empty_like(data), name=name, group=name)
+
+
+def test_balanced_episodes_and_molecule_holdout() -> None:
+    from sciml.chem.fewshot import BalancedEpisodes, split_molecules, validation_episodes
+    from sciml.tasks import TaskSet
+
+    tasks = TaskSet([_labelled_task(12, 30, "A"), _labelled_task(15, 20, "B"), _labelled_task(3, 40, "C")])
+    fit, held = split_molecules(tasks, 0.25, seed=0)
+    for f, h, t in zip(fit, held, tasks):
+        fs, hs = {g.smiles for g in f.data.graphs}, {g.smiles for g in h.data.graphs}
+        assert not fs & hs and len(f) + len(h) == len(t) and f.name == h.name == t.name
+        assert int(h.data.y.sum()) >= 1  # stratified: every label keeps some held-out molecules
+    source = BalancedEpisodes(fit[:2], [1, 5], queries=4)
+    batch = source.sample_batch(2, torch.Generator().manual_seed(0))
+    assert sorted(t.name for t in batch) == ["A", "B"]  # distinct tasks in a meta-batch
+    for ep in batch:
+        sy = ep.support.y.tolist()
+        assert sy.count(1) == sy.count(0) in (1, 5)
+        assert ep.query.y.tolist().count(1) == ep.query.y.tolist().count(0) == 4
+        assert not {g.smiles for g in ep.support.graphs} & {g.smiles for g in ep.query.graphs}
+    with pytest.raises(ValueError, match="rarer label"):
+        BalancedEpisodes(fit, [5])  # task C keeps 2 positives for fitting
+    val = validation_episodes(held, [1, 5], queries=3, seed=0)
+    # held out: A 3+8, B 4+5, C 1+10 molecules; an episode needs more of each label than the support takes
+    assert sorted((t.name, len(t.support)) for t in val) == [("A", 2), ("B", 2)]

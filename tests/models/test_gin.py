@@ -39,3 +39,35 @@ def test_maml_on_molecules_reaches_every_parameter() -> None:
     assert torch.isfinite(loss)
     assert all(torch.isfinite(g).all() for g in grads.values())
     assert grads["atom.tables.0.weight"].abs().sum() > 0 and grads["head.weight"].abs().sum() > 0
+
+
+def test_layer_norm_makes_a_molecules_embedding_independent_of_its_batch() -> None:
+    torch.manual_seed(0)
+    graphs = [smiles_to_graph(s) for s in SMILES]
+    layer = GIN(out_features=2, hidden=16, layers=2, norm="layer").eval()
+    batch_norm = GIN(out_features=2, hidden=16, layers=2, norm="batch").train()
+    alone = Batch.from_data_list(graphs[:1])
+    together = Batch.from_data_list(graphs)
+    torch.testing.assert_close(layer.embed(alone)[0], layer.embed(together)[0])
+    assert not torch.allclose(batch_norm.embed(alone)[0], batch_norm.embed(together)[0])
+    with pytest.raises(ValueError, match="norm must be one of"):
+        GIN(norm="group")
+
+
+@pytest.mark.parametrize("first_order", [False, True])
+def test_anil_shared_body_pass_matches_the_per_task_path(first_order: bool) -> None:
+    from sciml.meta import ANIL
+
+    torch.manual_seed(0)
+    graphs = [smiles_to_graph(s) for s in SMILES]
+    gin = GIN(out_features=1, hidden=16, layers=2, norm="layer").double()  # float64: agreement to rounding
+    data = GraphData(tuple(graphs), torch.tensor([[0.0], [1.0], [0.5], [0.2], [0.9], [0.1], [0.3], [0.7]], dtype=torch.float64))
+    tasks = [Task(data.subset([0, 1, 2]), data.subset([3, 4]), name="a"), Task(data.subset([5, 6, 7]), data.subset([0, 1]), name="b")]
+    fast = ANIL(gin, inner_lr=0.3, inner_steps=2, first_order=first_order)
+    generic = MAML(gin, adapt_params=["head"], inner_lr=0.3, inner_steps=2, first_order=first_order)
+    assert fast._shared_body() and not ANIL(GIN(hidden=16, layers=2), inner_lr=0.3)._shared_body()  # BatchNorm: per task
+    g_fast, loss_fast = fast.meta_gradient(tasks)
+    g_ref, loss_ref = generic.meta_gradient(tasks)
+    torch.testing.assert_close(loss_fast, loss_ref)
+    for name in g_ref:
+        torch.testing.assert_close(g_fast[name], g_ref[name], rtol=1e-9, atol=1e-12)

@@ -14,6 +14,9 @@ SIMPLE_ATOM_VOCAB = (120, 4)  # atomic-number index (+ unknown), chirality
 SIMPLE_BOND_VOCAB = (6, 3)  # bond type (+ self-loop, + unknown), direction
 
 
+_NORMS = {"batch": nn.BatchNorm1d, "layer": nn.LayerNorm, "none": lambda hidden: nn.Identity()}
+
+
 def _gnn():  # noqa: ANN202
     try:
         from torch_geometric.nn import MessagePassing, global_add_pool, global_mean_pool
@@ -69,6 +72,9 @@ class GIN(Configurable, nn.Module):
         bond_vocab: Categories per bond feature column.
         pooling: ``"mean"`` or ``"sum"`` readout.
         dropout: Dropout after each layer.
+        norm: ``"batch"`` (Hu et al.), ``"layer"`` (per atom: a molecule's embedding does not
+            depend on which other molecules share its batch, so embeddings can be cached and a
+            query molecule's score is independent of the rest of the query) or ``"none"``.
 
     Shapes:
         - input: a ``torch_geometric.data.Batch`` with int64 ``x`` ``[atoms, F]``,
@@ -85,15 +91,18 @@ class GIN(Configurable, nn.Module):
         bond_vocab: Sequence[int] = SIMPLE_BOND_VOCAB,
         pooling: str = "mean",
         dropout: float = 0.0,
+        norm: str = "batch",
     ) -> None:
         super().__init__()
         if pooling not in ("mean", "sum"):
             raise ValueError(f"pooling must be 'mean' or 'sum', got {pooling!r}.")
+        if norm not in _NORMS:
+            raise ValueError(f"norm must be one of {sorted(_NORMS)}, got {norm!r}.")
         self.remember(out_features=out_features, hidden=hidden, layers=layers, atom_vocab=list(atom_vocab),
-                      bond_vocab=list(bond_vocab), pooling=pooling, dropout=dropout)
+                      bond_vocab=list(bond_vocab), pooling=pooling, dropout=dropout, norm=norm)
         self.atom = _CategoricalEmbedding(atom_vocab, hidden)
         self.convs = nn.ModuleList(_gin_layer(hidden, bond_vocab) for _ in range(layers))
-        self.norms = nn.ModuleList(nn.BatchNorm1d(hidden) for _ in range(layers))
+        self.norms = nn.ModuleList(_NORMS[norm](hidden) for _ in range(layers))
         self.dropout = nn.Dropout(dropout)
         self.pooling = pooling
         self.head = nn.Linear(hidden, out_features)
