@@ -14,6 +14,18 @@ from sciml.tasks import Task, TaskSet, TensorData
 REPO = Path(__file__).resolve().parents[1]
 
 
+def run_study(study: str, runs_dir: Path, overrides: list[str]) -> Path:
+    """Run ``studies/<study>`` through the CLI with ``--set`` overrides; its run folder."""
+    from sciml.cli import main
+
+    args = ["run", str(REPO / "studies" / study), "--runs-dir", str(runs_dir)]
+    for o in overrides:
+        args += ["--set", o]
+    assert main(args) == 0
+    (run_dir,) = list(runs_dir.iterdir())
+    return run_dir
+
+
 def data_dir() -> Path | None:
     """``SCIML_DATA_DIR`` if set and present."""
     d = os.environ.get("SCIML_DATA_DIR")

@@ -20,6 +20,8 @@ KINDS: dict[str, str] = {
     "jmak-tungsten": "sciml.study.kinds.jmak_tungsten",
     "asas-fewshot": "sciml.study.kinds.asas_fewshot",
     "htru2-fewshot": "sciml.study.kinds.htru2_fewshot",
+    "molecule-fewshot": "sciml.study.kinds.molecule_fewshot",
+    "crystal-families": "sciml.study.kinds.crystal_families",
 }
 """Study kind -> module with ``DEFAULTS`` (dict), ``DESCRIPTION`` (str) and ``run(ctx)``."""
 

@@ -7,27 +7,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sciml.cli import main
 from sciml.data import reference_file
-from tests.conftest import REPO
+from tests.conftest import run_study
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("astropy", reason="needs astropy: pip install 'sciml[astro]'")
 
 
-def _run(study: str, tmp_path: Path, overrides: list[str]) -> Path:
-    args = ["run", str(REPO / "studies" / study), "--runs-dir", str(tmp_path)]
-    for o in overrides:
-        args += ["--set", o]
-    assert main(args) == 0
-    (run_dir,) = list(tmp_path.iterdir())
-    return run_dir
-
-
 def test_asas_study_never_tests_on_training_classes(tmp_path: Path) -> None:
     if reference_file("astro/asas/asas_training_set.tar.gz") is None:
         pytest.skip("needs the reference data: set SCIML_DATA_DIR to the folder holding astro/asas/")
-    run_dir = _run("asas-fewshot", tmp_path, [
+    run_dir = run_study("asas-fewshot", tmp_path, [
         "data.max_curves=160", "episodes.min_members=8", "episodes.train_classes=3", "episodes.n_way=3", "episodes.queries=3",
         "episodes.iterations=5", "episodes.test_episodes=20", "episodes.splits=[0]",
     ])
@@ -47,7 +37,7 @@ def test_asas_study_never_tests_on_training_classes(tmp_path: Path) -> None:
 def test_htru2_study(tmp_path: Path) -> None:
     if reference_file("astro/htru2/HTRU_2.csv") is None:
         pytest.skip("needs the reference data: set SCIML_DATA_DIR to the folder holding astro/htru2/HTRU_2.csv")
-    run_dir = _run("htru2-fewshot", tmp_path, ["episodes.iterations=5", "episodes.test_episodes=20", "episodes.shots=[1, 5]"])
+    run_dir = run_study("htru2-fewshot", tmp_path, ["episodes.iterations=5", "episodes.test_episodes=20", "episodes.shots=[1, 5]"])
     results = pd.read_csv(run_dir / "results.csv")
     acc = results[results.metric == "accuracy"]
     assert set(acc.shots) == {1, 5} and (acc.value.between(0, 1)).all()

@@ -1,0 +1,162 @@
+"""Periodic crystal graphs in the CGCNN convention (Xie & Grossman, 2018), with pymatgen.
+
+Every atom is joined to its ``max_neighbors`` nearest neighbours (periodic images included)
+within ``radius``. Graphs store atomic numbers ``z`` ``[atoms]``, ``edge_index`` ``[2, E]``
+(row 0: neighbour, row 1: centre) and distances ``dist`` ``[E]`` in angstrom; features are
+looked up and distances expanded into Gaussians inside the model, so the cache stays small and
+independent of model settings. An atom with fewer than ``max_neighbors`` neighbours inside the
+radius keeps only the neighbours it has (no padding with fake neighbours); the count of such
+atoms is stored per graph (``short_atoms``) and reported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from sciml.materials.elements import MAX_Z
+
+FEATURIZER_VERSION = "1"
+_NODE, _EDGE, _GRAPH = ("z",), ("edge_index", "dist"), ("comp", "short_atoms")
+
+
+class StructureParseError(ValueError):
+    """A structure could not be read; the message names its id and pymatgen's reason."""
+
+
+def _pymatgen():  # noqa: ANN202
+    try:
+        from pymatgen.core import Structure
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError("Crystal graphs need pymatgen: pip install 'sciml[materials]'.") from err
+    return Structure
+
+
+def to_structure(obj: Any, id: str = "structure") -> Any:
+    """A pymatgen ``Structure`` from a ``Structure``, its ``as_dict()``, CIF or POSCAR text,
+    or a path to a CIF/POSCAR file.
+
+    Raises:
+        StructureParseError: naming ``id``, the format tried and pymatgen's reason.
+    """
+    structure_cls = _pymatgen()
+    if isinstance(obj, structure_cls):
+        return obj
+    if isinstance(obj, dict):
+        try:
+            return structure_cls.from_dict(obj)
+        except Exception as err:  # noqa: BLE001 - pymatgen raises many types
+            raise StructureParseError(f"Structure {id}: the dict is not a pymatgen Structure ({type(err).__name__}: {err}).") from None
+    if isinstance(obj, os.PathLike) or (isinstance(obj, str) and "\n" not in obj and os.path.isfile(obj)):
+        obj = open(obj).read()  # noqa: SIM115 - small text file
+    if not isinstance(obj, str):
+        raise StructureParseError(f"Structure {id}: expected a Structure, dict, CIF/POSCAR text or path, got {type(obj).__name__}.")
+    fmt = "cif" if ("data_" in obj or "_cell_length_a" in obj) else "poscar"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            structure = structure_cls.from_str(obj, fmt=fmt)
+    except Exception as err:  # noqa: BLE001 - pymatgen raises many types
+        raise StructureParseError(f"Structure {id}: could not parse it as {fmt.upper()} ({type(err).__name__}: {err}). "
+                                  "Check the file, or read it with pymatgen and pass the Structure.") from None
+    if len(structure) == 0:
+        raise StructureParseError(f"Structure {id}: parsed as {fmt.upper()} but has no sites.")
+    return structure
+
+
+def structure_to_graph(structure: Any, radius: float = 8.0, max_neighbors: int = 12, id: str = "structure") -> Any:
+    """A ``torch_geometric.data.Data`` crystal graph (see the module docstring).
+
+    Also stores ``comp`` ``[1, MAX_Z + 1]`` (element fractions, for composition baselines).
+
+    Raises:
+        StructureParseError: for a disordered structure or an element beyond ``MAX_Z``.
+    """
+    from torch_geometric.data import Data
+
+    structure = to_structure(structure, id)
+    if not structure.is_ordered:
+        raise StructureParseError(f"Structure {id} has partial occupancies; order it first "
+                                  "(e.g. pymatgen's OrderDisorderedStructureTransformation).")
+    z = np.array([site.specie.Z for site in structure])
+    if z.max() > MAX_Z:
+        raise StructureParseError(f"Structure {id} contains Z = {int(z.max())}; element features go up to Z = {MAX_Z}.")
+    centre, neighbour, _, dist = structure.get_neighbor_list(radius)
+    order = np.lexsort((dist, centre))
+    centre, neighbour, dist = centre[order], neighbour[order], dist[order]
+    starts = np.searchsorted(centre, np.arange(len(structure)))
+    rank = np.arange(len(centre)) - starts[centre]
+    keep = rank < max_neighbors
+    counts = np.bincount(centre[keep], minlength=len(structure))
+    comp = np.bincount(z, minlength=MAX_Z + 1) / len(z)
+    return Data(
+        z=torch.as_tensor(z, dtype=torch.long),
+        edge_index=torch.as_tensor(np.stack([neighbour[keep], centre[keep]]), dtype=torch.long),
+        dist=torch.as_tensor(dist[keep], dtype=torch.float32),
+        comp=torch.as_tensor(comp, dtype=torch.float32)[None],
+        short_atoms=torch.tensor([int((counts < max_neighbors).sum())]),
+        num_nodes=len(z),
+        id=str(id),
+    )
+
+
+@dataclass
+class FeaturizedCrystals:
+    """Graphs of the structures that parsed; ``rows[i]`` is graph ``i``'s input row;
+    ``skipped`` maps rows that failed to the reason."""
+
+    graphs: list[Any]
+    rows: list[int]
+    skipped: dict[int, str]
+
+    @property
+    def short_atoms(self) -> int:
+        """Atoms with fewer than ``max_neighbors`` neighbours inside the radius, in total."""
+        return int(sum(int(g.short_atoms) for g in self.graphs))
+
+
+def featurize_structures(structures: Sequence[Any], ids: Sequence[str] | None = None, radius: float = 8.0, max_neighbors: int = 12,
+                         progress: bool = True) -> FeaturizedCrystals:
+    """Crystal graphs of many structures; a structure that fails is reported (row, id and
+    reason) and skipped, and the count is printed. Nothing is dropped silently."""
+    from tqdm.auto import tqdm
+
+    ids = list(ids) if ids is not None else [str(i) for i in range(len(structures))]
+    graphs, rows, skipped = [], [], {}
+    for i, s in enumerate(tqdm(structures, desc="crystal graphs", disable=not progress, leave=False)):
+        try:
+            graphs.append(structure_to_graph(s, radius, max_neighbors, ids[i]))
+            rows.append(i)
+        except StructureParseError as err:
+            skipped[i] = str(err)
+    if skipped:
+        first = next(iter(skipped.items()))
+        print(f"{len(skipped)} of {len(structures)} structures could not be used and were skipped (first: row {first[0]}: {first[1]})")
+    return FeaturizedCrystals(graphs, rows, skipped)
+
+
+def featurize_structures_cached(structures: Sequence[Any], ids: Sequence[str], cache_key: str, radius: float = 8.0,
+                                max_neighbors: int = 12) -> FeaturizedCrystals:
+    """:func:`featurize_structures` with an on-disk cache keyed by ``cache_key`` (pass the
+    input file's sha256), the graph settings and :data:`FEATURIZER_VERSION`."""
+    from sciml.data.download import cache_dir
+    from sciml.data.graph_cache import load_with_sidecar, pack_graphs, save_with_sidecar, unpack_graphs
+
+    digest = hashlib.sha256(f"{cache_key}|{radius}|{max_neighbors}|{FEATURIZER_VERSION}".encode()).hexdigest()[:16]
+    path = cache_dir() / "processed" / f"crystals-{digest}.pt"
+    cached = load_with_sidecar(path)
+    if cached is not None:
+        state, side = cached
+        graphs = unpack_graphs(state, _NODE, _EDGE, _GRAPH, extra=[{"id": str(ids[r])} for r in side["rows"]])
+        return FeaturizedCrystals(graphs, side["rows"], {int(k): v for k, v in side["skipped"].items()})
+    out = featurize_structures(structures, ids, radius, max_neighbors)
+    if out.graphs:
+        save_with_sidecar(path, pack_graphs(out.graphs, _NODE, _EDGE, _GRAPH), {"rows": out.rows, "skipped": out.skipped})
+    return out

@@ -1,0 +1,86 @@
+"""CGCNN (Xie & Grossman, 2018): crystal-graph convolutions over element-property atom
+features and Gaussian-expanded interatomic distances."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from sciml.models.config import Configurable
+
+_NORMS = {"batch": nn.BatchNorm1d, "layer": nn.LayerNorm, "none": lambda width: nn.Identity()}
+
+
+class GaussianDistance(nn.Module):
+    """Distances ``[E]`` (angstrom) -> ``[E, n_centers]`` Gaussians ``exp(-(d - mu)^2 / width^2)``
+    with centers ``mu`` every ``step`` from 0 to ``cutoff``."""
+
+    def __init__(self, cutoff: float = 8.0, step: float = 0.2, width: float | None = None) -> None:
+        super().__init__()
+        self.register_buffer("centers", torch.arange(0.0, cutoff + step / 2, step))
+        self.width = width or step
+
+    def forward(self, dist: Tensor) -> Tensor:
+        return torch.exp(-((dist[:, None] - self.centers) ** 2) / self.width**2)
+
+
+class CGCNN(Configurable, nn.Module):
+    """Crystal graph convolutional network (extra ``materials``).
+
+    Atoms start from the element-property table of :func:`sciml.materials.elements.element_features`
+    (a fixed buffer looked up by atomic number), are embedded linearly, pass ``layers``
+    ``torch_geometric.nn.CGConv`` convolutions (``x_i + sum_j sigmoid(z_ij W_f) * softplus(z_ij W_s)``,
+    ``z_ij = [x_i, x_j, gaussians(d_ij)]``), are mean-pooled, and go through a softplus hidden
+    layer to ``head``.
+
+    Args:
+        out_features: Outputs (1 for a scalar property).
+        atom_dim: Atom embedding width (64 in CGCNN).
+        layers: Convolutions (3 in CGCNN).
+        hidden: Width after pooling (128 in CGCNN).
+        cutoff: Largest distance of the Gaussian expansion [angstrom] (the graph radius).
+        step: Spacing of the Gaussian centres [angstrom].
+        norm: ``"batch"`` (CGCNN), ``"layer"`` or ``"none"`` after each convolution;
+            ``"layer"``/``"none"`` keep one crystal's output independent of its batch.
+
+    Shapes:
+        - input: a ``torch_geometric.data.Batch`` of crystal graphs (``z`` ``[atoms]``,
+          ``edge_index`` ``[2, E]``, ``dist`` ``[E]``)
+        - output: ``[crystals, out_features]``
+    """
+
+    def __init__(self, out_features: int = 1, atom_dim: int = 64, layers: int = 3, hidden: int = 128, cutoff: float = 8.0,
+                 step: float = 0.2, norm: str = "layer") -> None:
+        super().__init__()
+        try:
+            from torch_geometric.nn import CGConv
+        except ImportError as err:  # pragma: no cover - depends on the environment
+            raise ImportError("CGCNN needs torch-geometric: pip install 'sciml[graph]'.") from err
+        from sciml.materials.elements import element_features
+
+        if norm not in _NORMS:
+            raise ValueError(f"norm must be one of {sorted(_NORMS)}, got {norm!r}.")
+        self.remember(out_features=out_features, atom_dim=atom_dim, layers=layers, hidden=hidden, cutoff=cutoff, step=step, norm=norm)
+        table = element_features()
+        self.register_buffer("element_table", table)
+        self.expand = GaussianDistance(cutoff, step)
+        n_gauss = self.expand.centers.numel()
+        self.embed_atoms = nn.Linear(table.shape[1], atom_dim)
+        self.convs = nn.ModuleList(CGConv(atom_dim, dim=n_gauss, aggr="add") for _ in range(layers))
+        self.norms = nn.ModuleList(_NORMS[norm](atom_dim) for _ in range(layers))
+        self.fc = nn.Linear(atom_dim, hidden)
+        self.head = nn.Linear(hidden, out_features)
+
+    def embed(self, batch) -> Tensor:  # noqa: ANN001
+        """Pooled crystal embeddings ``[crystals, hidden]`` (after the softplus layer)."""
+        from torch_geometric.nn import global_mean_pool
+
+        h = self.embed_atoms(self.element_table[batch.z])
+        e = self.expand(batch.dist)
+        for conv, norm in zip(self.convs, self.norms):
+            h = nn.functional.softplus(norm(conv(h, batch.edge_index, e)))
+        return nn.functional.softplus(self.fc(global_mean_pool(h, batch.batch, size=batch.num_graphs)))
+
+    def forward(self, batch) -> Tensor:  # noqa: ANN001
+        """Head outputs ``[crystals, out_features]``."""
+        return self.head(self.embed(batch))

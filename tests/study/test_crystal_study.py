@@ -1,0 +1,34 @@
+"""The dielectric-families study end to end (reduced: a subset of structures, few iterations)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sciml.data import reference_file
+from tests.conftest import run_study
+
+pytest.importorskip("pymatgen", reason="needs pymatgen: pip install 'sciml[materials]'")
+pytest.importorskip("torch_geometric", reason="needs torch-geometric: pip install 'sciml[graph]'")
+
+
+def test_dielectric_families_smoke(tmp_path: Path) -> None:
+    if reference_file("crystals/matbench_dielectric.json.gz") is None:
+        pytest.skip("needs the reference data: set SCIML_DATA_DIR to the folder holding crystals/matbench_dielectric.json.gz")
+    overrides = ["data.max_structures=700", "training.iterations=2", "training.eval_every=1", "protocol.seeds=1",
+                 "protocol.shots=[5, 10]", "groupings.anion.n_test=2", "groupings.anion.splits=[0]", "groupings.crystal_system.splits=[]",
+                 "learners.scratch_inner_steps=2", "learners.finetune_inner_steps=2", "model.atom_dim=16", "model.hidden=16"]
+    run_dir = run_study("dielectric-families", tmp_path, overrides)
+    results = pd.read_csv(run_dir / "results.csv")
+    assert set(results.metric) == {"mae_log10n", "mae_n"} and (results.value >= 0).all()
+    assert set(results.learner) == {"support mean", "ridge (composition)", "Scratch", "FineTune", "MAML", "ANIL"}
+    report = (run_dir / "report.md").read_text()
+    line = next(ln for ln in report.splitlines() if ln.startswith("- anion split 0: train"))
+    train = set(line.split("train ")[1].split("; validation")[0].split(", "))
+    val = set(line.split("(early stopping) ")[1].split("; test")[0].split(", "))
+    test = set(line.split("; test ")[1].split(", "))
+    assert test and not (train | val) & test and not train & val  # no family on both sides of the split
+    assert set(results.task) == test
+    assert (run_dir / "figures" / "mae_vs_k.png").is_file()
