@@ -29,14 +29,14 @@ DEFAULTS: dict[str, Any] = {
         "anion": {"n_test": 5, "splits": [0, 1, 2]},
         "crystal_system": {"n_test": 2, "splits": [0]},
     },
-    "protocol": {"shots": [5, 10, 20, 50], "seeds": 5, "min_query": 5},
+    "protocol": {"shots": [5, 10, 20, 50], "seeds": 3, "min_query": 5},
     "model": {"atom_dim": 64, "layers": 3, "hidden": 128, "norm": "layer"},
-    "training": {"iterations": 400, "train_shots": [5, 10], "query_size": 10, "meta_batch_size": 5, "outer_lr": 1e-3,
+    "training": {"iterations": 300, "train_shots": [5, 10], "query_size": 10, "meta_batch_size": 5, "outer_lr": 1e-3,
                  "eval_every": 25, "val_families": 2, "seed": 0},
     "learners": {
         "names": ["support mean", "ridge (composition)", "Scratch", "FineTune", "MAML", "ANIL"],
         "maml_inner_lr": 0.005, "maml_inner_steps": 3, "anil_inner_lr": 0.005, "anil_inner_steps": 5,
-        "finetune_inner_lr": 1e-3, "finetune_inner_steps": 30, "scratch_inner_lr": 5e-3, "scratch_inner_steps": 100,
+        "finetune_inner_lr": 1e-3, "finetune_inner_steps": 30, "scratch_inner_lr": 5e-3, "scratch_inner_steps": 50,
     },
 }
 

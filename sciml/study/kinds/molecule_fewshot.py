@@ -277,6 +277,6 @@ def _plot(ctx: RunContext, results: pd.DataFrame, dataset: str, shots: list[int]
             ax.text(len(learners) - 0.4, a, f"{name} 10-shot (published)", fontsize=6, va="bottom", ha="right")
     ax.set_xticks(np.arange(len(learners)) + width * (len(shots) - 1) / 2, learners, rotation=20, fontsize=8)
     ax.set_ylabel("ROC-AUC (%), test tasks")
-    ax.set_ylim(45, 90)
+    ax.set_ylim(min(45.0, float((agg["mean"] - agg["std"].fillna(0)).min()) - 3), 90)
     ax.legend(fontsize=7)
     ctx.save_figure(fig, "roc_auc", f"{dataset}: ROC-AUC per learner and k (bars: mean over seeds, whiskers: std); dashed: published 10-shot.")
