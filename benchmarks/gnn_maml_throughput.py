@@ -33,7 +33,6 @@ from torch import nn
 from sciml.chem.dataset import featurize_cached
 from sciml.chem.fewshot import BalancedEpisodes, label_tasks, protocol_split
 from sciml.data import load_moleculenet
-from sciml.data.download import sha256_of
 from sciml.meta import ANIL, MAML
 from sciml.meta.functional import bce_logits_loss
 from sciml.models.gnn import GIN
@@ -78,7 +77,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     df = load_moleculenet("tox21")
-    mols = featurize_cached(df.smiles.tolist(), "simple", sha256_of(__import__("pathlib").Path(df.attrs["path"])))
+    mols = featurize_cached(df.smiles.tolist(), "simple", df.attrs["sha256"])
     train, _ = protocol_split(label_tasks(df, mols), "tox21")
     source = BalancedEpisodes(train, 10, queries=8)
     batches = [source.sample_batch(len(train), torch.Generator().manual_seed(i)) for i in range(args.repeats + 1)]

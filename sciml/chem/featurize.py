@@ -13,10 +13,11 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+from sciml.data.graph_cache import FeaturizedGraphs, featurize_rows
 
 FEATURIZER_VERSION = {"simple": "1", "ogb": "1"}
 
@@ -115,28 +116,11 @@ def smiles_to_graph(smiles: str, featurizer: str = "simple"):  # noqa: ANN201
     return Data(x=x, edge_index=edge_index, edge_attr=edge_attr, smiles=smiles)
 
 
-@dataclass(frozen=True)
-class FeaturizedMolecules:
+class FeaturizedMolecules(FeaturizedGraphs):
     """Graphs of the parsable rows of a table; ``rows`` maps graph i to its table row, and
     ``skipped`` lists every unparsable row with RDKit's reason."""
-
-    graphs: list
-    rows: list[int]
-    skipped: dict[int, str]
 
 
 def featurize_smiles(smiles: Sequence[str], featurizer: str = "simple") -> FeaturizedMolecules:
     """Featurize many SMILES; invalid ones are reported (row and reason), never dropped silently."""
-    graphs, rows, skipped = [], [], {}
-    for i, s in enumerate(smiles):
-        try:
-            graphs.append(smiles_to_graph(str(s), featurizer))
-            rows.append(i)
-        except InvalidSmilesError as err:
-            skipped[i] = str(err)
-    if skipped:
-        first = next(iter(skipped.items()))
-        logging.getLogger("sciml").warning(
-            "%d of %d SMILES could not be parsed and were skipped (first: row %d: %s)", len(skipped), len(smiles), *first
-        )
-    return FeaturizedMolecules(graphs, rows, skipped)
+    return FeaturizedMolecules(*featurize_rows(smiles, lambda _, s: smiles_to_graph(str(s), featurizer), InvalidSmilesError, "SMILES"))

@@ -47,22 +47,6 @@ def protocol_split(tasks: TaskSet, dataset: str) -> tuple[TaskSet, TaskSet]:
     return TaskSet(tasks[i] for i in train_idx), TaskSet(tasks[i] for i in test_idx)
 
 
-def balanced_support(task: Task, shots: int, generator: torch.Generator) -> Task:
-    """``shots`` positives + ``shots`` negatives drawn at random as support; every other
-    labelled molecule of the task is the query (a design for ``few_shot_results``)."""
-    data = task.data
-    parts = []
-    for label in (1, 0):
-        rows = torch.nonzero(data.y == label).flatten()
-        if rows.numel() <= shots:
-            raise ValueError(f"Task {task.name!r} has {rows.numel()} molecules labelled {label}: too few for {shots}-shot support.")
-        parts.append(rows[torch.randperm(rows.numel(), generator=generator)[:shots]])
-    support = torch.cat(parts)
-    mask = torch.ones(len(data), dtype=torch.bool)
-    mask[support] = False
-    return task.with_split(data.subset(support), data.subset(torch.nonzero(mask).flatten()))
-
-
 def _balanced_rows(y: torch.Tensor, per_class: int, generator: torch.Generator, exclude: torch.Tensor | None = None) -> torch.Tensor:
     mask = torch.ones(len(y), dtype=torch.bool)
     if exclude is not None:
@@ -72,6 +56,31 @@ def _balanced_rows(y: torch.Tensor, per_class: int, generator: torch.Generator, 
         rows = torch.nonzero((y == label) & mask).flatten()
         parts.append(rows[torch.randperm(rows.numel(), generator=generator)[:per_class]])
     return torch.cat(parts)
+
+
+def _rarer_label_count(task: Task) -> int:
+    return min(int((task.data.y == c).sum()) for c in (0, 1))
+
+
+def _episode(task: Task, shots: int, queries: int, generator: torch.Generator) -> Task:
+    """``shots`` of each label as support, up to ``queries`` of each of the rest as query."""
+    sup = _balanced_rows(task.data.y, shots, generator)
+    qry = _balanced_rows(task.data.y, queries, generator, exclude=sup)
+    return task.with_split(task.data.subset(sup), task.data.subset(qry))
+
+
+def balanced_support(task: Task, shots: int, generator: torch.Generator) -> Task:
+    """``shots`` positives + ``shots`` negatives drawn at random as support; every other
+    labelled molecule of the task is the query (a design for ``few_shot_results``)."""
+    data = task.data
+    for label in (1, 0):
+        n = int((data.y == label).sum())
+        if n <= shots:
+            raise ValueError(f"Task {task.name!r} has {n} molecules labelled {label}: too few for {shots}-shot support.")
+    support = _balanced_rows(data.y, shots, generator)
+    mask = torch.ones(len(data), dtype=torch.bool)
+    mask[support] = False
+    return task.with_split(data.subset(support), data.subset(torch.nonzero(mask).flatten()))
 
 
 def split_molecules(tasks: TaskSet, fraction: float, seed: int = 0) -> tuple[TaskSet, TaskSet]:
@@ -120,7 +129,7 @@ class BalancedEpisodes:
         self.shots = [shots] if isinstance(shots, int) else list(shots)
         self.queries = queries
         for t in self.tasks:
-            n_min = min(int((t.data.y == c).sum()) for c in (0, 1))
+            n_min = _rarer_label_count(t)
             if n_min <= max(self.shots):
                 raise ValueError(f"Task {t.name!r} has only {n_min} molecules of its rarer label: too few for "
                                  f"{max(self.shots)}-shot episodes with a query. Lower shots or drop the task.")
@@ -131,18 +140,11 @@ class BalancedEpisodes:
     def __iter__(self):  # noqa: ANN204
         return iter(self.tasks)
 
-    def episode(self, task: Task, shots: int, generator: torch.Generator, queries: int | None = None) -> Task:
-        """One balanced episode of ``task`` (``queries`` per label, default the source's)."""
-        y = task.data.y
-        sup = _balanced_rows(y, shots, generator)
-        qry = _balanced_rows(y, queries or self.queries, generator, exclude=sup)
-        return task.with_split(task.data.subset(sup), task.data.subset(qry))
-
     def sample_batch(self, n: int, generator: torch.Generator, **_: object) -> list[Task]:
         """``n`` episodes of distinct tasks (with repeats only if ``n`` exceeds the tasks)."""
         k = self.shots[int(torch.randint(len(self.shots), (1,), generator=generator))]
         order = torch.cat([torch.randperm(len(self.tasks), generator=generator) for _ in range(-(-n // len(self.tasks)))])[:n]
-        return [self.episode(self.tasks[int(i)], k, generator) for i in order]
+        return [_episode(self.tasks[int(i)], k, self.queries, generator) for i in order]
 
 
 def validation_episodes(tasks: TaskSet, shots: list[int], queries: int, seed: int) -> list[Task]:
@@ -152,10 +154,8 @@ def validation_episodes(tasks: TaskSet, shots: list[int], queries: int, seed: in
     out = []
     for k in shots:
         for t in tasks:
-            if min(int((t.data.y == c).sum()) for c in (0, 1)) > k:
-                sup = _balanced_rows(t.data.y, k, g)
-                qry = _balanced_rows(t.data.y, queries, g, exclude=sup)
-                out.append(t.with_split(t.data.subset(sup), t.data.subset(qry)))
+            if _rarer_label_count(t) > k:
+                out.append(_episode(t, k, queries, g))
     if not out:
         raise ValueError("No validation episode could be drawn: the held-out molecules are too few for the support sizes.")
     return out

@@ -1,13 +1,57 @@
-"""Lists of PyG graphs as plain tensors on disk (``torch.load(weights_only=True)``-safe)."""
+"""Featurized tables of PyG graphs: built row by row with every failure reported, and stored
+on disk as plain tensors (``torch.load(weights_only=True)``-safe) keyed by input and settings."""
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+
+
+@dataclass(frozen=True)
+class FeaturizedGraphs:
+    """Graphs of the rows that featurized; ``rows[i]`` is graph ``i``'s input row, and
+    ``skipped`` maps every row that failed to the reason."""
+
+    graphs: list
+    rows: list[int]
+    skipped: dict[int, str]
+
+
+def featurize_rows(items: Sequence[Any], featurize: Callable[[int, Any], Any], error: type[Exception], what: str,
+                   progress: bool = False) -> tuple[list[Any], list[int], dict[int, str]]:
+    """``(graphs, rows, skipped)``: ``featurize(row, item)`` for every item; an ``error`` is
+    recorded against its row and the count is logged (with the first reason), never dropped
+    silently. ``what`` names the items in the message (e.g. ``"SMILES"``)."""
+    from tqdm.auto import tqdm
+
+    graphs, rows, skipped = [], [], {}
+    for i, item in enumerate(tqdm(items, desc=what, disable=not progress, leave=False)):
+        try:
+            graphs.append(featurize(i, item))
+            rows.append(i)
+        except error as err:
+            skipped[i] = str(err)
+    if skipped:
+        first = next(iter(skipped.items()))
+        logging.getLogger("sciml").warning(
+            "%d of %d %s could not be used and were skipped (first: row %d: %s)", len(skipped), len(items), what, *first
+        )
+    return graphs, rows, skipped
+
+
+def cache_path(prefix: str, *key: object) -> Path:
+    """``<cache>/processed/<prefix>-<digest>.pt``, the digest of ``key`` joined by ``|``."""
+    from sciml.data.download import cache_dir
+
+    digest = hashlib.sha256("|".join(str(k) for k in key).encode()).hexdigest()[:16]
+    return cache_dir() / "processed" / f"{prefix}-{digest}.pt"
 
 
 def pack_graphs(graphs: Sequence[Any], node_keys: Sequence[str], edge_keys: Sequence[str], graph_keys: Sequence[str] = ()) -> dict[str, torch.Tensor]:
@@ -62,3 +106,20 @@ def load_with_sidecar(path: Path) -> tuple[dict[str, torch.Tensor], Any] | None:
     if not (path.is_file() and side.is_file()):
         return None
     return torch.load(path, weights_only=True), json.loads(side.read_text())
+
+
+def cached_featurization(path: Path, build: Callable[[], FeaturizedGraphs], keys: tuple[Sequence[str], Sequence[str], Sequence[str]],
+                         extra: Callable[[int], dict[str, Any]]) -> tuple[list[Any], list[int], dict[int, str]]:
+    """``(graphs, rows, skipped)`` from ``path`` if it was written, else from ``build()``,
+    which is then stored. ``keys`` are the node, edge and graph tensor names;
+    ``extra(row)`` gives the plain attributes restored on a loaded graph."""
+    cached = load_with_sidecar(path)
+    if cached is not None:
+        state, side = cached
+        rows = side["rows"]
+        graphs = unpack_graphs(state, *keys, extra=[extra(r) for r in rows])
+        return graphs, rows, {int(k): v for k, v in side["skipped"].items()}
+    out = build()
+    if out.graphs:
+        save_with_sidecar(path, pack_graphs(out.graphs, *keys), {"rows": list(out.rows), "skipped": out.skipped})
+    return out.graphs, out.rows, out.skipped

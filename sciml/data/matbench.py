@@ -60,7 +60,7 @@ def load_matbench(name: str, structures: bool = True) -> pd.DataFrame:
 
     Reads ``SCIML_DATA_DIR`` (for dielectric also the shared orient="columns" copy), then the
     download cache, then downloads the canonical file and checks its sha256.
-    ``df.attrs``: ``target``, ``unit``, ``path``.
+    ``df.attrs``: ``target``, ``unit``, ``path`` and ``sha256`` (the verified digest of the file read).
 
     Raises:
         KeyError: for an unknown task name.
@@ -70,7 +70,9 @@ def load_matbench(name: str, structures: bool = True) -> pd.DataFrame:
         raise KeyError(f"Unknown matbench structure task {name!r}; choose from {sorted(MATBENCH)}.")
     src = MATBENCH[key]
     path = _local_dielectric() if key == "dielectric" else None
+    digest = SHARED_DIELECTRIC[1]
     if path is None:
+        digest = src.sha256
         path = fetch(f"crystals/matbench/matbench_{key}.json.gz", _URL.format(name=f"matbench_{key}"), src.sha256)
     with gzip.open(path, "rt") as fh:
         raw = json.load(fh)
@@ -87,5 +89,5 @@ def load_matbench(name: str, structures: bool = True) -> pd.DataFrame:
         from pymatgen.core import Structure
 
         out["structure"] = [Structure.from_dict(d) for d in out["structure"]]
-    out.attrs.update(target=src.target, unit=src.unit, path=str(path))
+    out.attrs.update(target=src.target, unit=src.unit, path=str(path), sha256=digest)
     return out

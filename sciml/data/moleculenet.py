@@ -52,8 +52,8 @@ SOURCES = {
 
 def load_moleculenet(name: str) -> pd.DataFrame:
     """A MoleculeNet table: the ``smiles`` column then the label columns, read by name (NaN
-    where a molecule is unlabelled for a task). ``df.attrs["tasks"]`` lists the label columns
-    and ``df.attrs["path"]`` the file read.
+    where a molecule is unlabelled for a task). ``df.attrs["tasks"]`` lists the label columns,
+    ``df.attrs["path"]`` the file read and ``df.attrs["sha256"]`` its verified digest.
 
     Raises:
         KeyError: for an unknown name.
@@ -72,4 +72,5 @@ def load_moleculenet(name: str) -> pd.DataFrame:
     df = raw[[src.smiles, *labels]].rename(columns={src.smiles: "smiles"})
     df.attrs["tasks"] = labels
     df.attrs["path"] = str(path)
+    df.attrs["sha256"] = src.sha256  # fetch() checked the file against it
     return df

@@ -11,20 +11,19 @@ atoms is stored per graph (``short_atoms``) and reported.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
+from sciml.data.graph_cache import FeaturizedGraphs, cache_path, cached_featurization, featurize_rows
 from sciml.materials.elements import MAX_Z
 
 FEATURIZER_VERSION = "1"
-_NODE, _EDGE, _GRAPH = ("z",), ("edge_index", "dist"), ("comp", "short_atoms")
+_KEYS = (("z",), ("edge_index", "dist"), ("comp", "short_atoms"))
 
 
 class StructureParseError(ValueError):
@@ -107,14 +106,9 @@ def structure_to_graph(structure: Any, radius: float = 8.0, max_neighbors: int =
     )
 
 
-@dataclass
-class FeaturizedCrystals:
+class FeaturizedCrystals(FeaturizedGraphs):
     """Graphs of the structures that parsed; ``rows[i]`` is graph ``i``'s input row;
     ``skipped`` maps rows that failed to the reason."""
-
-    graphs: list[Any]
-    rows: list[int]
-    skipped: dict[int, str]
 
     @property
     def short_atoms(self) -> int:
@@ -125,38 +119,16 @@ class FeaturizedCrystals:
 def featurize_structures(structures: Sequence[Any], ids: Sequence[str] | None = None, radius: float = 8.0, max_neighbors: int = 12,
                          progress: bool = True) -> FeaturizedCrystals:
     """Crystal graphs of many structures; a structure that fails is reported (row, id and
-    reason) and skipped, and the count is printed. Nothing is dropped silently."""
-    from tqdm.auto import tqdm
-
+    reason) and skipped, and the count is logged. Nothing is dropped silently."""
     ids = list(ids) if ids is not None else [str(i) for i in range(len(structures))]
-    graphs, rows, skipped = [], [], {}
-    for i, s in enumerate(tqdm(structures, desc="crystal graphs", disable=not progress, leave=False)):
-        try:
-            graphs.append(structure_to_graph(s, radius, max_neighbors, ids[i]))
-            rows.append(i)
-        except StructureParseError as err:
-            skipped[i] = str(err)
-    if skipped:
-        first = next(iter(skipped.items()))
-        print(f"{len(skipped)} of {len(structures)} structures could not be used and were skipped (first: row {first[0]}: {first[1]})")
-    return FeaturizedCrystals(graphs, rows, skipped)
+    return FeaturizedCrystals(*featurize_rows(structures, lambda i, s: structure_to_graph(s, radius, max_neighbors, ids[i]),
+                                              StructureParseError, "structures", progress))
 
 
 def featurize_structures_cached(structures: Sequence[Any], ids: Sequence[str], cache_key: str, radius: float = 8.0,
                                 max_neighbors: int = 12) -> FeaturizedCrystals:
     """:func:`featurize_structures` with an on-disk cache keyed by ``cache_key`` (pass the
     input file's sha256), the graph settings and :data:`FEATURIZER_VERSION`."""
-    from sciml.data.download import cache_dir
-    from sciml.data.graph_cache import load_with_sidecar, pack_graphs, save_with_sidecar, unpack_graphs
-
-    digest = hashlib.sha256(f"{cache_key}|{radius}|{max_neighbors}|{FEATURIZER_VERSION}".encode()).hexdigest()[:16]
-    path = cache_dir() / "processed" / f"crystals-{digest}.pt"
-    cached = load_with_sidecar(path)
-    if cached is not None:
-        state, side = cached
-        graphs = unpack_graphs(state, _NODE, _EDGE, _GRAPH, extra=[{"id": str(ids[r])} for r in side["rows"]])
-        return FeaturizedCrystals(graphs, side["rows"], {int(k): v for k, v in side["skipped"].items()})
-    out = featurize_structures(structures, ids, radius, max_neighbors)
-    if out.graphs:
-        save_with_sidecar(path, pack_graphs(out.graphs, _NODE, _EDGE, _GRAPH), {"rows": out.rows, "skipped": out.skipped})
-    return out
+    path = cache_path("crystals", cache_key, radius, max_neighbors, FEATURIZER_VERSION)
+    return FeaturizedCrystals(*cached_featurization(path, lambda: featurize_structures(structures, ids, radius, max_neighbors), _KEYS,
+                                                    lambda row: {"id": str(ids[row])}))

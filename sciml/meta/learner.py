@@ -219,8 +219,12 @@ class Learner:
             x = x.to(device, dtype) if torch.is_floating_point(x) else x.to(device)
         else:  # a graph batch: move it, keep its dtypes
             x = x.to(device)
-        y = y.to(device, dtype) if torch.is_floating_point(y) else y.to(device)
-        return x, y
+        return x, self._target(y, dtype, device)
+
+    def _target(self, y: Tensor, dtype: torch.dtype | None = None, device: torch.device | None = None) -> Tensor:
+        """Targets on the learner's device; float targets in its dtype, class indices as they are."""
+        device = device or self._device
+        return y.to(device, dtype or self._dtype) if torch.is_floating_point(y) else y.to(device)
 
     # ------------------------------------------------------------------ functional core
     def model_loss(self, params: Mapping[str, Tensor], x: Tensor, y: Tensor) -> Tensor:

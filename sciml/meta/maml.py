@@ -70,7 +70,7 @@ class ANIL(MAML):
         params = self._model_params(meta)
         parts = [d for t in tasks for d in (t.support, t.query)]
         if all(isinstance(d, GraphData) for d in parts):
-            inputs: Any = GraphData(tuple(g for d in parts for g in d.graphs), torch.cat([d.y for d in parts])).x
+            inputs: Any = GraphData(tuple(g for d in parts for g in d.graphs), torch.cat([d.y for d in parts])).x.to(self._device)
         else:
             inputs = torch.cat([self._tensors(d)[0] for d in parts])
         body = {n: p for n, p in params.items() if not n.startswith("head.")}
@@ -79,9 +79,8 @@ class ANIL(MAML):
                 f"model.{n}": b for n, b in self._buffers().items()}, (inputs,))
         chunks = torch.split(emb, [len(d) for d in parts])
         args = []
-        for i, t in enumerate(tasks):
-            sy, qy = self._tensors(t.support)[1], self._tensors(t.query)[1]
-            args.append((chunks[2 * i], sy, chunks[2 * i + 1], qy))
+        for i, t in enumerate(tasks):  # targets only: the inputs went through the body above
+            args.append((chunks[2 * i], self._target(t.support.y), chunks[2 * i + 1], self._target(t.query.y)))
         head = {n.removeprefix("head."): p for n, p in params.items() if n.startswith("head.")}
         return mean_over_tasks(self._head_task_loss, head, args)
 

@@ -7,8 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from sciml.models.config import Configurable
-
-_NORMS = {"batch": nn.BatchNorm1d, "layer": nn.LayerNorm, "none": lambda width: nn.Identity()}
+from sciml.models.norm import check_norm, norm_layer
 
 
 class GaussianDistance(nn.Module):
@@ -58,8 +57,7 @@ class CGCNN(Configurable, nn.Module):
             raise ImportError("CGCNN needs torch-geometric: pip install 'sciml[graph]'.") from err
         from sciml.materials.elements import element_features
 
-        if norm not in _NORMS:
-            raise ValueError(f"norm must be one of {sorted(_NORMS)}, got {norm!r}.")
+        check_norm(norm)
         self.remember(out_features=out_features, atom_dim=atom_dim, layers=layers, hidden=hidden, cutoff=cutoff, step=step, norm=norm)
         table = element_features()
         self.register_buffer("element_table", table)
@@ -67,7 +65,7 @@ class CGCNN(Configurable, nn.Module):
         n_gauss = self.expand.centers.numel()
         self.embed_atoms = nn.Linear(table.shape[1], atom_dim)
         self.convs = nn.ModuleList(CGConv(atom_dim, dim=n_gauss, aggr="add") for _ in range(layers))
-        self.norms = nn.ModuleList(_NORMS[norm](atom_dim) for _ in range(layers))
+        self.norms = nn.ModuleList(norm_layer(norm, atom_dim) for _ in range(layers))
         self.fc = nn.Linear(atom_dim, hidden)
         self.head = nn.Linear(hidden, out_features)
 

@@ -9,12 +9,11 @@ import torch
 from torch import Tensor, nn
 
 from sciml.models.config import Configurable
+from sciml.models.norm import check_norm, norm_layer
 
 SIMPLE_ATOM_VOCAB = (120, 4)  # atomic-number index (+ unknown), chirality
 SIMPLE_BOND_VOCAB = (6, 3)  # bond type (+ self-loop, + unknown), direction
 
-
-_NORMS = {"batch": nn.BatchNorm1d, "layer": nn.LayerNorm, "none": lambda hidden: nn.Identity()}
 
 
 def _gnn():  # noqa: ANN202
@@ -96,13 +95,12 @@ class GIN(Configurable, nn.Module):
         super().__init__()
         if pooling not in ("mean", "sum"):
             raise ValueError(f"pooling must be 'mean' or 'sum', got {pooling!r}.")
-        if norm not in _NORMS:
-            raise ValueError(f"norm must be one of {sorted(_NORMS)}, got {norm!r}.")
+        check_norm(norm)
         self.remember(out_features=out_features, hidden=hidden, layers=layers, atom_vocab=list(atom_vocab),
                       bond_vocab=list(bond_vocab), pooling=pooling, dropout=dropout, norm=norm)
         self.atom = _CategoricalEmbedding(atom_vocab, hidden)
         self.convs = nn.ModuleList(_gin_layer(hidden, bond_vocab) for _ in range(layers))
-        self.norms = nn.ModuleList(_NORMS[norm](hidden) for _ in range(layers))
+        self.norms = nn.ModuleList(norm_layer(norm, hidden) for _ in range(layers))
         self.dropout = nn.Dropout(dropout)
         self.pooling = pooling
         self.head = nn.Linear(hidden, out_features)

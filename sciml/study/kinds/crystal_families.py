@@ -103,7 +103,6 @@ def run(ctx: RunContext) -> None:
     """Run the study."""
     from pathlib import Path
 
-    from sciml.data.download import sha256_of
     from sciml.data.matbench import load_matbench
     from sciml.materials.crystal_graph import featurize_structures_cached
     from sciml.materials.families import family_splits, family_tasks
@@ -115,7 +114,7 @@ def run(ctx: RunContext) -> None:
     ctx.add_input(path, role=f"matbench {d['task']}")
     if d["max_structures"]:  # a seeded subset, for quick checks
         df = df.iloc[np.sort(np.random.default_rng(0).permutation(len(df))[: d["max_structures"]])].reset_index(drop=True)
-    key = f"{sha256_of(path)}|{d['max_structures']}"
+    key = f"{df.attrs['sha256']}|{d['max_structures']}"
     graphs = featurize_structures_cached(df.structure.tolist(), df.id.tolist(), key, d["radius"], d["max_neighbors"])
     ctx.log(f"{len(graphs.graphs)} crystal graphs, {len(graphs.skipped)} structures skipped, "
             f"{graphs.short_atoms} atoms with fewer than {d['max_neighbors']} neighbours within {d['radius']} A")

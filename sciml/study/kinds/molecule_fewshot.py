@@ -176,7 +176,6 @@ def run(ctx: RunContext) -> None:
         validation_episodes,
     )
     from sciml.data import load_moleculenet
-    from sciml.data.download import sha256_of
 
     cfg = ctx.config
     d, p, tr = cfg["data"], cfg["protocol"], cfg["training"]
@@ -186,7 +185,7 @@ def run(ctx: RunContext) -> None:
 
     path = Path(df.attrs["path"])
     ctx.add_input(path, role=dataset)
-    mols = featurize_cached(df.smiles.tolist(), d["featurizer"], sha256_of(path))
+    mols = featurize_cached(df.smiles.tolist(), d["featurizer"], df.attrs["sha256"])
     ctx.log(f"{dataset}: {len(mols.graphs)} molecules featurized, {len(mols.skipped)} SMILES skipped")
     tasks = label_tasks(df, mols)
     train, test = protocol_split(tasks, dataset)
