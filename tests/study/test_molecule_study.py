@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from sciml.data import reference_file
+from sciml.tasks import GraphData, Task, TaskSet
 from tests.conftest import run_study
 
 pytest.importorskip("rdkit", reason="needs RDKit: pip install 'sciml[chem]'")
@@ -17,7 +20,7 @@ pytest.importorskip("torch_geometric", reason="needs torch-geometric: pip instal
 def test_tox21_protocol_smoke(tmp_path: Path) -> None:
     if reference_file("molecules/tox21.csv") is None:
         pytest.skip("needs the reference data: set SCIML_DATA_DIR to the folder holding molecules/tox21.csv")
-    overrides = ["training.iterations=2", "training.eval_every=1", "protocol.seeds=1", "model.hidden=16", "model.layers=2",
+    overrides = ["training.iterations=2", "training.pretrain_epochs=1", "training.eval_every=1", "protocol.seeds=1", "model.hidden=16", "model.layers=2",
                  "learners.finetune_inner_steps=2", "learners.scratch_inner_steps=2"]
     run_dir = run_study("tox21-fewshot", tmp_path, overrides)
     results = pd.read_csv(run_dir / "results.csv")
@@ -28,4 +31,19 @@ def test_tox21_protocol_smoke(tmp_path: Path) -> None:
     report = (run_dir / "report.md").read_text()
     assert "| MAML (published) | 80.21 | 75.74 |" in report and "selected on the test tasks" in report
     assert "training tasks (9): NR-AR" in report
+    # model selection is reported and looks only at training tasks: pretraining epoch and test-time inner steps
+    selection = report.split("## Model selection (training tasks only)")[1].split("##")[0]
+    assert "Multi-task pretraining" in selection and "MAML: " in selection and "ANIL: " in selection
     assert (run_dir / "figures" / "roc_auc.png").is_file()
+
+
+def test_pretraining_label_matrix_keeps_each_molecule_once_with_its_labels() -> None:
+    from sciml.study.kinds.molecule_fewshot import _label_matrix
+
+    a, b, c = object(), object(), object()  # graphs are matched by identity, as label_tasks shares them across tasks
+    t1 = GraphData((a, b), torch.tensor([1, 0]))
+    t2 = GraphData((c, a), torch.tensor([0, 0]))
+    graphs, y = _label_matrix(TaskSet([Task(t1, GraphData.empty_like(t1), name="t1"), Task(t2, GraphData.empty_like(t2), name="t2")]))
+    assert graphs == [a, b, c]
+    assert y[0].tolist() == [1.0, 0.0] and y[1, 0] == 0.0 and math.isnan(y[1, 1])
+    assert math.isnan(y[2, 0]) and y[2, 1] == 0.0

@@ -74,6 +74,8 @@ class GIN(Configurable, nn.Module):
         norm: ``"batch"`` (Hu et al.), ``"layer"`` (per atom: a molecule's embedding does not
             depend on which other molecules share its batch, so embeddings can be cached and a
             query molecule's score is independent of the rest of the query) or ``"none"``.
+            On Tox21, supervised multi-task training reached a held-out ROC-AUC of about 0.79
+            in 4 epochs with ``"batch"`` but under 0.69 in 6 epochs with ``"layer"``.
 
     Shapes:
         - input: a ``torch_geometric.data.Batch`` with int64 ``x`` ``[atoms, F]``,

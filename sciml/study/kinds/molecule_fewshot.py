@@ -3,7 +3,12 @@
 The standard protocol: one task per label column, the published column split, support = k
 positives + k negatives, query = every other labelled molecule of the test task, ROC-AUC
 averaged over the test tasks, 10 seeds. Model selection (early stopping of every trained
-learner) looks only at molecules held out of the *training* tasks.
+learner, the pretraining epoch, the number of test-time inner steps) looks only at molecules
+held out of the *training* tasks.
+
+A GIN is first trained supervised on the training tasks (one output per task); its body is the
+FineTune encoder and, with ``learners.init = "pretrained"`` (default), the starting point of
+MAML, ANIL and ProtoNet (``"random"`` starts them from scratch, as the published MAML did).
 """
 
 from __future__ import annotations
@@ -27,16 +32,19 @@ DESCRIPTION = "few-shot molecular property prediction on Tox21 / SIDER with a GI
 DEFAULTS: dict[str, Any] = {
     "study": {"kind": "molecule-fewshot", "description": ""},
     "data": {"dataset": "tox21", "featurizer": "simple", "holdout_fraction": 0.2},
-    "model": {"hidden": 300, "layers": 5, "norm": "layer", "pooling": "mean", "dropout": 0.0},
+    "model": {"hidden": 300, "layers": 5, "norm": "batch", "pooling": "mean", "dropout": 0.0},
     "protocol": {"shots": [10, 1], "seeds": 10},
-    "training": {"iterations": 300, "meta_batch_size": 9, "queries": 8, "val_queries": 32, "eval_every": 50, "seed": 0, "outer_lr": 1e-3},
+    "training": {"iterations": 300, "pretrain_epochs": 10, "pretrain_batch_size": 128, "meta_batch_size": 9, "queries": 8, "val_queries": 32,
+                 "eval_every": 50, "seed": 0, "outer_lr": 1e-3},
     "learners": {
         "names": ["MAML", "ANIL", "ProtoNet", "FineTune", "Scratch", "kNN-Tanimoto"],
-        "maml_inner_lr": 0.3, "maml_inner_steps": 1,
-        "anil_inner_lr": 0.5, "anil_inner_steps": 1,
+        "init": "pretrained",
+        "maml_inner_lr": 0.05, "maml_inner_steps": 1,
+        "anil_inner_lr": 0.05, "anil_inner_steps": 1,
         "finetune_inner_lr": 0.01, "finetune_inner_steps": 50,
         "scratch_inner_lr": 0.005, "scratch_inner_steps": 30,
         "knn_neighbours": 3,
+        "step_choices": [1, 3, 10],
     },
 }
 
@@ -58,13 +66,13 @@ def _gin(m: dict[str, Any], out: int, seed: int) -> nn.Module:
 
 
 @torch.no_grad()
-def _embed(embed: Any, task: Task, chunk: int = 512) -> torch.Tensor:
-    """``embed(batch)`` ``[n, d]`` for every molecule of ``task``, in chunks (the caller puts
-    the model in eval mode)."""
+def _embed(embed: Any, task: Task) -> torch.Tensor:
+    """``embed(batch)`` ``[n, d]`` for every molecule of ``task`` in one batch (the caller puts
+    the model in eval mode). A meta-trained body normalizes with batch statistics, so one
+    batch per task gives every molecule the same task-level statistics."""
     from torch_geometric.data import Batch
 
-    graphs = task.data.graphs
-    return torch.cat([embed(Batch.from_data_list(list(graphs[i:i + chunk]))) for i in range(0, len(graphs), chunk)])
+    return embed(Batch.from_data_list(list(task.data.graphs)))
 
 
 def _embedded_tasks(embed: Any, tasks: TaskSet) -> TaskSet:
@@ -76,84 +84,156 @@ def _embedded_tasks(embed: Any, tasks: TaskSet) -> TaskSet:
     return TaskSet(out)
 
 
-def _pretrain_multitask(model: nn.Module, source: Any, val: list[Task], iterations: int, lr: float, eval_every: int,
-                        seed: int) -> list[dict[str, float]]:
-    """Supervised multi-task pretraining: one output per training task, balanced episodes of
-    every task per step; keeps the state with the lowest loss on held-out training molecules."""
+def _label_matrix(tasks: TaskSet) -> tuple[list[Any], torch.Tensor]:
+    """The distinct molecules of ``tasks`` and their labels ``[molecules, tasks]`` (NaN where
+    a molecule is not labelled for a task)."""
+    index: dict[int, int] = {}
+    graphs: list[Any] = []
+    entries = []
+    for j, task in enumerate(tasks):
+        for graph, label in zip(task.data.graphs, task.data.y.tolist()):
+            if id(graph) not in index:
+                index[id(graph)] = len(graphs)
+                graphs.append(graph)
+            entries.append((index[id(graph)], j, float(label)))
+    y = torch.full((len(graphs), len(tasks)), float("nan"))
+    for i, j, label in entries:
+        y[i, j] = label
+    return graphs, y
+
+
+@torch.no_grad()
+def _heldout_auc(model: nn.Module, held: TaskSet) -> float:
+    """Mean ROC-AUC over tasks of ``model``'s output ``j`` on task ``j``'s held-out molecules."""
     from torch_geometric.data import Batch
 
-    names = source.tasks.names
+    from sciml.evaluation.metrics import roc_auc
+
+    model.eval()
+    return float(np.mean([roc_auc(model(Batch.from_data_list(list(t.data.graphs)))[:, j], t.data.y) for j, t in enumerate(held)]))
+
+
+def _pretrain_multitask(model: nn.Module, fit: TaskSet, held: TaskSet, epochs: int, lr: float, batch_size: int,
+                        seed: int) -> list[dict[str, float]]:
+    """Supervised multi-task training: output ``j`` predicts training task ``j``; every
+    molecule of the fit split with all its labels (masked BCE over labelled entries), in
+    shuffled mini-batches. Keeps the epoch with the best mean ROC-AUC on the held-out
+    molecules of the training tasks (never a test task)."""
+    from torch_geometric.data import Batch
+    from tqdm.auto import tqdm
+
+    graphs, y = _label_matrix(fit)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     g = torch.Generator().manual_seed(seed)
-    loss_fn = nn.BCEWithLogitsLoss()
-
-    def loss_of(episodes: list[Task]) -> torch.Tensor:
-        graphs = [gr for ep in episodes for gr in ep.data.graphs]
-        out = model(Batch.from_data_list(graphs))
-        losses, start = [], 0
-        for ep in episodes:
-            n = len(ep.data)
-            losses.append(loss_fn(out[start:start + n, names.index(ep.name)], ep.data.y.float()))
-            start += n
-        return torch.stack(losses).mean()
-
-    history, best, best_state = [], float("inf"), None
-    for it in range(iterations):
+    history, best, best_state = [], -1.0, None
+    for epoch in tqdm(range(epochs), desc="multi-task pretraining", leave=False):
         model.train()
-        loss = loss_of(source.sample_batch(len(names), g))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        rec = {"iteration": it + 1, "train_loss": float(loss.detach())}
-        if (it + 1) % eval_every == 0 or it + 1 == iterations:
-            model.eval()
-            with torch.no_grad():
-                rec["val_loss"] = float(loss_of(val))
-            if rec["val_loss"] < best:
-                best, best_state = rec["val_loss"], copy.deepcopy(model.state_dict())
-        history.append(rec)
+        order = torch.randperm(len(graphs), generator=g)
+        losses = []
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            target = y[rows]
+            labelled = ~torch.isnan(target)
+            out = model(Batch.from_data_list([graphs[int(i)] for i in rows]))
+            loss = nn.functional.binary_cross_entropy_with_logits(out[labelled], target[labelled])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+        auc = _heldout_auc(model, held)
+        history.append({"iteration": epoch + 1, "train_loss": float(np.mean(losses)), "val_roc_auc": auc})
+        if auc > best:
+            best, best_state = auc, copy.deepcopy(model.state_dict())
     if best_state is not None:
         model.load_state_dict(best_state)
     return history
 
 
-def _train(name: str, cfg: dict[str, Any], source: Any, val: list[Task], n_train: int, ctx: RunContext) -> tuple[Any, str]:
+def _pretrained_body(cfg: dict[str, Any], fit: TaskSet, held: TaskSet, ctx: RunContext) -> tuple[nn.Module, list[dict[str, float]]]:
+    """A GIN with one output per training task, trained by :func:`_pretrain_multitask`
+    (training tasks only; early stopping on their held-out molecules)."""
+    m, tr = cfg["model"], cfg["training"]
+    model = _gin(m, len(fit), tr["seed"])
+    ctx.log(f"multi-task pretraining: {tr['pretrain_epochs']} epochs")
+    history = _pretrain_multitask(model, fit, held, tr["pretrain_epochs"], tr["outer_lr"], tr["pretrain_batch_size"], tr["seed"])
+    ctx.add_history("multi-task pretraining", history)
+    best = max(history, key=lambda r: r["val_roc_auc"])
+    ctx.log(f"multi-task pretraining: best held-out ROC-AUC {best['val_roc_auc']:.3f} (training tasks) at epoch {best['iteration']}")
+    return model.eval(), history
+
+
+def _initial_gin(cfg: dict[str, Any], out: int, pretrained: nn.Module | None) -> nn.Module:
+    """A GIN with ``out`` head outputs: every body weight copied from ``pretrained`` (when
+    given) and a freshly initialized head."""
+    model = _gin(cfg["model"], out, cfg["training"]["seed"])
+    if pretrained is not None:
+        body = {k: v for k, v in pretrained.state_dict().items() if not k.startswith("head.")}
+        model.load_state_dict(body, strict=False)
+    return model
+
+
+def _train(name: str, cfg: dict[str, Any], source: Any, val: list[Task], pretrained: nn.Module | None) -> tuple[Any, str]:
     """A trained learner and what it is evaluated on (``graphs`` or ``embeddings``)."""
     from sciml.chem.fingerprints import TanimotoKNN
-    from sciml.meta import ANIL, MAML, FineTune, ProtoNet, Scratch
+    from sciml.meta import ANIL, MAML, FineTune, ProtoNet
 
     m, tr, lr = cfg["model"], cfg["training"], cfg["learners"]
     fit = {"iterations": tr["iterations"], "eval_every": tr["eval_every"], "seed": tr["seed"], "progress": False}
     common = {"outer_lr": tr["outer_lr"], "meta_batch_size": tr["meta_batch_size"]}
+    init = pretrained if lr["init"] == "pretrained" else None
     if name == "kNN-Tanimoto":
         return TanimotoKNN(neighbours=lr["knn_neighbours"]), "graphs"
     if name == "MAML":
-        learner = MAML(_gin(m, 1, tr["seed"]), loss="bce", inner_lr=lr["maml_inner_lr"], inner_steps=lr["maml_inner_steps"], **common)
+        learner = MAML(_initial_gin(cfg, 1, init), loss="bce", inner_lr=lr["maml_inner_lr"], inner_steps=lr["maml_inner_steps"], **common)
         learner.fit(source, val, **fit)
         return learner, "graphs"
     if name == "ANIL":
-        learner = ANIL(_gin(m, 1, tr["seed"]), loss="bce", inner_lr=lr["anil_inner_lr"], inner_steps=lr["anil_inner_steps"], **common)
+        learner = ANIL(_initial_gin(cfg, 1, init), loss="bce", inner_lr=lr["anil_inner_lr"], inner_steps=lr["anil_inner_steps"], **common)
         learner.fit(source, val, **fit)
         head = MAML(copy.deepcopy(learner.model.head), loss="bce", inner_lr=lr["anil_inner_lr"], inner_steps=lr["anil_inner_steps"])
         head.name = "ANIL"
         return (learner, learner.model.eval().embed, head), "embeddings"
     if name == "ProtoNet":
-        learner = ProtoNet(_gin(m, m["hidden"], tr["seed"]), n_way=2, **common)
+        learner = ProtoNet(_initial_gin(cfg, m["hidden"], init), n_way=2, **common)
         learner.fit(source, val, **fit)
         protos = ProtoNet(nn.Identity(), n_way=2)
         protos.name = "ProtoNet"
         return (learner, learner.model.eval(), protos), "embeddings"  # prototypes average the model's output
     if name == "FineTune":
-        model = _gin(m, n_train, tr["seed"])
-        ctx.add_history(f"{name} (multi-task pretraining)", _pretrain_multitask(model, source, val, tr["iterations"], tr["outer_lr"],
-                                                                                tr["eval_every"], tr["seed"]))
+        assert pretrained is not None
         torch.manual_seed(tr["seed"])
         head = nn.Linear(m["hidden"], 1)
         tuned = FineTune(head, loss="bce", inner_lr=lr["finetune_inner_lr"], inner_steps=lr["finetune_inner_steps"])
-        return (None, model.eval().embed, tuned), "embeddings"
-    if name == "Scratch":
-        return Scratch(_gin(m, 1, tr["seed"]), loss="bce", inner_lr=lr["scratch_inner_lr"], inner_steps=lr["scratch_inner_steps"]), "graphs"
+        return (None, pretrained.embed, tuned), "embeddings"
     raise ValueError(f"Unknown learner {name!r}; choose from {DEFAULTS['learners']['names']}.")
+
+
+def _select_steps(learner: Any, held: TaskSet, shots: list[int], choices: list[int], seeds: int = 3) -> tuple[int, pd.DataFrame]:
+    """The inner-step count in ``choices`` with the best mean ROC-AUC on the held-out molecules
+    of the *training* tasks (balanced supports drawn from them, the rest as query), and the
+    table it was chosen from. Test tasks are never looked at."""
+    from sciml.chem.fewshot import balanced_support
+
+    usable = TaskSet(t for t in held if min(int((t.data.y == c).sum()) for c in (0, 1)) > max(shots))
+    res = few_shot_results(learner, usable, shots=shots, steps=choices, seeds=range(seeds), metrics=BINARY_METRICS,
+                           resample=balanced_support)
+    table = res.groupby("steps").value.mean().mul(100).rename("val_roc_auc").reset_index()
+    return int(table.sort_values("val_roc_auc", ascending=False).steps.iloc[0]), table
+
+
+def _scratch_results(cfg: dict[str, Any], test: TaskSet, shots: list[int], seeds: list[int], **kw: Any) -> pd.DataFrame:
+    """Scratch: a fresh GIN initialization per seed (one fixed initialization for every seed
+    would measure that initialization's bias, not training from scratch)."""
+    from sciml.chem.fewshot import balanced_support
+    from sciml.meta import Scratch
+
+    m, lr = cfg["model"], cfg["learners"]
+    frames = []
+    for seed in seeds:
+        learner = Scratch(_gin(m, 1, 10_000 + seed), loss="bce", inner_lr=lr["scratch_inner_lr"], inner_steps=lr["scratch_inner_steps"])
+        frames.append(few_shot_results(learner, test, shots=shots, steps=[learner.inner_steps], seeds=[seed], metrics=BINARY_METRICS,
+                                       resample=balanced_support, learner_name="Scratch", **kw))
+    return pd.concat(frames, ignore_index=True)
 
 
 def _seed_table(results: pd.DataFrame) -> pd.DataFrame:
@@ -179,6 +259,8 @@ def run(ctx: RunContext) -> None:
 
     cfg = ctx.config
     d, p, tr = cfg["data"], cfg["protocol"], cfg["training"]
+    if cfg["learners"]["init"] not in ("pretrained", "random"):
+        raise ValueError(f"learners.init must be 'pretrained' or 'random', got {cfg['learners']['init']!r}.")
     dataset = d["dataset"].lower()
     df = load_moleculenet(dataset)
     from pathlib import Path
@@ -195,10 +277,17 @@ def run(ctx: RunContext) -> None:
     source = BalancedEpisodes(fit_tasks, shots, queries=tr["queries"])
     val = validation_episodes(held, shots, queries=tr["val_queries"], seed=tr["seed"] + 1)
     seeds = list(range(p["seeds"]))
-    frames = []
-    for name in cfg["learners"]["names"]:
+    names = cfg["learners"]["names"]
+    needs_body = "FineTune" in names or (cfg["learners"]["init"] == "pretrained" and {"MAML", "ANIL", "ProtoNet"} & set(names))
+    pretrained, pretrained_history = _pretrained_body(cfg, fit_tasks, held, ctx) if needs_body else (None, [])
+    frames, chosen = [], {}
+    for name in names:
+        if name == "Scratch":
+            ctx.log(f"{name}: evaluating (a fresh initialization per seed)")
+            frames.append(_scratch_results(cfg, test, shots, seeds, study=ctx.name, dataset=dataset))
+            continue
         ctx.log(f"{name}: training")
-        trained, on = _train(name, cfg, source, val, len(train), ctx)
+        trained, on = _train(name, cfg, source, val, pretrained)
         if on == "embeddings":
             trainer, embed, learner = trained
             if getattr(trainer, "history_", None):
@@ -209,17 +298,38 @@ def run(ctx: RunContext) -> None:
             if getattr(learner, "history_", None):
                 ctx.add_history(name, learner.history_)
             eval_tasks = test
+        steps = learner.inner_steps
+        if name in ("MAML", "ANIL") and cfg["learners"]["step_choices"]:
+            steps, table = _select_steps(learner, _embedded_tasks(embed, held) if on == "embeddings" else held, shots,
+                                         list(cfg["learners"]["step_choices"]))
+            chosen[name] = (steps, table)
+            ctx.log(f"{name}: {steps} inner steps at test time (best ROC-AUC on held-out molecules of the training tasks)")
         ctx.log(f"{name}: evaluating")
-        res = few_shot_results(learner, eval_tasks, shots=shots, steps=[learner.inner_steps], seeds=seeds, metrics=BINARY_METRICS,
+        res = few_shot_results(learner, eval_tasks, shots=shots, steps=[steps], seeds=seeds, metrics=BINARY_METRICS,
                                resample=balanced_support, study=ctx.name, dataset=dataset, learner_name=name)
         frames.append(res)
     results = pd.concat(frames, ignore_index=True)
     ctx.add_results(results)
-    _report(ctx, results, dataset, train, test, held, mols, shots)
+    _report(ctx, results, dataset, train, test, held, mols, shots, pretrained_history, chosen)
+
+
+def _setup_note(cfg: dict[str, Any]) -> str:
+    """How our learners were set up, where it differs from the published baselines."""
+    note = []
+    if cfg["learners"]["init"] == "pretrained":
+        note.append("Our MAML, ANIL and ProtoNet start from a GIN trained (supervised, multi-task) on the labels of the "
+                    "training tasks only, with no outside data; the published MAML and ProtoNet rows started from a random "
+                    "initialization, and Pre-GNN, Meta-MGNN and PAR from self-supervised pretraining on 2 million ZINC molecules.")
+    if cfg["model"]["norm"] == "batch":
+        note.append("BatchNorm as in Hu et al.: MAML normalizes with the statistics of the batch at hand (the support set "
+                    "while adapting, the whole query set of thousands of molecules while predicting), as the published MAML "
+                    "does; ANIL and ProtoNet embed each test task's molecules in one batch; FineTune's frozen body uses the "
+                    "running statistics of pretraining.")
+    return " ".join(note)
 
 
 def _report(ctx: RunContext, results: pd.DataFrame, dataset: str, train: TaskSet, test: TaskSet, held: TaskSet, mols: Any,
-            shots: list[int]) -> None:
+            shots: list[int], pretrained_history: list[dict[str, float]], chosen: dict[str, tuple[int, pd.DataFrame]]) -> None:
     agg = _seed_table(results)
     ours = {}
     for r in agg.itertuples():
@@ -242,7 +352,7 @@ def _report(ctx: RunContext, results: pd.DataFrame, dataset: str, train: TaskSet
         "mean over test tasks of the ROC-AUC on every labelled molecule outside the support). Support = k positives + "
         "k negatives. Model selection (early stopping) used only molecules held out of the training tasks; **the published "
         "numbers were selected on the test tasks** (Wang et al. 2021, PAR, Table 2), so they are optimistic by an unknown "
-        "margin.\n\n" + markdown_table(table) + "\n\nGaps to the published rows (positive: the published number is higher):\n\n"
+        f"margin. {_setup_note(ctx.config)}\n\n" + markdown_table(table) + "\n\nGaps to the published rows (positive: the published number is higher):\n\n"
         + "\n".join(gap_lines)
     )
     per_task = results.groupby(["learner", "shots", "task"], sort=False).value.agg(["mean", "std"]).reset_index()
@@ -254,6 +364,20 @@ def _report(ctx: RunContext, results: pd.DataFrame, dataset: str, train: TaskSet
         f"- held-out molecules of the training tasks for early stopping: {sum(len(t) for t in held)} labels",
         f"- molecules featurized: {len(mols.graphs)}; SMILES RDKit could not parse (skipped, listed in the log): {len(mols.skipped)}",
     ] + [f"  - row {r}: {msg}" for r, msg in list(mols.skipped.items())[:20]]))
+    selection = []
+    if pretrained_history:
+        best = max(pretrained_history, key=lambda r: r["val_roc_auc"])
+        selection.append(
+            f"- Multi-task pretraining (GIN with one output per training task, masked BCE over every labelled entry of the "
+            f"fit split): best mean ROC-AUC on the held-out molecules of the training tasks {100 * best['val_roc_auc']:.2f} "
+            f"at epoch {best['iteration']} of {len(pretrained_history)}; that state is the FineTune body and, with "
+            "`learners.init = \"pretrained\"`, the starting point of MAML, ANIL and ProtoNet.")
+    for name, (steps, table) in chosen.items():
+        row = ", ".join(f"{int(r.steps)} steps: {r.val_roc_auc:.2f}" for r in table.itertuples())
+        selection.append(f"- {name}: {steps} inner steps at test time, chosen by ROC-AUC (%) on balanced supports drawn "
+                         f"from the held-out molecules of the training tasks ({row}).")
+    if selection:
+        ctx.add_section("Model selection (training tasks only)", "\n".join(selection))
     _plot(ctx, results, dataset, shots)
 
 
