@@ -212,9 +212,9 @@ def _select_steps(learner: Any, held: TaskSet, shots: list[int], choices: list[i
     """The inner-step count in ``choices`` with the best mean ROC-AUC on the held-out molecules
     of the *training* tasks (balanced supports drawn from them, the rest as query), and the
     table it was chosen from. Test tasks are never looked at."""
-    from sciml.chem.fewshot import balanced_support
+    from sciml.chem.fewshot import _rarer_label_count, balanced_support
 
-    usable = TaskSet(t for t in held if min(int((t.data.y == c).sum()) for c in (0, 1)) > max(shots))
+    usable = TaskSet(t for t in held if _rarer_label_count(t) > max(shots))
     res = few_shot_results(learner, usable, shots=shots, steps=choices, seeds=range(seeds), metrics=BINARY_METRICS,
                            resample=balanced_support)
     table = res.groupby("steps").value.mean().mul(100).rename("val_roc_auc").reset_index()
