@@ -54,6 +54,26 @@ def test_layer_norm_makes_a_molecules_embedding_independent_of_its_batch() -> No
         GIN(norm="group")
 
 
+def test_frozen_batch_norm_keeps_trained_statistics_and_ignores_the_batch() -> None:
+    torch.manual_seed(0)
+    graphs = [smiles_to_graph(s) for s in SMILES]
+    together = Batch.from_data_list(graphs)
+    trained = GIN(out_features=2, hidden=16, layers=2, norm="batch").train()
+    opt = torch.optim.Adam(trained.parameters(), lr=1e-2)
+    for _ in range(5):  # moves weights, affine parameters and running statistics off their defaults
+        loss = trained(together).pow(2).mean() + (trained(together) - 1).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    frozen = GIN(out_features=2, hidden=16, layers=2, norm="frozen_batch")
+    frozen.load_state_dict(trained.state_dict())  # strict: only num_batches_tracked is dropped
+    frozen.train()  # training mode: the statistics must still be the fixed ones
+    torch.testing.assert_close(frozen(together), trained.eval()(together))
+    torch.testing.assert_close(frozen.embed(Batch.from_data_list(graphs[:1]))[0], frozen.embed(together)[0])
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in frozen.modules())
+    assert "per-task" not in MAML(frozen, inner_lr=0.01).batchnorm_policy
+
+
 @pytest.mark.parametrize("first_order", [False, True])
 def test_anil_shared_body_pass_matches_the_per_task_path(first_order: bool) -> None:
     from sciml.meta import ANIL

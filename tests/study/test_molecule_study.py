@@ -47,3 +47,25 @@ def test_pretraining_label_matrix_keeps_each_molecule_once_with_its_labels() -> 
     assert graphs == [a, b, c]
     assert y[0].tolist() == [1.0, 0.0] and y[1, 0] == 0.0 and math.isnan(y[1, 1])
     assert math.isnan(y[2, 0]) and y[2, 1] == 0.0
+
+
+def test_pretraining_rejects_an_ema_decay_outside_zero_to_one() -> None:
+    from sciml.study.kinds.molecule_fewshot import _pretrain_multitask
+
+    with pytest.raises(ValueError, match="pretrain_ema_decay must be in"):
+        _pretrain_multitask(torch.nn.Linear(1, 1), TaskSet([]), TaskSet([]), epochs=1, lr=1e-3, batch_size=8, seed=0, ema_decay=1.0)
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (['learners.batch_statistics="running"'], "batch_statistics must be 'task'"),
+    (['learners.batch_statistics="pretrained"', 'learners.init="random"'], "needs learners.init = 'pretrained'"),
+])
+def test_study_rejects_inconsistent_batch_statistics(tmp_path: Path, overrides: list[str], message: str,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from sciml.cli import main
+
+    args = ["run", str(Path(__file__).parents[2] / "studies" / "tox21-fewshot"), "--runs-dir", str(tmp_path)]
+    for o in overrides:
+        args += ["--set", o]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err

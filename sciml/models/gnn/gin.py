@@ -73,9 +73,11 @@ class GIN(Configurable, nn.Module):
         dropout: Dropout after each layer.
         norm: ``"batch"`` (Hu et al.), ``"layer"`` (per atom: a molecule's embedding does not
             depend on which other molecules share its batch, so embeddings can be cached and a
-            query molecule's score is independent of the rest of the query) or ``"none"``.
-            On Tox21, supervised multi-task training reached a held-out ROC-AUC of about 0.79
-            in 4 epochs with ``"batch"`` but under 0.69 in 6 epochs with ``"layer"``.
+            query molecule's score is independent of the rest of the query),
+            ``"frozen_batch"`` (BatchNorm with fixed statistics, loaded from a ``"batch"``
+            GIN's ``state_dict``: per molecule, like ``"layer"``) or ``"none"``. On Tox21,
+            supervised multi-task training reached a held-out ROC-AUC of about 0.79 in 4
+            epochs with ``"batch"`` but under 0.69 in 6 epochs with ``"layer"``.
 
     Shapes:
         - input: a ``torch_geometric.data.Batch`` with int64 ``x`` ``[atoms, F]``,

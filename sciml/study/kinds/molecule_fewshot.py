@@ -6,8 +6,8 @@ averaged over the test tasks, 10 seeds. Model selection (early stopping of every
 learner, the pretraining epoch, the number of test-time inner steps) looks only at molecules
 held out of the *training* tasks.
 
-A GIN is first trained supervised on the training tasks (one output per task); its body is the
-FineTune encoder and, with ``learners.init = "pretrained"`` (default), the starting point of
+A GIN is first trained supervised on the training tasks (one output per task, weights averaged
+over optimizer steps); its body is the FineTune encoder and, with ``learners.init = "pretrained"`` (default), the starting point of
 MAML, ANIL and ProtoNet (``"random"`` starts them from scratch, as the published MAML did).
 """
 
@@ -34,11 +34,12 @@ DEFAULTS: dict[str, Any] = {
     "data": {"dataset": "tox21", "featurizer": "simple", "holdout_fraction": 0.2},
     "model": {"hidden": 300, "layers": 5, "norm": "batch", "pooling": "mean", "dropout": 0.0},
     "protocol": {"shots": [10, 1], "seeds": 10},
-    "training": {"iterations": 300, "pretrain_epochs": 10, "pretrain_batch_size": 128, "meta_batch_size": 9, "queries": 8, "val_queries": 32,
+    "training": {"iterations": 300, "pretrain_epochs": 40, "pretrain_batch_size": 128, "pretrain_ema_decay": 0.99, "meta_batch_size": 9, "queries": 8, "val_queries": 32,
                  "eval_every": 50, "seed": 0, "outer_lr": 1e-3},
     "learners": {
         "names": ["MAML", "ANIL", "ProtoNet", "FineTune", "Scratch", "kNN-Tanimoto"],
         "init": "pretrained",
+        "batch_statistics": "task",
         "maml_inner_lr": 0.05, "maml_inner_steps": 1,
         "anil_inner_lr": 0.05, "anil_inner_steps": 1,
         "finetune_inner_lr": 0.01, "finetune_inner_steps": 50,
@@ -114,16 +115,23 @@ def _heldout_auc(model: nn.Module, held: TaskSet) -> float:
 
 
 def _pretrain_multitask(model: nn.Module, fit: TaskSet, held: TaskSet, epochs: int, lr: float, batch_size: int,
-                        seed: int) -> list[dict[str, float]]:
+                        seed: int, ema_decay: float = 0.0) -> list[dict[str, float]]:
     """Supervised multi-task training: output ``j`` predicts training task ``j``; every
     molecule of the fit split with all its labels (masked BCE over labelled entries), in
-    shuffled mini-batches. Keeps the epoch with the best mean ROC-AUC on the held-out
-    molecules of the training tasks (never a test task)."""
+    shuffled mini-batches. With ``ema_decay > 0`` the kept weights (and BatchNorm statistics)
+    are an exponential moving average over optimizer steps, ``avg <- decay * avg + (1 - decay)
+    * current``. Keeps the epoch with the best mean ROC-AUC on the held-out molecules of the
+    training tasks (never a test task), and loads it into ``model``."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
     from torch_geometric.data import Batch
     from tqdm.auto import tqdm
 
+    if not 0.0 <= ema_decay < 1.0:
+        raise ValueError(f"training.pretrain_ema_decay must be in [0, 1) (0: no averaging), got {ema_decay}.")
     graphs, y = _label_matrix(fit)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
+    average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True) if ema_decay else None
+    kept = average.module if average is not None else model
     g = torch.Generator().manual_seed(seed)
     history, best, best_state = [], -1.0, None
     for epoch in tqdm(range(epochs), desc="multi-task pretraining", leave=False):
@@ -139,11 +147,13 @@ def _pretrain_multitask(model: nn.Module, fit: TaskSet, held: TaskSet, epochs: i
             opt.zero_grad()
             loss.backward()
             opt.step()
+            if average is not None:
+                average.update_parameters(model)
             losses.append(float(loss.detach()))
-        auc = _heldout_auc(model, held)
+        auc = _heldout_auc(kept, held)
         history.append({"iteration": epoch + 1, "train_loss": float(np.mean(losses)), "val_roc_auc": auc})
         if auc > best:
-            best, best_state = auc, copy.deepcopy(model.state_dict())
+            best, best_state = auc, copy.deepcopy(kept.state_dict())
     if best_state is not None:
         model.load_state_dict(best_state)
     return history
@@ -155,7 +165,8 @@ def _pretrained_body(cfg: dict[str, Any], fit: TaskSet, held: TaskSet, ctx: RunC
     m, tr = cfg["model"], cfg["training"]
     model = _gin(m, len(fit), tr["seed"])
     ctx.log(f"multi-task pretraining: {tr['pretrain_epochs']} epochs")
-    history = _pretrain_multitask(model, fit, held, tr["pretrain_epochs"], tr["outer_lr"], tr["pretrain_batch_size"], tr["seed"])
+    history = _pretrain_multitask(model, fit, held, tr["pretrain_epochs"], tr["outer_lr"], tr["pretrain_batch_size"], tr["seed"],
+                                  tr["pretrain_ema_decay"])
     ctx.add_history("multi-task pretraining", history)
     best = max(history, key=lambda r: r["val_roc_auc"])
     ctx.log(f"multi-task pretraining: best held-out ROC-AUC {best['val_roc_auc']:.3f} (training tasks) at epoch {best['iteration']}")
@@ -164,8 +175,13 @@ def _pretrained_body(cfg: dict[str, Any], fit: TaskSet, held: TaskSet, ctx: RunC
 
 def _initial_gin(cfg: dict[str, Any], out: int, pretrained: nn.Module | None) -> nn.Module:
     """A GIN with ``out`` head outputs: every body weight copied from ``pretrained`` (when
-    given) and a freshly initialized head."""
-    model = _gin(cfg["model"], out, cfg["training"]["seed"])
+    given) and a freshly initialized head. With ``learners.batch_statistics = "pretrained"``
+    its BatchNorm layers keep the statistics of pretraining, fixed
+    (:class:`~sciml.models.norm.FrozenBatchNorm`)."""
+    m = dict(cfg["model"])
+    if pretrained is not None and m["norm"] == "batch" and cfg["learners"]["batch_statistics"] == "pretrained":
+        m["norm"] = "frozen_batch"
+    model = _gin(m, out, cfg["training"]["seed"])
     if pretrained is not None:
         body = {k: v for k, v in pretrained.state_dict().items() if not k.startswith("head.")}
         model.load_state_dict(body, strict=False)
@@ -261,6 +277,12 @@ def run(ctx: RunContext) -> None:
     d, p, tr = cfg["data"], cfg["protocol"], cfg["training"]
     if cfg["learners"]["init"] not in ("pretrained", "random"):
         raise ValueError(f"learners.init must be 'pretrained' or 'random', got {cfg['learners']['init']!r}.")
+    if cfg["learners"]["batch_statistics"] not in ("task", "pretrained"):
+        raise ValueError("learners.batch_statistics must be 'task' (each batch normalized with its own statistics) or "
+                         f"'pretrained' (the fixed statistics of multi-task pretraining), got {cfg['learners']['batch_statistics']!r}.")
+    if cfg["learners"]["batch_statistics"] == "pretrained" and cfg["learners"]["init"] != "pretrained":
+        raise ValueError("learners.batch_statistics = 'pretrained' needs learners.init = 'pretrained' (a random "
+                         "initialization has no statistics to keep).")
     dataset = d["dataset"].lower()
     df = load_moleculenet(dataset)
     from pathlib import Path
@@ -320,11 +342,14 @@ def _setup_note(cfg: dict[str, Any]) -> str:
         note.append("Our MAML, ANIL and ProtoNet start from a GIN trained (supervised, multi-task) on the labels of the "
                     "training tasks only, with no outside data; the published MAML and ProtoNet rows started from a random "
                     "initialization, and Pre-GNN, Meta-MGNN and PAR from self-supervised pretraining on 2 million ZINC molecules.")
-    if cfg["model"]["norm"] == "batch":
+    if cfg["model"]["norm"] == "batch" and cfg["learners"]["batch_statistics"] == "pretrained":
+        note.append("BatchNorm with the fixed statistics of multi-task pretraining for MAML, ANIL and ProtoNet: each "
+                    "molecule is scored on its own, in adaptation and prediction alike.")
+    elif cfg["model"]["norm"] == "batch":
         note.append("BatchNorm as in Hu et al.: MAML normalizes with the statistics of the batch at hand (the support set "
-                    "while adapting, the whole query set of thousands of molecules while predicting), as the published MAML "
-                    "does; ANIL and ProtoNet embed each test task's molecules in one batch; FineTune's frozen body uses the "
-                    "running statistics of pretraining.")
+                    "while adapting, the whole query set of thousands of molecules while predicting); ANIL and ProtoNet "
+                    "embed each test task's molecules in one batch; FineTune's frozen body uses the running statistics "
+                    "of pretraining.")
     return " ".join(note)
 
 
@@ -369,7 +394,7 @@ def _report(ctx: RunContext, results: pd.DataFrame, dataset: str, train: TaskSet
         best = max(pretrained_history, key=lambda r: r["val_roc_auc"])
         selection.append(
             f"- Multi-task pretraining (GIN with one output per training task, masked BCE over every labelled entry of the "
-            f"fit split): best mean ROC-AUC on the held-out molecules of the training tasks {100 * best['val_roc_auc']:.2f} "
+            f"fit split, weights averaged with EMA decay {ctx.config['training']['pretrain_ema_decay']}): best mean ROC-AUC on the held-out molecules of the training tasks {100 * best['val_roc_auc']:.2f} "
             f"at epoch {best['iteration']} of {len(pretrained_history)}; that state is the FineTune body and, with "
             "`learners.init = \"pretrained\"`, the starting point of MAML, ANIL and ProtoNet.")
     for name, (steps, table) in chosen.items():
