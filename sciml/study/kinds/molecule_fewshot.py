@@ -7,8 +7,9 @@ learner, the pretraining epoch, the number of test-time inner steps) looks only 
 held out of the *training* tasks.
 
 A GIN is first trained supervised on the training tasks (one output per task, weights averaged
-over optimizer steps); its body is the FineTune encoder and, with ``learners.init = "pretrained"`` (default), the starting point of
-MAML, ANIL and ProtoNet (``"random"`` starts them from scratch, as the published MAML did).
+over optimizer steps); its body is the FineTune encoder and, with ``learners.init = "pretrained"``
+(default), the starting point of MAML, ANIL and ProtoNet (``"random"`` starts them from scratch,
+as the published MAML did).
 """
 
 from __future__ import annotations
