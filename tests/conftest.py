@@ -14,14 +14,19 @@ from sciml.tasks import Task, TaskSet, TensorData
 REPO = Path(__file__).resolve().parents[1]
 
 
+def study_args(study: str, runs_dir: Path, overrides: list[str]) -> list[str]:
+    """CLI arguments that run ``studies/<study>`` into ``runs_dir`` with ``--set`` overrides."""
+    args = ["run", str(REPO / "studies" / study), "--runs-dir", str(runs_dir)]
+    for o in overrides:
+        args += ["--set", o]
+    return args
+
+
 def run_study(study: str, runs_dir: Path, overrides: list[str]) -> Path:
     """Run ``studies/<study>`` through the CLI with ``--set`` overrides; its run folder."""
     from sciml.cli import main
 
-    args = ["run", str(REPO / "studies" / study), "--runs-dir", str(runs_dir)]
-    for o in overrides:
-        args += ["--set", o]
-    assert main(args) == 0
+    assert main(study_args(study, runs_dir, overrides)) == 0
     (run_dir,) = list(runs_dir.iterdir())
     return run_dir
 

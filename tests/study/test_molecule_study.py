@@ -11,7 +11,7 @@ import torch
 
 from sciml.data import reference_file
 from sciml.tasks import GraphData, Task, TaskSet
-from tests.conftest import run_study
+from tests.conftest import run_study, study_args
 
 pytest.importorskip("rdkit", reason="needs RDKit: pip install 'sciml[chem]'")
 pytest.importorskip("torch_geometric", reason="needs torch-geometric: pip install 'sciml[chem]'")
@@ -64,8 +64,5 @@ def test_study_rejects_inconsistent_batch_statistics(tmp_path: Path, overrides: 
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     from sciml.cli import main
 
-    args = ["run", str(Path(__file__).parents[2] / "studies" / "tox21-fewshot"), "--runs-dir", str(tmp_path)]
-    for o in overrides:
-        args += ["--set", o]
-    assert main(args) == 2
+    assert main(study_args("tox21-fewshot", tmp_path, overrides)) == 2
     assert message in capsys.readouterr().err

@@ -14,7 +14,7 @@ import pytest
 from sciml.cli import main
 from sciml.evaluation import RESULT_COLUMNS
 from sciml.study import apply_overrides, config_hash, resolve_config
-from tests.conftest import REPO
+from tests.conftest import REPO, study_args
 
 TINY = {
     "jmak-synthetic-alloys": [
@@ -27,10 +27,7 @@ TINY = {
 def _run(study: str, tmp_path: Path) -> Path:
     toml = REPO / "studies" / study / "study.toml"
     before = hashlib.sha256(toml.read_bytes()).hexdigest()
-    args = ["run", str(REPO / "studies" / study), "--runs-dir", str(tmp_path)]
-    for o in TINY[study]:
-        args += ["--set", o]
-    assert main(args) == 0
+    assert main(study_args(study, tmp_path, TINY[study])) == 0
     assert hashlib.sha256(toml.read_bytes()).hexdigest() == before, "study.toml must never be rewritten"
     (run_dir,) = list(tmp_path.iterdir())
     return run_dir

@@ -12,7 +12,7 @@ import pytest
 from sciml.cli import main
 from sciml.data import reference_file
 from sciml.evaluation import RESULT_COLUMNS
-from tests.conftest import REPO
+from tests.conftest import REPO, study_args
 
 pytestmark = pytest.mark.slow
 
@@ -24,11 +24,9 @@ def _needs_data() -> None:
 
 
 def test_tungsten_study_reports_every_method_and_metric(tmp_path: Path) -> None:
-    args = ["run", str(REPO / "studies" / "jmak-tungsten"), "--runs-dir", str(tmp_path)]
-    for o in ["train.iterations=10", "evaluate.seeds=[0]", "evaluate.shots=[2, 3]", "suggest.added=1", "suggest.seeds=[0]",
-              "isotherm.seeds=[0]", "isotherm.shots=[2]"]:
-        args += ["--set", o]
-    assert main(args) == 0
+    overrides = ["train.iterations=10", "evaluate.seeds=[0]", "evaluate.shots=[2, 3]", "suggest.added=1", "suggest.seeds=[0]",
+                 "isotherm.seeds=[0]", "isotherm.shots=[2]"]
+    assert main(study_args("jmak-tungsten", tmp_path, overrides)) == 0
     (run_dir,) = list(tmp_path.iterdir())
     results = pd.read_csv(run_dir / "results.csv")
     assert list(results.columns) == RESULT_COLUMNS
