@@ -393,9 +393,11 @@ def _report(ctx: RunContext, results: pd.DataFrame, dataset: str, train: TaskSet
     selection = []
     if pretrained_history:
         best = max(pretrained_history, key=lambda r: r["val_roc_auc"])
+        decay = ctx.config["training"]["pretrain_ema_decay"]
+        averaging = f"weights averaged with EMA decay {decay}" if decay else "no weight averaging"
         selection.append(
             f"- Multi-task pretraining (GIN with one output per training task, masked BCE over every labelled entry of the "
-            f"fit split, weights averaged with EMA decay {ctx.config['training']['pretrain_ema_decay']}): best mean ROC-AUC on the held-out molecules of the training tasks {100 * best['val_roc_auc']:.2f} "
+            f"fit split, {averaging}): best mean ROC-AUC on the held-out molecules of the training tasks {100 * best['val_roc_auc']:.2f} "
             f"at epoch {best['iteration']} of {len(pretrained_history)}; that state is the FineTune body and, with "
             "`learners.init = \"pretrained\"`, the starting point of MAML, ANIL and ProtoNet.")
     for name, (steps, table) in chosen.items():
