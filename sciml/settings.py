@@ -49,7 +49,7 @@ class _Switch:
         return _get(cls._name, True)
 
 
-class vmap_tasks(_Switch):  # noqa: N801 - used like a function
+class vmap_tasks(_Switch):
     """Evaluate meta-batches of same-shaped tasks with ``torch.func.vmap`` (default on).
 
     Turning it off runs every task through the same per-task function in a Python loop;
@@ -59,7 +59,7 @@ class vmap_tasks(_Switch):  # noqa: N801 - used like a function
     _name = "vmap_tasks"
 
 
-class validate_inputs(_Switch):  # noqa: N801 - used like a function
+class validate_inputs(_Switch):
     """Check the inputs of physical laws in ``forward`` (default on).
 
     The engine validates each task's data once, before any ``torch.func`` transform, and

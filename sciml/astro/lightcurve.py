@@ -118,6 +118,10 @@ def check_variability(lc: LightCurve, min_chi2: float = 1.0) -> None:
             raise LightCurveError(f"{lc.name}: shows no variability (robust scatter {scatter:.4f} mag < 0.01 mag).")
 
 
+MAX_FREQUENCIES = 5_000_000
+"""Largest trial-frequency grid of the period search (about 80 MB of float64 per array)."""
+
+
 def periodogram(
     lc: LightCurve, min_period: float = 0.05, max_period: float | None = None, samples_per_peak: int = 5
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -137,6 +141,13 @@ def periodogram(
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError("The period search needs astropy: pip install 'sciml[astro]'.") from err
     max_period = max_period or max(lc.baseline / 2.0, 2 * min_period)
+    n_freq = samples_per_peak * lc.baseline * (1.0 / min_period - 1.0 / max_period)
+    if n_freq > MAX_FREQUENCIES:
+        raise LightCurveError(
+            f"{lc.name}: the period search would need {n_freq:.3g} trial frequencies (baseline {lc.baseline:.4g} d, "
+            f"shortest period {min_period:g} d), over the cap of {MAX_FREQUENCIES:.0e}. Times are read in days: a baseline "
+            f"this long usually means times in seconds (divide by 86400) or hours (divide by 24)."
+        )
     ls = LombScargle(lc.t, lc.mag, lc.err)
     freq, power = ls.autopower(
         minimum_frequency=1.0 / max_period, maximum_frequency=1.0 / min_period, samples_per_peak=samples_per_peak,

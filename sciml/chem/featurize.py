@@ -28,7 +28,7 @@ _HYBRID = ["SP", "SP2", "SP3", "SP3D", "SP3D2", "misc"]
 _STEREO = ["STEREONONE", "STEREOZ", "STEREOE", "STEREOCIS", "STEREOTRANS", "STEREOANY"]
 
 
-def _rdkit():  # noqa: ANN202
+def _rdkit():
     try:
         from rdkit import Chem, rdBase
     except ImportError as err:  # pragma: no cover - depends on the environment
@@ -44,8 +44,10 @@ def _index(options: Sequence[str], value: str) -> int:
     return options.index(value) if value in options else len(options) - 1
 
 
-def parse_smiles(smiles: str):  # noqa: ANN201
+def parse_smiles(smiles: str):
     """An RDKit molecule, or :class:`InvalidSmilesError` with RDKit's own reason."""
+    if not isinstance(smiles, str) or not smiles.strip():
+        raise InvalidSmilesError(f"Empty SMILES {smiles!r}: every molecule needs a SMILES string (RDKit would read it as a molecule with no atoms).")
     chem, rd_base = _rdkit()
     rd_base.LogToPythonLogger()
     logger = logging.getLogger("rdkit")
@@ -64,13 +66,13 @@ def parse_smiles(smiles: str):  # noqa: ANN201
     return mol
 
 
-def _simple(mol) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # noqa: ANN001
+def _simple(mol) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     x = torch.tensor([[a.GetAtomicNum() - 1 if 0 < a.GetAtomicNum() <= 118 else 118, _index(_CHIRALITY, str(a.GetChiralTag()))]
                       for a in mol.GetAtoms()], dtype=torch.long)
     return (x, *_bonds(mol, 2, lambda b: [_index(_BOND_TYPES, str(b.GetBondType())), _index(_BOND_DIRS, str(b.GetBondDir()))]))
 
 
-def _ogb(mol) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # noqa: ANN001
+def _ogb(mol) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     feats = []
     for a in mol.GetAtoms():
         feats.append([
@@ -84,7 +86,7 @@ def _ogb(mol) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # noqa: ANN00
     return torch.tensor(feats, dtype=torch.long), edge_index, edge_attr
 
 
-def _bonds(mol, width: int, features: Callable[[Any], list[int]]) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
+def _bonds(mol, width: int, features: Callable[[Any], list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     """``edge_index`` ``[2, 2 * bonds]`` (both directions) and int64 ``edge_attr``
     ``[2 * bonds, width]`` with ``features(bond)`` repeated for each direction."""
     rows, attrs = [], []
@@ -100,7 +102,7 @@ def _bonds(mol, width: int, features: Callable[[Any], list[int]]) -> tuple[torch
 FEATURIZERS = {"simple": _simple, "ogb": _ogb}
 
 
-def smiles_to_graph(smiles: str, featurizer: str = "simple"):  # noqa: ANN201
+def smiles_to_graph(smiles: str, featurizer: str = "simple"):
     """One molecule as a ``torch_geometric.data.Data`` with int64 ``x`` ``[atoms, F]``,
     ``edge_index`` ``[2, 2 * bonds]`` (both directions) and ``edge_attr`` ``[2 * bonds, B]``.
 

@@ -14,7 +14,7 @@ import torch
 from sciml.chem.featurize import FeaturizedMolecules
 from sciml.tasks import GraphData, Task, TaskSet
 
-SPLITS = {"tox21": (range(0, 9), range(9, 12)), "sider": (range(0, 21), range(21, 27))}
+SPLITS = {"tox21": (range(9), range(9, 12)), "sider": (range(21), range(21, 27))}
 """Meta-train and meta-test label-column indices of the standard protocol."""
 
 
@@ -137,7 +137,7 @@ class BalancedEpisodes:
     def __len__(self) -> int:
         return len(self.tasks)
 
-    def __iter__(self):  # noqa: ANN204
+    def __iter__(self):
         return iter(self.tasks)
 
     def sample_batch(self, n: int, generator: torch.Generator, **_: object) -> list[Task]:

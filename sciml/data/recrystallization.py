@@ -45,7 +45,7 @@ class RecrystallizationSource:
     file: str
     sha256: str
     time_unit: str | None
-    temperature_C: float | None = None  # noqa: N815
+    temperature_C: float | None = None
 
 
 SOURCES: tuple[RecrystallizationSource, ...] = (

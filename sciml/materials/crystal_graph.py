@@ -30,12 +30,17 @@ class StructureParseError(ValueError):
     """A structure could not be read; the message names its id and pymatgen's reason."""
 
 
-def _pymatgen():  # noqa: ANN202
+def _pymatgen():
     try:
         from pymatgen.core import Structure
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError("Crystal graphs need pymatgen: pip install 'sciml[materials]'.") from err
     return Structure
+
+
+def _looks_like_path(text: str) -> bool:
+    """One line that names a file rather than holding a structure (CIF/POSCAR text has several lines)."""
+    return os.path.isfile(text) or text.lower().endswith((".cif", ".vasp", ".poscar", ".json")) or "/" in text or "\\" in text or text.upper() in ("POSCAR", "CONTCAR")
 
 
 def to_structure(obj: Any, id: str = "structure") -> Any:
@@ -53,7 +58,9 @@ def to_structure(obj: Any, id: str = "structure") -> Any:
             return structure_cls.from_dict(obj)
         except Exception as err:  # noqa: BLE001 - pymatgen raises many types
             raise StructureParseError(f"Structure {id}: the dict is not a pymatgen Structure ({type(err).__name__}: {err}).") from None
-    if isinstance(obj, os.PathLike) or (isinstance(obj, str) and "\n" not in obj and os.path.isfile(obj)):
+    if isinstance(obj, os.PathLike) or (isinstance(obj, str) and "\n" not in obj and _looks_like_path(obj)):
+        if not os.path.isfile(obj):
+            raise StructureParseError(f"Structure {id}: no file at {str(obj)!r} (pass CIF/POSCAR text, a Structure, or an existing path).")
         obj = open(obj).read()  # noqa: SIM115 - small text file
     if not isinstance(obj, str):
         raise StructureParseError(f"Structure {id}: expected a Structure, dict, CIF/POSCAR text or path, got {type(obj).__name__}.")

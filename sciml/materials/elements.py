@@ -15,7 +15,7 @@ _CONTINUOUS = ("X", "atomic_radius", "ionization_energy", "electron_affinity", "
 _BLOCKS = ("s", "p", "d", "f")
 
 
-def _value(el, name: str) -> float:  # noqa: ANN001
+def _value(el, name: str) -> float:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

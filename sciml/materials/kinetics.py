@@ -11,7 +11,7 @@ DIVERGENCE_N_RANGE = (0.3, 10.0)
 DIVERGENCE_T50_FACTOR = 10.0
 
 
-def adapted_t50(adapted: Any, temperature_K: float) -> float:  # noqa: N803
+def adapted_t50(adapted: Any, temperature_K: float) -> float:
     """Time to half transformation [s] of an adapted JMAK or JMAKArrhenius law at
     ``temperature_K`` (ignored for isothermal JMAK)."""
     model = adapted.model

@@ -97,7 +97,7 @@ def fit_reference(task: Task, law: JMAK | JMAKArrhenius, starts: Sequence[float]
     return best
 
 
-def reference_t50(law: JMAK | JMAKArrhenius, params: dict[str, float], temperatures_K: Sequence[float]) -> list[float]:  # noqa: N803
+def reference_t50(law: JMAK | JMAKArrhenius, params: dict[str, float], temperatures_K: Sequence[float]) -> list[float]:
     """t50 [s] of a fitted law at each temperature (isothermal JMAK: the same value)."""
     p = {k: torch.tensor(v, dtype=torch.float64) for k, v in params.items() if k not in ("sse", "rmse")}
     law = copy.deepcopy(law).double()

@@ -48,16 +48,16 @@ class KineticsFamily:
     name: str
     process: str
     n_range: tuple[float, float]
-    Q_range: tuple[float, float]  # noqa: N815
-    T_window_C: tuple[float, float]  # noqa: N815
+    Q_range: tuple[float, float]
+    T_window_C: tuple[float, float]
     t50_ref_range_s: tuple[float, float]
-    T_ref_C: float  # noqa: N815
+    T_ref_C: float
     lab_window_s: tuple[float, float]
     sources: str
     notes: str
 
     @property
-    def T_ref_K(self) -> float:  # noqa: N802
+    def T_ref_K(self) -> float:
         """Reference temperature [K]."""
         return self.T_ref_C + 273.15
 
@@ -161,16 +161,16 @@ class AlloyTruth:
     alloy: str
     family: str
     n: float
-    Q_kJmol: float  # noqa: N815
+    Q_kJmol: float
     t50_ref_s: float
-    T_ref_K: float  # noqa: N815
+    T_ref_K: float
 
     @property
     def ln_k_ref(self) -> float:
         """ln of the rate constant at ``T_ref_K`` [ln(1/s)]."""
         return math.log(math.log(2.0) ** (1.0 / self.n) / self.t50_ref_s)
 
-    def t50(self, T_K: float) -> float:  # noqa: N803
+    def t50(self, T_K: float) -> float:
         """Time to half transformation [s] at ``T_K`` [K]."""
         ln_k = self.ln_k_ref - self.Q_kJmol * 1e3 / GAS_CONSTANT * (1.0 / T_K - 1.0 / self.T_ref_K)
         return math.log(2.0) ** (1.0 / self.n) / math.exp(ln_k)
@@ -256,17 +256,17 @@ class SyntheticAlloyFamily:
         f = self.spec
         g = torch.Generator().manual_seed(seed + 10_007)
         rows = []
-        lo_T, hi_T = f.T_window_C[0] + 273.15, f.T_window_C[1] + 273.15  # noqa: N806
+        lo_T, hi_T = f.T_window_C[0] + 273.15, f.T_window_C[1] + 273.15
         expected = self.nominal()
         for truth in self.sample_truths(n_alloys, seed):
             for _ in range(self.temperatures_per_alloy):
                 for _ in range(200):
-                    T = lo_T + (hi_T - lo_T) * float(torch.rand((), generator=g, dtype=torch.float64))  # noqa: N806
+                    T = lo_T + (hi_T - lo_T) * float(torch.rand((), generator=g, dtype=torch.float64))
                     t50 = truth.t50(T)
                     if f.lab_window_s[0] <= t50 <= f.lab_window_s[1]:
                         break
                 else:  # no temperature puts t50 inside the lab window: use the reference temperature
-                    T, t50 = truth.T_ref_K, truth.t50_ref_s  # noqa: N806
+                    T, t50 = truth.T_ref_K, truth.t50_ref_s
                 r = torch.rand(2, generator=g, dtype=torch.float64)
                 before = self.window_before[0] + (self.window_before[1] - self.window_before[0]) * float(r[0])
                 after = self.window_after[0] + (self.window_after[1] - self.window_after[0]) * float(r[1])

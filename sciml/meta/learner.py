@@ -378,6 +378,44 @@ class Learner:
             for t in source:
                 x, y = self._tensors(t.data)
                 validated(self.model, x, y, t.name)
+                self.check_target_shape(t.data, t.name)
+
+    def check_target_shape(self, data: TensorData | GraphData, task: str = "support") -> None:
+        """Raise unless the targets fit the model's output: the same shape for ``"mse"`` and
+        ``"bce"`` (``[n]`` against ``[n, 1]`` would broadcast to an ``[n, n]`` loss), class
+        indices ``[n]`` in ``0..C-1`` against ``[n, C]`` logits for ``"cross_entropy"``.
+        Custom loss callables are not checked. Runs the model on two rows at most."""
+        if callable(self.loss) or not len(data):
+            return
+        y = data.y
+        probe = data.subset(list(range(min(2, len(data)))))
+        x, _ = self._tensors(probe)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad(), no_input_checks():
+                out_shape = tuple(functional_call(self.model, (self._model_params(self._meta()), self._buffers()), (x,)).shape[1:])
+        finally:
+            self.model.train(was_training)
+        self._check_against_output(y, out_shape, task)
+
+    def _check_against_output(self, y: Tensor, out_shape: tuple[int, ...], task: str) -> None:
+        if self.loss == "cross_entropy":
+            if y.ndim != 1 or torch.is_floating_point(y):
+                raise ValueError(f"Task {task!r}: cross-entropy needs int64 class indices of shape [n]; got {y.dtype} "
+                                 f"{tuple(y.shape)}.")
+            n_classes = out_shape[0] if out_shape else 1
+            if len(y) and (int(y.min()) < 0 or int(y.max()) >= n_classes):
+                raise ValueError(f"Task {task!r}: class indices must lie in 0..{n_classes - 1} (the model outputs "
+                                 f"{n_classes} logits); got {int(y.min())}..{int(y.max())}.")
+            return
+        if self.loss == "bce" and math.prod(y.shape[1:]) == math.prod(out_shape):
+            return  # the BCE loss reshapes logits [n, 1] to targets [n]
+        if tuple(y.shape[1:]) != out_shape:
+            want = "[n" + "".join(f", {d}" for d in out_shape) + "]"
+            fix = "y.reshape(-1, 1)" if out_shape == (1,) else ("y.reshape(-1)" if not out_shape else f"shape {want}")
+            raise ValueError(f"Task {task!r}: targets have shape {list(y.shape)} but the model outputs {want}: they would "
+                             f"broadcast into a wrong loss. Use {fix}.")
 
     def _validation_loss(self, val_batch: Sequence[Task]) -> float:
         was_training = self.model.training
@@ -451,6 +489,8 @@ class Learner:
             batch = train_tasks.sample_batch(
                 self.meta_batch_size, generator, shots=shots, query_size=query_size, per_class=per_class
             )
+            if it == 0 and not isinstance(train_tasks, TaskSet):
+                self.check_target_shape(batch[0].data, batch[0].name)
             record: dict[str, float] = {"iteration": it + 1, "train_loss": self.meta_step(batch, optimizer)}
             if val_batch is not None and ((it + 1) % eval_every == 0 or it + 1 == iterations):
                 val = self._validation_loss(val_batch)
@@ -477,6 +517,7 @@ class Learner:
             raise ValueError("The support set is empty: adaptation needs at least one measurement.")
         x, y = self._tensors(data)
         validated(self.model, x, y, support.name if isinstance(support, Task) else name)
+        self.check_target_shape(data, support.name if isinstance(support, Task) else name)
         return x, y
 
     def _adapted(self, params: Params, steps: int, **extras: Any) -> Adapted:
@@ -624,10 +665,10 @@ def gauss_newton_direction(
     names = list(params)
     r = residuals(params)
     jac = jacfwd(residuals)(params)
-    J = torch.cat([jac[n].reshape(r.shape[0], -1) for n in names], dim=1)  # noqa: N806 - [m, P]
+    J = torch.cat([jac[n].reshape(r.shape[0], -1) for n in names], dim=1)
     eye = torch.eye(J.shape[1], dtype=J.dtype, device=J.device)
     rhs = J.T @ r
-    A = precision * eye if not isinstance(precision, Tensor) else precision.to(J.dtype)  # noqa: N806
+    A = precision * eye if not isinstance(precision, Tensor) else precision.to(J.dtype)
     if anchor is not None:
         rhs = rhs + A @ (flatten_params(params, names) - flatten_params(anchor, names))
     step = torch.linalg.solve(J.T @ J + A + damping * eye, rhs)

@@ -119,6 +119,19 @@ class LaplacePosterior:
         """Posterior variance of ``log fn(params)``."""
         return float(self._delta(lambda v: fn(self._unflatten(v)).log())[1])
 
+    def condition_on_inputs(self, x: Tensor) -> LaplacePosterior:
+        """The posterior after measuring at inputs ``x`` ``[m, ...]``.
+
+        Under the linearized model the covariance after a measurement does not depend on the
+        value measured, ``(P + J_x^T J_x / sigma^2)^-1``, so this is what a planned experiment
+        would leave; the mode is unchanged.
+        """
+        vec = self._vector().detach()
+        with settings.validate_inputs(False):
+            jac = jacrev(lambda v: functional_call(self.model, self._unflatten(v), (x,)).reshape(-1))(vec)
+        cov = torch.linalg.inv(torch.linalg.inv(self.cov) + jac.T @ jac / self.noise_sd**2)
+        return LaplacePosterior(self.model, self.params, self.names, (cov + cov.T) / 2, self.noise_sd)
+
     def suggest_next(self, candidates: Tensor, target: ParamFn) -> pd.DataFrame:
         """Rank candidate measurements by how much each would shrink the variance of a target.
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
@@ -63,6 +63,13 @@ class ProtoNet(Learner):
         cfg["n_way"] = self.n_way
         return cfg
 
+    def _check_against_output(self, y: Tensor, out_shape: tuple[int, ...], task: str) -> None:
+        if y.ndim != 1 or y.dtype != torch.long:
+            raise TypeError(f"Task {task!r}: ProtoNet needs int64 class indices of shape [n]; got {y.dtype} {tuple(y.shape)}.")
+        if len(y) and (int(y.min()) < 0 or int(y.max()) >= self.n_way):
+            raise ValueError(f"Task {task!r}: class indices must lie in 0..{self.n_way - 1} (n_way = {self.n_way}); got "
+                             f"{int(y.min())}..{int(y.max())}. Relabel the classes 0..n_way-1 or raise n_way.")
+
     def _embed(self, params: Mapping[str, Tensor], x: Tensor) -> Tensor:
         return functional_call(self.model, ({**params}, self._buffers()), (x,))
 
@@ -74,9 +81,11 @@ class ProtoNet(Learner):
     def adapt_many(self, supports: Sequence[TensorData | Task], steps: Sequence[int]) -> list[list[Adapted]]:
         args = [self._support_tensors(s, f"support {i}") for i, s in enumerate(supports)]
         meta = self._meta()
-        for _, y in args:
-            if y.dtype != torch.long:
-                raise TypeError("ProtoNet needs int64 class indices as targets.")
+        for i, (_, y) in enumerate(args):
+            missing = sorted(set(range(self.n_way)) - set(y.tolist()))
+            if missing:
+                raise ValueError(f"Support {i}: class(es) {missing} have no example; every one of the {self.n_way} classes "
+                                 "needs at least one support example to form its prototype.")
 
         def protos_of(m: Params, x: Tensor, y: Tensor) -> Tensor:
             return prototypes(self._embed(self._model_params(m), x), y, self.n_way)

@@ -5,8 +5,20 @@ from sciml.models.config import Configurable, build_module, module_config
 from sciml.models.laws import JMAK, Arrhenius, JMAKArrhenius, LinearBasis, PhysicalLaw, Quantity
 from sciml.models.mlp import MLP
 from sciml.models.sequence import PhaseCNN
+from sciml.models.standardize import Standardize
 
 __all__ = [
-    "CGCNN", "JMAK", "MLP", "Arrhenius", "PhaseCNN", "Configurable", "JMAKArrhenius", "LinearBasis", "PhysicalLaw", "Quantity",
-    "build_module", "module_config",
+    "CGCNN",
+    "JMAK",
+    "MLP",
+    "Arrhenius",
+    "Configurable",
+    "JMAKArrhenius",
+    "LinearBasis",
+    "PhaseCNN",
+    "PhysicalLaw",
+    "Quantity",
+    "Standardize",
+    "build_module",
+    "module_config",
 ]

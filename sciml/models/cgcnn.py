@@ -69,7 +69,7 @@ class CGCNN(Configurable, nn.Module):
         self.fc = nn.Linear(atom_dim, hidden)
         self.head = nn.Linear(hidden, out_features)
 
-    def embed(self, batch) -> Tensor:  # noqa: ANN001
+    def embed(self, batch) -> Tensor:
         """Pooled crystal embeddings ``[crystals, hidden]`` (after the softplus layer)."""
         from torch_geometric.nn import global_mean_pool
 
@@ -79,6 +79,6 @@ class CGCNN(Configurable, nn.Module):
             h = nn.functional.softplus(norm(conv(h, batch.edge_index, e)))
         return nn.functional.softplus(self.fc(global_mean_pool(h, batch.batch, size=batch.num_graphs)))
 
-    def forward(self, batch) -> Tensor:  # noqa: ANN001
+    def forward(self, batch) -> Tensor:
         """Head outputs ``[crystals, out_features]``."""
         return self.head(self.embed(batch))

@@ -16,7 +16,7 @@ SIMPLE_BOND_VOCAB = (6, 3)  # bond type (+ self-loop, + unknown), direction
 
 
 
-def _gnn():  # noqa: ANN202
+def _gnn():
     try:
         from torch_geometric.nn import MessagePassing, global_add_pool, global_mean_pool
     except ImportError as err:  # pragma: no cover - depends on the environment
@@ -109,7 +109,7 @@ class GIN(Configurable, nn.Module):
         self.pooling = pooling
         self.head = nn.Linear(hidden, out_features)
 
-    def embed(self, batch) -> Tensor:  # noqa: ANN001
+    def embed(self, batch) -> Tensor:
         """Pooled graph embeddings ``[graphs, hidden]``."""
         _, mean_pool, add_pool = _gnn()
         h = self.atom(batch.x)
@@ -121,6 +121,6 @@ class GIN(Configurable, nn.Module):
         pool = mean_pool if self.pooling == "mean" else add_pool
         return pool(h, batch.batch)
 
-    def forward(self, batch) -> Tensor:  # noqa: ANN001
+    def forward(self, batch) -> Tensor:
         """Head outputs ``[graphs, out_features]``."""
         return self.head(self.embed(batch))

@@ -33,7 +33,7 @@ class Arrhenius(PhysicalLaw):
     input_description = "temperature [K]"
     target_description = "ln k"
 
-    def __init__(self, T_ref: float, k_ref: float = 1.0, Q: float = 100.0) -> None:  # noqa: N803
+    def __init__(self, T_ref: float, k_ref: float = 1.0, Q: float = 100.0) -> None:
         super().__init__()
         if not T_ref > 0:
             raise ValueError(f"Arrhenius: T_ref must be a temperature in kelvin (> 0), got {T_ref}.")
@@ -43,7 +43,7 @@ class Arrhenius(PhysicalLaw):
         self.log_Q = log_param(Q, "Q", "Arrhenius")
 
     def evaluate(self, x: Tensor) -> Tensor:
-        T = as_column(x, "Arrhenius", "temperature")  # noqa: N806
+        T = as_column(x, "Arrhenius", "temperature")
         return self.log_k_ref - self.log_Q.exp() * 1e3 / GAS_CONSTANT * (1.0 / T - 1.0 / self.T_ref)
 
     def check_inputs(self, x: Tensor) -> None:

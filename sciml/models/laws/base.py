@@ -95,7 +95,7 @@ def _check_finite(t: Tensor, what: str, law: str) -> None:
         raise ValueError(f"{law}: {what} contains NaN or infinite values at rows {rows[:10]}; drop or fix them.")
 
 
-def check_kelvin(T: Tensor, law: str) -> None:  # noqa: N803
+def check_kelvin(T: Tensor, law: str) -> None:
     """Raise unless every temperature is a finite value in kelvin."""
     if not torch.isfinite(T).all():
         raise ValueError(f"{law}: temperature contains NaN or infinite values; every point needs its temperature [K].")

@@ -169,7 +169,7 @@ class JMAKArrhenius(PhysicalLaw):
     input_description = "(time [s], temperature [K])"
     target_description = "transformed fraction X [1]"
 
-    def __init__(self, T_ref: float, k_ref: float = 1e-3, Q: float = 300.0, n: float = 1.5) -> None:  # noqa: N803
+    def __init__(self, T_ref: float, k_ref: float = 1e-3, Q: float = 300.0, n: float = 1.5) -> None:
         super().__init__()
         if not T_ref > 0:
             raise ValueError(f"JMAKArrhenius: T_ref must be a temperature in kelvin (> 0), got {T_ref}.")
@@ -179,13 +179,13 @@ class JMAKArrhenius(PhysicalLaw):
         self.log_Q = log_param(Q, "Q", "JMAKArrhenius")
         self.log_n = log_param(n, "n", "JMAKArrhenius")
 
-    def log_rate(self, T: Tensor, params: Mapping[str, Tensor] | None = None) -> Tensor:  # noqa: N803
+    def log_rate(self, T: Tensor, params: Mapping[str, Tensor] | None = None) -> Tensor:
         """``ln k(T)`` [ln(1/s)] at temperatures ``T`` [K]."""
         q_over_r = self._get(params, "log_Q").exp() * 1e3 / GAS_CONSTANT
         return self._get(params, "log_k_ref") - q_over_r * (1.0 / T - 1.0 / self.T_ref)
 
     def evaluate(self, x: Tensor) -> Tensor:
-        t, T = x[..., 0], x[..., 1]  # noqa: N806
+        t, T = x[..., 0], x[..., 1]
         return _jmak_fraction(self.log_rate(T), self.log_n, t)
 
     def check_inputs(self, x: Tensor) -> None:
@@ -201,9 +201,9 @@ class JMAKArrhenius(PhysicalLaw):
     def check_targets(self, y: Tensor) -> None:
         _check_fraction(y, "JMAKArrhenius")
 
-    def t50(self, T: Tensor | float, params: Mapping[str, Tensor] | None = None) -> Tensor:  # noqa: N803
+    def t50(self, T: Tensor | float, params: Mapping[str, Tensor] | None = None) -> Tensor:
         """Time to half transformation [s] at temperature(s) ``T`` [K]."""
-        T = torch.as_tensor(T, dtype=self.log_n.dtype)  # noqa: N806
+        T = torch.as_tensor(T, dtype=self.log_n.dtype)
         n = self._get(params, "log_n").exp()
         return math.log(2.0) ** (1.0 / n) / self.log_rate(T, params).exp()
 
@@ -223,7 +223,7 @@ class JMAKArrhenius(PhysicalLaw):
     def initial_guess(self, x: Tensor, y: Tensor) -> dict[str, float]:
         """n = 1.5, the current Q, and k_ref from where the data cross X = 0.5 (at their mean
         temperature, moved to ``T_ref`` with that Q)."""
-        t, T = x[:, 0].double(), x[:, 1].double()  # noqa: N806
+        t, T = x[:, 0].double(), x[:, 1].double()
         n = 1.5
         q = float(self.log_Q.detach().exp())
         t50 = estimate_t50(t, y.double())

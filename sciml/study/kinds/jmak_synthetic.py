@@ -113,7 +113,7 @@ def _plots(ctx: RunContext, results: pd.DataFrame, order: list[str], examples: l
     for ax, (task, fits) in zip(axes.flat, examples):
         t_all = task.data.x[:, 0]
         grid = torch.logspace(float(t_all.min().log10()) - 0.3, float(t_all.max().log10()) + 0.3, 200)
-        T = task.metadata["temperature_K"]  # noqa: N806
+        T = task.metadata["temperature_K"]
         truth = 1 - torch.exp(-torch.log(torch.tensor(2.0)) * (grid / task.metadata["t50_s"]) ** task.metadata["n"])
         ax.plot(grid, truth, "k-", lw=2, alpha=0.4, label="truth")
         ax.plot(task.query.x[:, 0], task.query.y, "o", mfc="none", color="gray", label="held-out points")

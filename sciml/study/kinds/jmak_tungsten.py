@@ -381,7 +381,7 @@ def _plots(ctx: RunContext, results: pd.DataFrame, order: list[str], shown: dict
             temps = task.metadata["temperatures_K"]
             colors = plt.cm.viridis(np.linspace(0, 0.9, len(temps)))
             x_all = task.data.x
-            for T, c in zip(temps, colors):  # noqa: N806
+            for T, c in zip(temps, colors):
                 sel = x_all[:, 1] == T
                 tt = x_all[sel, 0].clamp_min(1.0)
                 grid = torch.logspace(float(tt.min().log10()) - 0.3, float(tt.max().log10()) + 0.3, 100, dtype=torch.float64)

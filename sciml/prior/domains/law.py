@@ -1,0 +1,294 @@
+"""Physical-law priors: tables with units in, calibrated laws with intervals out."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from sciml.prior.calibration import Calibration
+from sciml.prior.domains.base import Domain, check_support_size
+from sciml.prior.schema import Column, TableSchema, check_residuals
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sciml.meta.posterior import LaplacePosterior
+    from sciml.prior.prior import Prior
+
+JMAK_ARRHENIUS_SCHEMA = TableSchema(
+    inputs=(
+        Column("time", "time", "anneal time since the start of the isothermal hold", ("t", "anneal time"), scale="log"),
+        Column("temperature", "temperature", "anneal temperature", ("T", "temp", "anneal temperature")),
+    ),
+    target=Column("X", "fraction", "recrystallized (transformed) fraction", ("fraction", "recrystallized fraction")),
+    target_range=(0.0, 1.0),
+)
+"""Input table of a :class:`~sciml.models.laws.JMAKArrhenius` prior."""
+
+JMAK_SCHEMA = TableSchema(
+    inputs=(Column("time", "time", "time since the start of the isothermal hold", ("t",), scale="log"),),
+    target=Column("X", "fraction", "transformed fraction", ("fraction",)),
+    target_range=(0.0, 1.0),
+)
+"""Input table of an isothermal :class:`~sciml.models.laws.JMAK` prior."""
+
+
+class LawDomain(Domain):
+    """Tables of measurements for a physical law (columns and units from a :class:`TableSchema`).
+
+    Args:
+        schema: The input columns (in the law's input order) and the target.
+    """
+
+    kind = "law"
+
+    def __init__(self, schema: TableSchema) -> None:
+        self.schema = schema
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "schema": self.schema.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LawDomain:
+        return cls(TableSchema.from_dict(d["schema"]))
+
+    def describe(self) -> str:
+        return "a table with columns (units in the name, e.g. 'time [h]', or via units=):\n" + self.schema.describe()
+
+    def check_prior(self, prior: Prior) -> None:
+        if not hasattr(prior.learner.model, "physical_params"):
+            raise TypeError("A law prior needs a PhysicalLaw model.")
+        sd = prior.noise.get("sd")
+        if prior.noise.get("kind") != "gaussian" or not isinstance(sd, (int, float)) or not sd > 0:
+            raise ValueError("A law prior needs noise={'kind': 'gaussian', 'sd': <positive>, 'unit': ...} "
+                             "(estimate sd from the residuals of full fits on the training tasks).")
+
+    def tensors(self, prior: Prior, x: np.ndarray) -> Tensor:
+        """SI inputs as a tensor in the law's dtype."""
+        return torch.as_tensor(x, dtype=prior.learner._dtype)
+
+    def calibrate(self, prior: Prior, support: Any, *, units: Mapping[str, str] | None = None, steps: int | None = None) -> LawCalibration:
+        """Calibrate the law on a table of measurements.
+
+        Args:
+            prior: The prior.
+            support: Table with the schema's input columns and target.
+            units: Units of columns whose names carry none, e.g. ``{"time": "h", "temperature": "C"}``.
+            steps: Inner steps (default: the learner's).
+        """
+        from sciml.tasks import TensorData
+
+        x, y = self.schema.read(support, units)
+        check_support_size(len(x), 1, "measurements")
+        data = TensorData(self.tensors(prior, x), torch.as_tensor(y, dtype=prior.learner._dtype))
+        adapted = prior.learner.adapt(data, steps)
+        if any(not torch.isfinite(v).all() for v in adapted.params.values()):
+            raise FloatingPointError("The calibration diverged (non-finite parameters); check the measurements and units.")
+        sd = float(prior.noise["sd"])
+        residuals = (adapted.predict(data.x) - data.y).double().numpy()
+        check_residuals(residuals, sd)
+        posterior = prior.learner.posterior(adapted, data, sd)
+        return LawCalibration(prior, adapted, len(x), posterior=posterior, support_x=x, support_y=y)
+
+
+@dataclass(frozen=True)
+class LawCalibration(Calibration):
+    """A physical law calibrated on a user's table, with its Laplace posterior.
+
+    Attributes:
+        posterior: Laplace posterior of the adapted parameters.
+        support_x: Support inputs in SI units ``[n, d]``.
+        support_y: Support targets ``[n]``.
+    """
+
+    posterior: LaplacePosterior
+    support_x: np.ndarray
+    support_y: np.ndarray
+
+    @property
+    def schema(self) -> TableSchema:
+        """The prior's table schema."""
+        return self.prior.domain.schema
+
+    @property
+    def law(self) -> Any:
+        """The physical law."""
+        return self.prior.learner.model
+
+    def params(self, level: float = 0.9) -> pd.DataFrame:
+        """Every named physical parameter with its ``level`` interval and unit.
+
+        Returns:
+            Columns ``parameter, value, lower, upper, unit, level``.
+        """
+        return self.posterior.physical_intervals(level)
+
+    def _frame(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        return {f"{c.name} [{c.unit}]": x[:, i] for i, c in enumerate(self.schema.inputs)}
+
+    def predict(self, inputs: Any, *, units: Mapping[str, str] | None = None, level: float = 0.9) -> pd.DataFrame:
+        """Mean and ``level`` predictive band (Laplace, measurement noise included), clipped to
+        the target's valid range.
+
+        Args:
+            inputs: Table with the schema's input columns (a target column is ignored).
+            units: Units of columns whose names carry none.
+            level: Probability mass inside the band.
+
+        Returns:
+            The inputs in SI units, ``mean``, ``lower``, ``upper``; one row per input row.
+        """
+        import pandas as pd
+
+        x, _ = self.schema.read(inputs, units, target=False)
+        mean, lo, hi = self.posterior.predict(torch.as_tensor(x, dtype=torch.float64), level=level)
+        out = pd.DataFrame({**self._frame(x), "mean": mean.numpy(), "lower": lo.numpy(), "upper": hi.numpy()})
+        if self.schema.target_range is not None:
+            a, b = self.schema.target_range
+            out[["mean", "lower", "upper"]] = out[["mean", "lower", "upper"]].clip(a, b)
+        out.attrs["level"] = level
+        return out
+
+    def default_target(self, at: float | None = None) -> tuple[Callable[[Mapping[str, Tensor]], Tensor], str]:
+        """The quantity whose uncertainty :meth:`suggest_next` shrinks by default: t50 (at
+        temperature ``at`` [K], default the median support temperature, for laws with one)."""
+        law = self.law
+        if hasattr(law, "t50"):
+            temps = [i for i, c in enumerate(self.schema.inputs) if c.dimension == "temperature"]
+            T = float(np.median(self.support_x[:, temps[0]])) if at is None and temps else at
+            return (lambda p: law.t50(T, p)), f"t50 at {T:.1f} K"
+        names = list(law.physical_params())
+        if "t50" in names:
+            return (lambda p: law.physical_params(p)["t50"].value), "t50"
+        raise ValueError(f"{type(law).__name__} has no t50: pass target=lambda params: <positive scalar> to suggest_next.")
+
+    def _candidates(self, candidates: Any, box: Mapping[str, Sequence[float]] | None, units: Mapping[str, str] | None,
+                    grid: int) -> np.ndarray:
+        import pandas as pd
+
+        if (candidates is None) == (box is None):
+            raise ValueError("Pass either candidates (a table of possible experiments) or box={column: (low, high)}.")
+        if box is not None:
+            axes = {}
+            for name, bounds in box.items():
+                lo, hi = (float(v) for v in bounds)
+                if not hi > lo:
+                    raise ValueError(f"box[{name!r}]: need low < high, got ({lo}, {hi}).")
+                col = next((c for c in self.schema.inputs if c.matches(name)), None)
+                if col is None:
+                    raise KeyError(f"box: {name!r} is not an input column; inputs: {[c.name for c in self.schema.inputs]}.")
+                log = col.scale == "log" and lo > 0
+                axes[name] = np.geomspace(lo, hi, grid) if log else np.linspace(lo, hi, grid)
+            mesh = np.meshgrid(*axes.values(), indexing="ij")
+            candidates = pd.DataFrame({k: m.reshape(-1) for k, m in zip(axes, mesh)})
+        x, _ = self.schema.read(candidates, units, target=False)
+        return x
+
+    def suggest_next(
+        self,
+        candidates: Any = None,
+        *,
+        box: Mapping[str, Sequence[float]] | None = None,
+        q: int = 1,
+        units: Mapping[str, str] | None = None,
+        target: Callable[[Mapping[str, Tensor]], Tensor] | None = None,
+        at: float | None = None,
+        grid: int = 25,
+    ) -> pd.DataFrame:
+        """The next ``q`` experiments that most shrink the posterior variance of a target.
+
+        Picks greedily: each pick conditions the posterior on measuring there (the variance
+        after a measurement does not depend on its value), then the next is chosen.
+
+        Args:
+            candidates: Table of possible experiments (schema input columns, with units).
+            box: Instead of candidates, a continuous box ``{column: (low, high)}`` (units in the
+                column names or ``units``), searched on a grid (log-spaced for times).
+            q: Experiments to propose.
+            units: Units of columns whose names carry none.
+            target: Scalar positive function of the parameters (default: t50, see
+                :meth:`default_target`).
+            at: Temperature [K] of the default t50 target.
+            grid: Grid points per box dimension.
+
+        Returns:
+            ``q`` rows in pick order: the inputs in SI units, ``variance_before`` and
+            ``variance_after`` (of log target, cumulative), ``reduction``; ``attrs["target"]``
+            names the target.
+        """
+        import pandas as pd
+
+        if not isinstance(q, int) or q < 1:
+            raise ValueError(f"q must be a positive integer, got {q!r}.")
+        x = self._candidates(candidates, box, units, grid)
+        if q > len(x):
+            raise ValueError(f"q = {q} but only {len(x)} candidates.")
+        fn, label = (target, "target") if target is not None else self.default_target(at)
+        post = self.posterior
+        before = post.variance(fn)
+        remaining = list(range(len(x)))
+        rows = []
+        xt = torch.as_tensor(x, dtype=torch.float64)
+        for _ in range(q):
+            ranking = post.suggest_next(xt[remaining], fn)
+            pick = remaining[int(ranking.iloc[0]["index"])]
+            post = post.condition_on_inputs(xt[pick : pick + 1])
+            after = float(ranking.iloc[0]["variance_after"])
+            rows.append({**{k: float(v[pick]) for k, v in self._frame(x).items()}, "variance_before": before,
+                         "variance_after": after, "reduction": before - after})
+            remaining.remove(pick)
+        out = pd.DataFrame(rows)
+        out.attrs["target"] = label
+        return out
+
+    def plot(self, ax: Any = None, level: float = 0.9) -> Any:
+        """Calibrated curves with ``level`` bands (one per support temperature) and the support
+        points; returns the matplotlib axes."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 4))
+        cols = self.schema.inputs
+        t_i = next(i for i, c in enumerate(cols) if c.dimension == "time")
+        temp_i = next((i for i, c in enumerate(cols) if c.dimension == "temperature"), None)
+        t = self.support_x[:, t_i]
+        positive = t[t > 0]
+        lo = float(positive.min()) / 10 if positive.size else 1.0
+        hi = float(t.max()) * 10 if t.max() > 0 else 10.0
+        times = np.geomspace(lo, hi, 200)
+        levels = [None] if temp_i is None else sorted(set(self.support_x[:, temp_i].tolist()))[:6]
+        colors = plt.cm.viridis(np.linspace(0, 0.85, len(levels)))
+        for T, color in zip(levels, colors):
+            x = np.zeros((len(times), len(cols)))
+            x[:, t_i] = times
+            if temp_i is not None:
+                x[:, temp_i] = T
+            mean, low, high = self.posterior.predict(torch.as_tensor(x), level=level)
+            rng = self.schema.target_range or (-math.inf, math.inf)
+            label = "calibrated" if T is None else f"{T - 273.15:.0f} C"
+            ax.fill_between(times, low.clamp(*rng).numpy(), high.clamp(*rng).numpy(), color=color, alpha=0.2)
+            ax.plot(times, mean.numpy(), color=color, label=label)
+            sel = np.ones(len(t), bool) if T is None else self.support_x[:, temp_i] == T
+            ax.plot(np.maximum(t[sel], lo), self.support_y[sel], "*", color=color, ms=11, mec="k")
+        ax.set_xscale("log")
+        ax.set_xlabel(f"{cols[t_i].name} [{cols[t_i].unit}]")
+        ax.set_ylabel(f"{self.schema.target.name} [{self.schema.target.unit}]")
+        ax.set_title(f"{self.prior.name or 'prior'} calibrated on {self.n_support} points ({level:.0%} bands)", fontsize=9)
+        ax.legend(fontsize=7)
+        return ax
+
+    def summary(self) -> dict[str, Any]:
+        params = self.params()
+        return {
+            **super().summary(),
+            "noise_sd": float(self.prior.noise["sd"]),
+            "parameters": params.to_dict(orient="records"),
+            "support": {**{k: v.tolist() for k, v in self._frame(self.support_x).items()},
+                        f"{self.schema.target.name} [{self.schema.target.unit}]": self.support_y.tolist()},
+        }

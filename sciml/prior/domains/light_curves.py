@@ -1,0 +1,124 @@
+"""Light-curve priors: labelled light curves of new classes in (any classes, any number of
+them), class probabilities out (prototypes in a meta-learned embedding)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from sciml.prior.calibration import Calibration
+from sciml.prior.domains.base import Domain
+from sciml.prior.domains.labels import class_indices
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sciml.prior.prior import Prior
+
+
+def _curve(obj: Any, i: int) -> Any:
+    from sciml.astro.lightcurve import LightCurve
+
+    if isinstance(obj, LightCurve):
+        return obj
+    if isinstance(obj, (tuple, list)) and len(obj) in (2, 3):
+        t, mag, *err = obj
+        return LightCurve.unsorted(np.asarray(t, float), np.asarray(mag, float), np.asarray(err[0], float) if err else None, name=f"curve {i}")
+    raise TypeError(f"Curve {i}: expected a LightCurve or a (t [d], mag[, err]) tuple, got {type(obj).__name__}.")
+
+
+class LightCurveDomain(Domain):
+    """Light curves (times in days, magnitudes) turned into period and shape features.
+
+    Args:
+        min_period: Shortest period searched [d].
+        n_bins: Phase bins of the folded curve (used by the period-folding featurizer).
+    """
+
+    kind = "light_curves"
+
+    def __init__(self, min_period: float = 0.05, n_bins: int = 64) -> None:
+        self.min_period, self.n_bins = float(min_period), int(n_bins)
+
+    def to_dict(self) -> dict[str, Any]:
+        from sciml.astro.dataset import FEATURIZER_VERSION
+        from sciml.astro.features import FEATURE_NAMES
+
+        return {"kind": self.kind, "min_period": self.min_period, "n_bins": self.n_bins, "features": list(FEATURE_NAMES),
+                "featurizer_version": FEATURIZER_VERSION, "input": "LightCurve or (t [d], mag [mag], err [mag])"}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LightCurveDomain:
+        return cls(d.get("min_period", 0.05), d.get("n_bins", 64))
+
+    def describe(self) -> str:
+        return "light curves (t [d], mag, err) with class labels (any classes, at least two)"
+
+    def check_prior(self, prior: Prior) -> None:
+        from sciml.meta import ProtoNet
+
+        if not isinstance(prior.learner, ProtoNet):
+            raise TypeError("A light-curve prior classifies by prototypes: its learner must be a ProtoNet.")
+
+    def features(self, prior: Prior, curves: Sequence[Any]) -> torch.Tensor:
+        """Encoded features ``[n, d]`` of the curves (errors name the curve and the reason)."""
+        from sciml.astro.dataset import featurize
+        from sciml.astro.lightcurve import LightCurveError
+
+        if hasattr(curves, "t") or isinstance(curves, tuple):
+            raise TypeError("Pass a list of light curves, not a single one.")
+        rows = []
+        for i, obj in enumerate(curves):
+            lc = _curve(obj, i)
+            out = featurize(lc.name, lc.t, lc.mag, lc.err, self.n_bins, self.min_period)
+            if isinstance(out, str):
+                raise LightCurveError(f"Curve {i}: {out}")
+            rows.append(out[1])
+        x = torch.as_tensor(np.stack(rows), dtype=prior.learner._dtype)
+        return prior.encode(x)
+
+    def calibrate(self, prior: Prior, curves: Sequence[Any], labels: Sequence[Any] | None = None, *, steps: int | None = None) -> LightCurveCalibration:
+        """Calibrate on labelled curves: one prototype per class (any number of classes >= 2)."""
+        from sciml.meta import ProtoNet
+        from sciml.tasks import TensorData
+
+        if labels is None:
+            raise ValueError("labels are required: one class label per light curve.")
+        y, classes = class_indices(labels, len(curves), "light curves")
+        x = self.features(prior, curves)
+        learner = ProtoNet(prior.learner.model, n_way=len(classes))
+        adapted = learner.adapt(TensorData(x, torch.as_tensor(y)), steps)
+        return LightCurveCalibration(prior, adapted, len(curves), classes=tuple(classes))
+
+
+@dataclass(frozen=True)
+class LightCurveCalibration(Calibration):
+    """A light-curve prior calibrated on labelled curves.
+
+    Attributes:
+        classes: The class names, in the order of the probability columns.
+    """
+
+    classes: tuple[Any, ...]
+
+    def predict(self, curves: Sequence[Any]) -> pd.DataFrame:
+        """Class probabilities per curve (softmax over negative squared distances to the
+        prototypes) and the most probable class.
+
+        Returns:
+            One column ``P(<class>)`` per class and ``predicted``.
+        """
+        import pandas as pd
+
+        x = self.prior.domain.features(self.prior, curves)
+        proba = self.adapted.predict_proba(x).double().numpy()
+        out = pd.DataFrame(proba, columns=[f"P({c})" for c in self.classes])
+        out["predicted"] = [self.classes[i] for i in proba.argmax(1)]
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        return {**super().summary(), "classes": [str(c) for c in self.classes]}

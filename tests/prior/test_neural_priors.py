@@ -1,0 +1,159 @@
+"""Molecule, crystal and light-curve priors: native inputs, row-wise predictions, clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from sciml.prior import load_prior
+from tests.prior import builders
+
+pytest.importorskip("torch_geometric")
+
+SUPPORT = ["CCO", "c1ccccc1O", "CC(=O)O", "CCN(CC)CC", "c1ccncc1", "CCCCCCCC"]
+LABELS = [0, 1, 0, 1, 1, 0]
+
+
+@pytest.fixture(scope="module")
+def molecules():  # noqa: ANN201
+    pytest.importorskip("rdkit")
+    return builders.molecule_prior()
+
+
+def test_molecule_scores_are_row_wise(molecules) -> None:  # noqa: ANN001
+    cal = molecules.calibrate(SUPPORT, LABELS)
+    many = cal.predict(["CCOC", "c1ccc2ccccc2c1", "OCCO", "CC#N"])
+    alone = [float(cal.predict([s]).probability.iloc[0]) for s in many.smiles]
+    np.testing.assert_allclose(many.probability, alone, rtol=1e-6)
+    assert many.probability.between(0, 1).all()
+
+
+def test_molecule_head_is_a_logistic_model_of_the_embeddings(molecules) -> None:  # noqa: ANN001
+    cal = molecules.calibrate(SUPPORT, LABELS)
+    emb = molecules.domain.embed(molecules, ["CCOC"])
+    w, b = cal.adapted.params["weight"], cal.adapted.params["bias"]
+    expected = torch.sigmoid(emb @ w.T + b).item()  # by hand
+    assert cal.predict(["CCOC"]).probability.iloc[0] == pytest.approx(expected, rel=1e-6)
+    # adaptation moved the head towards the support labels
+    fit = cal.predict(SUPPORT).probability.to_numpy()
+    start = molecules.learner.adapt(
+        __import__("sciml.tasks", fromlist=["TensorData"]).TensorData(molecules.domain.embed(molecules, SUPPORT), torch.tensor(LABELS, dtype=torch.float32)),
+        steps=0,
+    ).predict(molecules.domain.embed(molecules, SUPPORT)).sigmoid().reshape(-1).numpy()
+    labels = np.array(LABELS)
+    assert np.abs(fit - labels).mean() < np.abs(start - labels).mean()
+
+
+def test_molecule_table_input_and_errors(molecules) -> None:  # noqa: ANN001
+    from sciml.chem.featurize import InvalidSmilesError
+
+    table = pd.DataFrame({"SMILES": SUPPORT, "label": LABELS})
+    a = molecules.calibrate(table).predict(["CCOC"]).probability.iloc[0]
+    b = molecules.calibrate(SUPPORT, LABELS).predict(["CCOC"]).probability.iloc[0]
+    assert a == pytest.approx(b)
+    with pytest.raises(InvalidSmilesError, match="Molecule 2: Empty SMILES"):
+        molecules.calibrate(["CCO", "CCN", ""], [0, 1, 0])
+    with pytest.raises(InvalidSmilesError, match="Molecule 1: RDKit cannot parse"):
+        molecules.calibrate(["CCO", "C1CC", "CCN"], [0, 1, 0])
+    with pytest.raises(ValueError, match="at least one positive and one negative"):
+        molecules.calibrate(["CCO", "CCN"], [1, 1])
+    with pytest.raises(ValueError, match="must be 0 or 1"):
+        molecules.calibrate(["CCO", "CCN"], [0, 2])
+    with pytest.raises(ValueError, match="exactly one label per input"):
+        molecules.calibrate(["CCO", "CCN"], [0, 1, 1])
+
+
+def test_molecule_prior_refuses_batch_statistics() -> None:
+    from sciml.meta import MAML
+    from sciml.models.gnn import GIN
+    from sciml.prior import Prior
+    from sciml.prior.domains.molecules import MoleculeDomain
+
+    with pytest.raises(ValueError, match="frozen_batch"):
+        Prior(MAML(torch.nn.Linear(8, 1), loss="bce"), MoleculeDomain(), encoder=GIN(1, hidden=8, layers=1, norm="batch"),
+              encoder_method="embed")
+
+
+def test_molecule_prior_round_trip(molecules, tmp_path) -> None:  # noqa: ANN001
+    loaded = load_prior(molecules.save(tmp_path / "m"))
+    a = molecules.calibrate(SUPPORT, LABELS).predict(["CCOC", "OCCO"]).probability
+    b = loaded.calibrate(SUPPORT, LABELS).predict(["CCOC", "OCCO"]).probability
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def crystals():  # noqa: ANN201
+    pytest.importorskip("pymatgen")
+    return builders.crystal_prior()
+
+
+def test_crystals_from_structures_cif_text_and_paths(crystals, tmp_path) -> None:  # noqa: ANN001
+    structures = [builders.structure(a) for a in (4.0, 4.6, 5.2, 5.6)]
+    targets = [1.5, 1.7, 2.0, 2.2]
+    cal = crystals.calibrate(structures, targets)
+    cif = builders.structure(4.8).to(fmt="cif")
+    path = tmp_path / "new.cif"
+    path.write_text(cif)
+    out = cal.predict([builders.structure(4.8), cif, str(path)])
+    np.testing.assert_allclose(out["mean"], out["mean"].iloc[0], rtol=1e-5)  # three spellings of one crystal
+    assert (out.lower < out["mean"]).all() and (out["mean"] < out.upper).all()
+    # the band is the conformal half-width in log10 space, mapped back to n
+    np.testing.assert_allclose(np.log10(out.upper) - np.log10(out["mean"]), 0.05, rtol=1e-6)
+    alone = cal.predict([builders.structure(5.0)])["mean"].iloc[0]
+    together = cal.predict([builders.structure(4.2), builders.structure(5.0)])["mean"].iloc[1]
+    assert alone == pytest.approx(together, rel=1e-5)
+
+
+def test_crystal_errors(crystals, tmp_path) -> None:  # noqa: ANN001
+    from sciml.materials.crystal_graph import StructureParseError
+
+    s = [builders.structure(4.0), builders.structure(5.0)]
+    with pytest.raises(StructureParseError, match="no file at"):
+        crystals.calibrate([s[0], str(tmp_path / "missing.cif")], [1.5, 1.6])
+    with pytest.raises(ValueError, match="must be positive"):
+        crystals.calibrate(s, [1.5, -1.0])
+    with pytest.raises(ValueError, match="exactly one label"):
+        crystals.calibrate(s, [1.5])
+    with pytest.raises(ValueError, match="NaN"):
+        crystals.calibrate(s, [1.5, float("nan")])
+    with pytest.raises(TypeError, match="list of structures"):
+        crystals.calibrate(s[0], [1.5])
+
+
+@pytest.fixture(scope="module")
+def curves():  # noqa: ANN201
+    pytest.importorskip("astropy")
+    return builders.light_curve_prior()
+
+
+def test_light_curves_any_number_of_classes(curves) -> None:  # noqa: ANN001
+    periods = {"short": 0.4, "medium": 3.0, "long": 40.0}
+    support, labels = [], []
+    for i, (name, p) in enumerate(periods.items()):
+        for j in range(2):
+            support.append(builders.light_curve(p, seed=10 * i + j))
+            labels.append(name)
+    cal = curves.calibrate(support, labels)
+    assert cal.classes == ("long", "medium", "short")
+    new = [builders.light_curve(p, seed=100 + i) for i, p in enumerate(periods.values())]
+    out = cal.predict(new)
+    assert list(out.columns) == ["P(long)", "P(medium)", "P(short)", "predicted"]
+    np.testing.assert_allclose(out.iloc[:, :3].sum(1), 1.0, rtol=1e-6)
+    assert out.predicted.tolist() == list(periods)
+    alone = cal.predict([new[1]]).iloc[0, :3].to_numpy(dtype=float)
+    np.testing.assert_allclose(alone, out.iloc[1, :3].to_numpy(dtype=float), rtol=1e-5)
+
+
+def test_light_curve_errors(curves) -> None:  # noqa: ANN001
+    from sciml.astro.lightcurve import LightCurveError
+
+    a, b = builders.light_curve(0.5, 1), builders.light_curve(5.0, 2)
+    with pytest.raises(ValueError, match="at least two classes"):
+        curves.calibrate([a, b], ["x", "x"])
+    with pytest.raises(ValueError, match="label is missing"):
+        curves.calibrate([a, b], ["x", None])
+    t, mag, err = a
+    with pytest.raises(LightCurveError, match="seconds"):
+        curves.calibrate([(t * 86400, mag, err), b], ["x", "y"])
