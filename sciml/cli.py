@@ -1,4 +1,5 @@
-"""Command line: ``sciml run studies/<name>``, ``sciml list`` (also ``python -m sciml``)."""
+"""Command line: ``sciml run studies/<name>``, ``sciml calibrate PRIOR DATA.csv``, ``sciml list``
+(also ``python -m sciml``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     run_dir = run_study(args.study, overrides=args.set, runs_dir=args.runs_dir)
     print(run_dir)
+    return 0
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from sciml.prior.files import calibrate_files
+
+    units = {}
+    for item in args.units:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--units {item!r} must look like column=unit, e.g. time=h.")
+        units[key.strip()] = value.strip()
+    written = calibrate_files(args.prior, args.data, predict=args.predict, suggest=args.suggest, out=args.out, units=units,
+                              overwrite=args.overwrite)
+    for kind, path in written.items():
+        print(f"{kind}: {path}")
     return 0
 
 
@@ -44,6 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value (TOML syntax), e.g. --set train.iterations=50")
     run.add_argument("--runs-dir", default=None, help="write the run folder here instead of <study>/runs")
     run.set_defaults(func=_cmd_run)
+    cal = sub.add_parser("calibrate", help="calibrate a saved prior on your own measurements (CSV)")
+    cal.add_argument("prior", help="prior folder (holding prior.json), e.g. a run's priors/<name>")
+    cal.add_argument("data", help="CSV of measurements in the prior's form (laws: units in the column names, e.g. 'time [h]')")
+    cal.add_argument("--predict", default=None, metavar="NEW.csv", help="CSV of new inputs to predict")
+    cal.add_argument("--suggest", type=int, default=0, metavar="N", help="propose the N next experiments (laws)")
+    cal.add_argument("--out", default="calibration", metavar="DIR", help="output folder (default: calibration)")
+    cal.add_argument("--units", action="append", default=[], metavar="COLUMN=UNIT", help="unit of a column whose name has none, e.g. --units time=h")
+    cal.add_argument("--overwrite", action="store_true", help="replace files in --out")
+    cal.set_defaults(func=_cmd_calibrate)
     lst = sub.add_parser("list", help="list studies and study kinds")
     lst.add_argument("root", nargs="?", default="studies", help="folder of studies (default: studies)")
     lst.set_defaults(func=_cmd_list)
@@ -55,10 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (FileNotFoundError, ValueError, KeyError) as err:
+    except (FileNotFoundError, FileExistsError, ValueError, KeyError, TypeError) as err:
         if os.environ.get("SCIML_DEBUG"):
             raise
-        print(f"sciml: error: {err} (set SCIML_DEBUG=1 for the traceback)", file=sys.stderr)
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"sciml: error: {message} (set SCIML_DEBUG=1 for the traceback)", file=sys.stderr)
         return 2
 
 

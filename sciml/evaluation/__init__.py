@@ -1,5 +1,6 @@
 """Metrics, the few-shot protocol, meta-overfitting diagnostics and plots."""
 
+from sciml.evaluation.conformal import band_coverage, conformal_halfwidths, conformal_quantile
 from sciml.evaluation.diagnostics import generalization_gap, leave_one_group_out
 from sciml.evaluation.metrics import (
     accuracy,
@@ -12,9 +13,9 @@ from sciml.evaluation.metrics import (
     roc_auc,
 )
 from sciml.evaluation.plots import plot_metric_vs_shots
-from sciml.evaluation.protocol import RESULT_COLUMNS, few_shot_results, split_generator, summarize
+from sciml.evaluation.protocol import RESULT_COLUMNS, few_shot_results, held_out_metrics, split_generator, summarize
 
 __all__ = [
-    "RESULT_COLUMNS", "accuracy", "expected_calibration_error", "few_shot_results", "generalization_gap",
+    "RESULT_COLUMNS", "accuracy", "band_coverage", "conformal_halfwidths", "conformal_quantile", "held_out_metrics", "expected_calibration_error", "few_shot_results", "generalization_gap",
     "leave_one_group_out", "mae", "mse", "on_query", "plot_metric_vs_shots", "r2", "rmse", "roc_auc", "split_generator", "summarize",
 ]

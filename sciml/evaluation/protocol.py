@@ -122,3 +122,17 @@ def summarize(
         key = key if isinstance(key, tuple) else (key,)
         out.append((*key, mean, mean - half, mean + half, len(vals), int(grp["count"].max())))
     return pd.DataFrame(out, columns=[*by, "value", "ci_low", "ci_high", "n_seeds", "n_tasks"])
+
+
+def held_out_metrics(results: pd.DataFrame, learner: str, statistic: str = "mean") -> dict[str, float]:
+    """One learner's results condensed for a prior's record: ``"<dataset>/<metric>/k=<shots>"``
+    -> the ``statistic`` (``"mean"`` or ``"median"``) over tasks and seeds.
+
+    Raises:
+        ValueError: if the results hold no row of ``learner``.
+    """
+    rows = results[results.learner == learner]
+    if not len(rows):
+        raise ValueError(f"No results of learner {learner!r}; learners: {sorted(results.learner.unique())}.")
+    agg = rows.groupby(["dataset", "metric", "shots"], sort=True)["value"].agg(statistic)
+    return {f"{d}/{m}/k={int(k)}": float(v) for (d, m, k), v in agg.items()}

@@ -78,6 +78,7 @@ class RunContext:
     histories: list[pd.DataFrame] = field(default_factory=list)
     sections: list[tuple[str, str]] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)
+    priors: list[str] = field(default_factory=list)
     headline: str = ""
 
     @property
@@ -124,6 +125,22 @@ class RunContext:
     def add_section(self, title: str, markdown: str) -> None:
         """A report section."""
         self.sections.append((title, markdown))
+
+    def save_prior(self, name: str, prior: Any) -> Path:
+        """Write ``prior`` (a :class:`sciml.prior.Prior`) to ``priors/<name>/`` in the run
+        folder, with this run's data manifest and provenance unless the prior has its own."""
+        import hashlib
+
+        if not prior.training_data:
+            prior.training_data = [dict(i) for i in self.inputs]
+        blob = json.dumps(self.config, sort_keys=True, default=str).encode()
+        prior.provenance = {"study": self.name, "kind": self.config["study"]["kind"], "run": self.run_dir.name,
+                            "config_sha256": hashlib.sha256(blob).hexdigest(), **prior.provenance}
+        prior.name = prior.name or name
+        path = prior.save(self.run_dir / "priors" / name)
+        self.log(f"prior saved: {path}")
+        self.priors.append(name)
+        return path
 
     def all_results(self) -> pd.DataFrame:
         """All result rows so far."""

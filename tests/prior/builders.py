@@ -33,12 +33,13 @@ def law_prior(iterations: int = 0) -> Prior:
 def molecule_prior() -> Prior:
     """A GIN encoder (fixed BatchNorm statistics) and a MAML logistic head over its embeddings."""
     from sciml.meta import MAML
+    from sciml.models import MLP
     from sciml.models.gnn import GIN
     from sciml.prior.domains.molecules import MoleculeDomain
 
     torch.manual_seed(0)
     encoder = GIN(1, hidden=16, layers=2, norm="frozen_batch")
-    head = MAML(torch.nn.Linear(16, 1), loss="bce", inner_lr=0.5, inner_steps=5)
+    head = MAML(MLP(16, (), 1), loss="bce", inner_lr=0.5, inner_steps=5)
     return Prior(head, MoleculeDomain("simple"), encoder=encoder, encoder_method="embed", name="tiny-molecules")
 
 
@@ -56,7 +57,8 @@ def crystal_prior() -> Prior:
 
 
 def light_curve_prior() -> Prior:
-    """ProtoNet over an MLP on standardized light-curve features."""
+    """ProtoNet over a linear embedding of standardized light-curve features, initialized as the
+    identity (nearest centroid on standardized features)."""
     from sciml.meta import ProtoNet
     from sciml.models import MLP, Standardize
     from sciml.prior.domains.light_curves import LightCurveDomain
@@ -65,7 +67,11 @@ def light_curve_prior() -> Prior:
     scale = Standardize(8)
     scale.mean.copy_(torch.tensor([0.0, 0.5, 0.0, -1.0, 0.3, 0.2, 3.0, 3.0]))
     scale.std.copy_(torch.tensor([0.7, 0.4, 0.5, 0.8, 0.2, 0.2, 1.8, 1.8]))
-    return Prior(ProtoNet(MLP(8, (16,), 8), n_way=5), LightCurveDomain(), encoder=scale, name="tiny-light-curves")
+    embed = MLP(8, (), 8)
+    with torch.no_grad():
+        embed.head.weight.copy_(torch.eye(8))
+        embed.head.bias.zero_()
+    return Prior(ProtoNet(embed, n_way=5), LightCurveDomain(), encoder=scale, name="tiny-light-curves")
 
 
 def structure(a: float, species: tuple[str, str] = ("Na", "Cl")):  # noqa: ANN201
@@ -80,7 +86,7 @@ def light_curve(period: float, seed: int, n: int = 120, amplitude: float = 0.5, 
     rng = np.random.default_rng(seed)
     t = np.sort(rng.uniform(0, 200, n))
     phase = 2 * np.pi * t / period
-    mag = 12 + amplitude * (np.sin(phase) + shape * np.sin(2 * phase + 0.5)) + rng.normal(0, 0.02, n)
+    mag = 12 + amplitude * (np.sin(phase) + shape * np.sin(2 * phase + 0.5) + shape / 2 * np.sin(3 * phase + 1.0)) + rng.normal(0, 0.02, n)
     return t, mag, np.full(n, 0.02)
 
 

@@ -33,15 +33,12 @@ def test_molecule_scores_are_row_wise(molecules) -> None:  # noqa: ANN001
 def test_molecule_head_is_a_logistic_model_of_the_embeddings(molecules) -> None:  # noqa: ANN001
     cal = molecules.calibrate(SUPPORT, LABELS)
     emb = molecules.domain.embed(molecules, ["CCOC"])
-    w, b = cal.adapted.params["weight"], cal.adapted.params["bias"]
+    w, b = cal.adapted.params["head.weight"], cal.adapted.params["head.bias"]
     expected = torch.sigmoid(emb @ w.T + b).item()  # by hand
     assert cal.predict(["CCOC"]).probability.iloc[0] == pytest.approx(expected, rel=1e-6)
     # adaptation moved the head towards the support labels
     fit = cal.predict(SUPPORT).probability.to_numpy()
-    start = molecules.learner.adapt(
-        __import__("sciml.tasks", fromlist=["TensorData"]).TensorData(molecules.domain.embed(molecules, SUPPORT), torch.tensor(LABELS, dtype=torch.float32)),
-        steps=0,
-    ).predict(molecules.domain.embed(molecules, SUPPORT)).sigmoid().reshape(-1).numpy()
+    start = molecules.calibrate(SUPPORT, LABELS, steps=0).predict(SUPPORT).probability.to_numpy()
     labels = np.array(LABELS)
     assert np.abs(fit - labels).mean() < np.abs(start - labels).mean()
 
@@ -101,6 +98,7 @@ def test_crystals_from_structures_cif_text_and_paths(crystals, tmp_path) -> None
     assert (out.lower < out["mean"]).all() and (out["mean"] < out.upper).all()
     # the band is the conformal half-width in log10 space, mapped back to n
     np.testing.assert_allclose(np.log10(out.upper) - np.log10(out["mean"]), 0.05, rtol=1e-6)
+    np.testing.assert_allclose(np.log10(out["mean"]) - np.log10(out.lower), 0.05, rtol=1e-6)
     alone = cal.predict([builders.structure(5.0)])["mean"].iloc[0]
     together = cal.predict([builders.structure(4.2), builders.structure(5.0)])["mean"].iloc[1]
     assert alone == pytest.approx(together, rel=1e-5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from sciml.cli import main
 from sciml.data import reference_file
 from sciml.evaluation import RESULT_COLUMNS
+from sciml.prior import load_prior
 from tests.conftest import REPO, study_args
 
 pytestmark = pytest.mark.slow
@@ -43,7 +45,13 @@ def test_tungsten_study_reports_every_method_and_metric(tmp_path: Path) -> None:
     assert set(main_rows.task) == {"W_Lopez2015_HR", "W_Lopez2015_MR", "W_Richou2020_A", "W_Richou2020_B", "W_Yu2017"}
     report = (run_dir / "report.md").read_text()
     assert "At k = 3" in report and "calibrated" in report and "Isotherm level" in report
-    assert (run_dir / "checkpoints" / "prior-all-materials" / "learner.json").is_file()
+    prior = load_prior(run_dir / "priors" / "tungsten-jmak-arrhenius")
+    assert prior.noise["sd"] > 0 and prior.provenance["study"] == "jmak-tungsten"
+    manifest = json.loads((run_dir / "data_manifest.json").read_text())["inputs"]
+    assert {d["sha256"] for d in prior.training_data} == {i["sha256"] for i in manifest}
+    assert any(k.startswith("tungsten:random/t50_rel_error/k=3") for k in prior.metrics)
+    cal = prior.calibrate(pd.DataFrame({"time [h]": [1.0, 4.0, 8.0], "temperature [C]": [1250.0] * 3, "X": [0.05, 0.42, 0.78]}))
+    assert set(cal.params().parameter) >= {"k_ref", "Q", "n"}
     for fig in ("error_vs_k", "coverage_vs_k", "calibrated_k3", "suggest_next"):
         assert (run_dir / "figures" / f"{fig}.png").is_file()
 

@@ -4,6 +4,7 @@ model inputs, and what a calibration returns."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -36,6 +37,11 @@ class Domain(ABC):
     def check_prior(self, prior: Prior) -> None:
         """Raise if ``prior`` cannot serve this domain (e.g. a classifier for a regression)."""
 
+    def from_table(self, frame: Any, base_dir: Path, *, labelled: bool) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Arguments of :meth:`calibrate` (``labelled``) or of ``Calibration.predict`` from a CSV
+        table; file paths in it are relative to ``base_dir``."""
+        raise NotImplementedError(f"{self.kind} priors cannot read tables.")
+
 
 def check_support_size(n: int, minimum: int, what: str) -> None:
     """Raise a clear error for a support set that is too small."""
@@ -47,3 +53,12 @@ def check_lengths(n_inputs: int, n_labels: int, what: str) -> None:
     """Raise unless there is one label per input."""
     if n_inputs != n_labels:
         raise ValueError(f"{n_inputs} {what} but {n_labels} labels: give exactly one label per input.")
+
+
+def table_column(frame: Any, names: tuple[str, ...], what: str) -> str:
+    """The first column of ``frame`` named (case-insensitively) one of ``names``."""
+    cols = {str(c).lower(): str(c) for c in frame.columns}
+    for n in names:
+        if n in cols:
+            return cols[n]
+    raise KeyError(f"The table needs a column {names[0]!r} ({what}); it has {[str(c) for c in frame.columns]}.")

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from sciml.prior.calibration import Calibration
-from sciml.prior.domains.base import Domain, check_lengths, check_support_size
+from sciml.prior.domains.base import Domain, check_lengths, check_support_size, table_column
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -67,11 +68,21 @@ class CrystalDomain(Domain):
         return f"crystal structures with targets: {self.target} [{self.unit}]"
 
     def check_prior(self, prior: Prior) -> None:
-        if prior.noise.get("kind") != "conformal" or not prior.noise.get("halfwidth", 0) > 0:
-            raise ValueError("A crystal prior needs noise={'kind': 'conformal', 'level': 0.9, 'halfwidth': <positive>} "
-                             "(see sciml.evaluation.conformal_halfwidth).")
+        widths = prior.noise.get("halfwidth")
+        values = list(widths.values()) if isinstance(widths, dict) else [widths]
+        if prior.noise.get("kind") != "conformal" or not values or not all(isinstance(v, (int, float)) and v > 0 for v in values):
+            raise ValueError("A crystal prior needs noise={'kind': 'conformal', 'level': 0.9, 'halfwidth': <positive, or "
+                             "{support size: positive}>} (see sciml.evaluation.conformal_halfwidths).")
         if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in prior.learner.model.modules()):
             raise ValueError("A crystal prior must predict each crystal on its own: use norm='layer' or 'none', not BatchNorm.")
+
+    def from_table(self, frame: Any, base_dir: Path, *, labelled: bool) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        col = table_column(frame, ("structure", "cif", "path", "file"), "paths of CIF/POSCAR files")
+        paths = [str(p if Path(p).is_absolute() else base_dir / p) for p in frame[col].astype(str)]
+        if not labelled:
+            return (paths,), {}
+        target = table_column(frame, ("target", "y", "value", self.target.lower()), f"{self.target} [{self.unit}]")
+        return (paths, frame[target].tolist()), {}
 
     def graphs(self, structures: Any) -> list[Any]:
         """Crystal graphs of the inputs (errors name the structure)."""
@@ -98,6 +109,16 @@ class CrystalDomain(Domain):
         return CrystalCalibration(prior, adapted, len(graphs), targets=tuple(float(v) for v in y))
 
 
+def halfwidth_for(widths: float | dict[Any, float], n_support: int) -> float:
+    """The band half-width for a support of ``n_support``: a single width, or the width measured
+    at the largest support size not above ``n_support`` (the smallest measured one below it)."""
+    if not isinstance(widths, dict):
+        return float(widths)
+    by_size = {int(k): float(v) for k, v in widths.items()}
+    fit = [k for k in sorted(by_size) if k <= n_support]
+    return by_size[fit[-1] if fit else min(by_size)]
+
+
 @dataclass(frozen=True)
 class CrystalCalibration(Calibration):
     """A crystal prior calibrated on measured structures.
@@ -120,7 +141,7 @@ class CrystalCalibration(Calibration):
         domain = self.prior.domain
         graphs = domain.graphs(structures)
         z = self.adapted.predict(Batch.from_data_list(graphs)).reshape(-1).double().numpy()
-        half = float(self.prior.noise["halfwidth"])
+        half = halfwidth_for(self.prior.noise["halfwidth"], self.n_support)
         back = TRANSFORMS[domain.transform][1]
         out = pd.DataFrame({"mean": back(z), "lower": back(z - half), "upper": back(z + half)})
         out.attrs["level"] = self.prior.noise.get("level", 0.9)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -39,6 +40,34 @@ JMAK_SCHEMA = TableSchema(
 """Input table of an isothermal :class:`~sciml.models.laws.JMAK` prior."""
 
 
+def law_prior(learner: Any, tasks: Sequence[Any], noise_sd: float, schema: TableSchema | None = None, **kwargs: Any) -> Prior:
+    """A :class:`~sciml.prior.Prior` of a trained law learner, with the inputs' training ranges
+    read from ``tasks`` (SI units) and Gaussian measurement noise ``noise_sd``.
+
+    Args:
+        learner: The trained learner (its model a JMAK-Arrhenius or isothermal JMAK law, or any
+            law when ``schema`` is given).
+        tasks: The training tasks (their inputs set the plausibility ranges).
+        noise_sd: Measurement noise standard deviation, in the target's unit (e.g. the RMS
+            residual of full fits on the training tasks).
+        schema: The table schema (default: from the law's class).
+        **kwargs: Other :class:`~sciml.prior.Prior` arguments (metrics, name, ...).
+    """
+    from sciml.models.laws import JMAK, JMAKArrhenius
+    from sciml.prior.prior import Prior
+
+    if schema is None:
+        if isinstance(learner.model, JMAKArrhenius):
+            schema = JMAK_ARRHENIUS_SCHEMA
+        elif isinstance(learner.model, JMAK):
+            schema = JMAK_SCHEMA
+        else:
+            raise ValueError(f"Pass schema= for a {type(learner.model).__name__} prior (its input columns and units).")
+    x = torch.cat([t.data.x.reshape(len(t.data), -1).double() for t in tasks]).numpy()
+    return Prior(learner, LawDomain(schema.with_training_ranges(x)), noise={"kind": "gaussian", "sd": float(noise_sd), "unit": schema.target.unit},
+                 **kwargs)
+
+
 class LawDomain(Domain):
     """Tables of measurements for a physical law (columns and units from a :class:`TableSchema`).
 
@@ -68,6 +97,9 @@ class LawDomain(Domain):
         if prior.noise.get("kind") != "gaussian" or not isinstance(sd, (int, float)) or not sd > 0:
             raise ValueError("A law prior needs noise={'kind': 'gaussian', 'sd': <positive>, 'unit': ...} "
                              "(estimate sd from the residuals of full fits on the training tasks).")
+
+    def from_table(self, frame: Any, base_dir: Path, *, labelled: bool) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (frame,), {}
 
     def tensors(self, prior: Prior, x: np.ndarray) -> Tensor:
         """SI inputs as a tensor in the law's dtype."""
@@ -128,6 +160,11 @@ class LawCalibration(Calibration):
             Columns ``parameter, value, lower, upper, unit, level``.
         """
         return self.posterior.physical_intervals(level)
+
+    def interval(self, fn: Callable[[Mapping[str, Tensor]], Tensor], level: float = 0.9) -> tuple[float, float, float]:
+        """Value and ``level`` interval of a positive scalar function of the parameters, e.g.
+        ``cal.interval(lambda p: cal.law.t50(1523.15, p))`` (t50 [s] at 1250 C)."""
+        return self.posterior.interval(fn, level)
 
     def _frame(self, x: np.ndarray) -> dict[str, np.ndarray]:
         return {f"{c.name} [{c.unit}]": x[:, i] for i, c in enumerate(self.schema.inputs)}

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from sciml.prior.calibration import Calibration
-from sciml.prior.domains.base import Domain
+from sciml.prior.domains.base import Domain, table_column
 from sciml.prior.domains.labels import class_indices
 
 if TYPE_CHECKING:
@@ -63,6 +64,24 @@ class LightCurveDomain(Domain):
 
         if not isinstance(prior.learner, ProtoNet):
             raise TypeError("A light-curve prior classifies by prototypes: its learner must be a ProtoNet.")
+
+    def from_table(self, frame: Any, base_dir: Path, *, labelled: bool) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        import pandas as pd
+
+        col = table_column(frame, ("curve", "path", "file"), "paths of CSV files with columns t [d], mag, err")
+        curves = []
+        for p in frame[col].astype(str):
+            path = Path(p) if Path(p).is_absolute() else base_dir / p
+            if not path.is_file():
+                raise FileNotFoundError(f"Light curve file {path} does not exist.")
+            data = pd.read_csv(path)
+            t, mag = table_column(data, ("t", "time", "hjd", "mjd"), "times [d]"), table_column(data, ("mag", "magnitude"), "magnitudes")
+            err = next((c for c in data.columns if str(c).lower() in ("err", "error", "mag_err")), None)
+            curves.append((data[t].to_numpy(float), data[mag].to_numpy(float), None if err is None else data[err].to_numpy(float)))
+        curves = [c if c[2] is not None else c[:2] for c in curves]
+        if not labelled:
+            return (curves,), {}
+        return (curves, frame[table_column(frame, ("label", "class"), "class labels")].tolist()), {}
 
     def features(self, prior: Prior, curves: Sequence[Any]) -> torch.Tensor:
         """Encoded features ``[n, d]`` of the curves (errors name the curve and the reason)."""

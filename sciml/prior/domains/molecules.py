@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -88,6 +89,10 @@ class MoleculeDomain(Domain):
         if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules()):
             raise ValueError("A molecule prior's encoder must score each molecule on its own: use norm='frozen_batch' "
                              "(the statistics of pretraining) or 'layer', not batch statistics.")
+
+    def from_table(self, frame: Any, base_dir: Path, *, labelled: bool) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        smiles, labels = _table_columns(frame, labelled)
+        return ((smiles, labels) if labelled else (smiles,)), {}
 
     def embed(self, prior: Prior, molecules: Sequence[str]) -> torch.Tensor:
         """Featurize and encode molecules ``[n, d]`` (each on its own)."""

@@ -16,11 +16,12 @@ import torch
 
 from sciml.data.paths import reference_file
 from sciml.evaluation.plots import plot_metric_vs_shots
-from sciml.evaluation.protocol import few_shot_results, summarize
+from sciml.evaluation.protocol import few_shot_results, held_out_metrics, summarize
 from sciml.materials.kinetics import kinetics_metrics
 from sciml.materials.synthetic_alloys import SyntheticAlloyFamily, check_families_against_table
 from sciml.meta import CurveFit, Learner
 from sciml.models.laws import JMAK, JMAKArrhenius
+from sciml.prior.domains.law import law_prior
 from sciml.study.context import RunContext
 from sciml.study.learners import build_learner, enabled_learners
 from sciml.study.report import markdown_table
@@ -179,7 +180,6 @@ def run(ctx: RunContext) -> None:
             ctx.log(f"meta-training {label} ({fit_kw['iterations']} iterations)")
             learner.fit(train, val, seed=tr["seed"], **fit_kw)
             ctx.add_history(label, learner.history_)
-            learner.save(ctx.run_dir / "checkpoints" / label)
             eval_tasks = test
         learners[label] = learner
         ctx.log(f"calibrating {len(eval_tasks)} held-out isotherms with {label}")
@@ -191,6 +191,10 @@ def run(ctx: RunContext) -> None:
         )
     results = pd.concat(frames, ignore_index=True)
     ctx.add_results(results)
+    for label, learner in learners.items():
+        if isinstance(learner.model, JMAKArrhenius):
+            ctx.save_prior(label, law_prior(learner, train, d["noise_sd"], metrics=held_out_metrics(results, label, "median"),
+                                            provenance={"noise": "the generator's measurement noise"}))
 
     head = _headline(results, order)
     ctx.headline = (

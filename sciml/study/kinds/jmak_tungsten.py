@@ -25,7 +25,7 @@ import torch
 
 from sciml.data.recrystallization import load_recrystallization
 from sciml.evaluation.plots import plot_metric_vs_shots
-from sciml.evaluation.protocol import few_shot_results, split_generator
+from sciml.evaluation.protocol import few_shot_results, held_out_metrics, split_generator
 from sciml.materials.avrami import AvramiPlot
 from sciml.materials.kinetics import kinetics_metrics
 from sciml.materials.recrystallization import (
@@ -38,6 +38,7 @@ from sciml.materials.recrystallization import (
 )
 from sciml.meta import CurveFit, Learner
 from sciml.models.laws import JMAK, JMAKArrhenius
+from sciml.prior.domains.law import law_prior
 from sciml.study.context import RunContext
 from sciml.study.learners import build_learner, enabled_learners
 from sciml.study.report import markdown_table
@@ -272,12 +273,15 @@ def run(ctx: RunContext) -> None:
     ctx.add_results(results)
     _report(ctx, results, order, excluded)
     _plots(ctx, results, order, shown, law)
-    final = _make_learner(cfg["suggest"]["learner"], specs[cfg["suggest"]["learner"]], cfg)
+    label = cfg["suggest"]["learner"]
+    final = _make_learner(label, specs[label], cfg)
     final.fit(tasks, iterations=cfg["train"]["iterations"], shots=cfg["train"]["shots"], query_size=cfg["train"]["query_size"],
               seed=cfg["train"]["seed"], progress=False)
-    final.save(ctx.run_dir / "checkpoints" / "prior-all-materials")
-    noise_all = _pooled_noise_sd(refs, refs)
-    (ctx.run_dir / "checkpoints" / "prior-all-materials" / "noise_sd.txt").write_text(f"{noise_all}\n")
+    metrics = held_out_metrics(results[results.learner == label], label, statistic="median")
+    ctx.save_prior("tungsten-jmak-arrhenius", law_prior(
+        final, tasks, _pooled_noise_sd(refs, refs), metrics=metrics,
+        provenance={"trained_on": "every documented tungsten material", "held_out_metrics": "leave-one-material-out runs of "
+                    f"{label} (medians over materials and draws)"}))
 
 
 def _headline(results: pd.DataFrame, order: list[str]) -> pd.DataFrame:

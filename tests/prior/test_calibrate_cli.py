@@ -1,0 +1,51 @@
+"""``sciml calibrate``: parameters, predictions, suggestions and a plot from CSV files."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from sciml.cli import main
+from tests.prior import builders
+
+
+@pytest.fixture(scope="module")
+def law_dir(tmp_path_factory):  # noqa: ANN001, ANN201
+    return builders.law_prior().save(tmp_path_factory.mktemp("p") / "tungsten")
+
+
+def test_law_files(law_dir, tmp_path, capsys) -> None:  # noqa: ANN001
+    pd.DataFrame({"time [h]": [5.6, 16.7, 55.6], "temperature [C]": [1250] * 3, "X": [0.08, 0.41, 0.93]}).to_csv(tmp_path / "me.csv", index=False)
+    pd.DataFrame({"time [h]": [1.0, 100.0], "temperature [C]": [1200, 1300]}).to_csv(tmp_path / "new.csv", index=False)
+    out = tmp_path / "out"
+    assert main(["calibrate", str(law_dir), str(tmp_path / "me.csv"), "--predict", str(tmp_path / "new.csv"), "--suggest", "2",
+                 "--out", str(out)]) == 0
+    params = pd.read_csv(out / "parameters.csv")
+    assert set(params.parameter) >= {"k_ref", "Q", "n"} and set(params.unit) >= {"1/s", "kJ/mol"}
+    pred = pd.read_csv(out / "predictions.csv")
+    assert pred["temperature [K]"].tolist() == pytest.approx([1473.15, 1573.15])
+    assert len(pd.read_csv(out / "suggestions.csv")) == 2
+    assert (out / "calibration.png").stat().st_size > 1000
+    assert json.loads((out / "calibration.json").read_text())["n_support"] == 3
+    # the same folder again is refused; an unlabelled time column names the column and the unit
+    assert main(["calibrate", str(law_dir), str(tmp_path / "me.csv"), "--out", str(out)]) == 2
+    assert "not empty" in capsys.readouterr().err
+    pd.DataFrame({"time": [5.6], "temperature [C]": [1250], "X": [0.1]}).to_csv(tmp_path / "bad.csv", index=False)
+    assert main(["calibrate", str(law_dir), str(tmp_path / "bad.csv"), "--out", str(tmp_path / "o2")]) == 2
+    err = capsys.readouterr().err
+    assert "'time' has no unit" in err and "time [s]" in err
+    assert main(["calibrate", str(law_dir), str(tmp_path / "bad.csv"), "--units", "time=h", "--out", str(tmp_path / "o3")]) == 0
+
+
+def test_molecule_files(tmp_path) -> None:
+    pytest.importorskip("rdkit")
+    prior_dir = builders.molecule_prior().save(tmp_path / "mol")
+    pd.DataFrame({"smiles": ["CCO", "c1ccccc1O", "CCN", "CCCl"], "label": [0, 1, 0, 1]}).to_csv(tmp_path / "assay.csv", index=False)
+    pd.DataFrame({"smiles": ["CCOC", "OCCO"]}).to_csv(tmp_path / "new.csv", index=False)
+    assert main(["calibrate", str(prior_dir), str(tmp_path / "assay.csv"), "--predict", str(tmp_path / "new.csv"),
+                 "--out", str(tmp_path / "out")]) == 0
+    pred = pd.read_csv(tmp_path / "out" / "predictions.csv")
+    assert pred.smiles.tolist() == ["CCOC", "OCCO"] and pred.probability.between(0, 1).all()
+    assert main(["calibrate", str(prior_dir), str(tmp_path / "assay.csv"), "--suggest", "1", "--out", str(tmp_path / "o2")]) == 2
