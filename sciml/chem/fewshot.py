@@ -8,6 +8,9 @@ test tasks.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import pandas as pd
 import torch
 
@@ -58,7 +61,8 @@ def _balanced_rows(y: torch.Tensor, per_class: int, generator: torch.Generator, 
     return torch.cat(parts)
 
 
-def _rarer_label_count(task: Task) -> int:
+def rarer_label_count(task: Task) -> int:
+    """Molecules of the task's rarer label (positives, usually)."""
     return min(int((task.data.y == c).sum()) for c in (0, 1))
 
 
@@ -129,7 +133,7 @@ class BalancedEpisodes:
         self.shots = [shots] if isinstance(shots, int) else list(shots)
         self.queries = queries
         for t in self.tasks:
-            n_min = _rarer_label_count(t)
+            n_min = rarer_label_count(t)
             if n_min <= max(self.shots):
                 raise ValueError(f"Task {t.name!r} has only {n_min} molecules of its rarer label: too few for "
                                  f"{max(self.shots)}-shot episodes with a query. Lower shots or drop the task.")
@@ -154,8 +158,33 @@ def validation_episodes(tasks: TaskSet, shots: list[int], queries: int, seed: in
     out = []
     for k in shots:
         for t in tasks:
-            if _rarer_label_count(t) > k:
+            if rarer_label_count(t) > k:
                 out.append(_episode(t, k, queries, g))
     if not out:
         raise ValueError("No validation episode could be drawn: the held-out molecules are too few for the support sizes.")
     return out
+
+
+def select_inner_steps(learner: Any, held: TaskSet, shots: Sequence[int], choices: Sequence[int], seeds: int = 3) -> tuple[int, pd.DataFrame]:
+    """The inner-step count in ``choices`` with the best mean ROC-AUC on held-out molecules of the
+    *training* tasks (balanced supports drawn from them, the rest as query), and the table it
+    was chosen from (``steps``, ``val_roc_auc`` in %). Test tasks are never passed here.
+
+    Args:
+        learner: A trained learner.
+        held: Held-out molecules of the training tasks (tasks with too few of the rarer label
+            for ``max(shots)`` are skipped).
+        shots: Support sizes (per class).
+        choices: Candidate inner-step counts.
+        seeds: Support draws per task.
+    """
+    from sciml.evaluation.metrics import BINARY_METRICS
+    from sciml.evaluation.protocol import few_shot_results
+
+    usable = TaskSet(t for t in held if rarer_label_count(t) > max(shots))
+    if not len(usable):
+        raise ValueError(f"No held-out task has more than {max(shots)} molecules of its rarer label; hold out more molecules.")
+    res = few_shot_results(learner, usable, shots=list(shots), steps=list(choices), seeds=range(seeds), metrics=BINARY_METRICS,
+                           resample=balanced_support)
+    table = res.groupby("steps").value.mean().mul(100).rename("val_roc_auc").reset_index()
+    return int(table.sort_values("val_roc_auc", ascending=False).steps.iloc[0]), table

@@ -156,6 +156,10 @@ class TaskSet(Sequence[Task]):
             batch = [t.resample(shots, generator, query_size=query_size, per_class=per_class) for t in batch]
         return batch
 
+    def encoded(self, encode: Any) -> TaskSet:
+        """The same tasks with every input replaced by ``encode(x)`` (see :func:`encode_tasks`)."""
+        return TaskSet(encode_tasks(self, encode))
+
     @classmethod
     def from_dataframe(
         cls,
@@ -229,3 +233,22 @@ class TaskSet(Sequence[Task]):
                 support, query = data.subset(perm[:support_size]), data.subset(perm[support_size:])
             tasks.append(Task(support=support, query=query, name=str(name), group=str(groups[0]), metadata=meta))
         return cls(tasks)
+
+
+def encode_tasks(tasks: Iterable[Task], encode: Any) -> list[Task]:
+    """The same tasks (names, groups, metadata, row order) with every input replaced by
+    ``encode(x)`` (e.g. the embeddings of a frozen encoder), computed once per task under
+    ``torch.no_grad()``; support and query are encoded separately, so no row's encoding can
+    depend on the other part.
+
+    Args:
+        tasks: Tasks (names may repeat, as in a list of episodes).
+        encode: ``x -> [n, d]`` tensor (for graph data, ``x`` is the collated batch).
+    """
+    out = []
+    for t in tasks:
+        with torch.no_grad():
+            support = TensorData(encode(t.support.x), t.support.y)
+            query = TensorData(encode(t.query.x), t.query.y) if len(t.query) else TensorData(support.x[:0], t.query.y)
+        out.append(Task(support, query, name=t.name, group=t.group, metadata=dict(t.metadata)))
+    return out

@@ -26,7 +26,7 @@ def test_tox21_protocol_smoke(tmp_path: Path) -> None:
     results = pd.read_csv(run_dir / "results.csv")
     assert set(results.metric) == {"roc_auc"} and results.value.between(0, 1).all()
     assert set(results.task) == {"SR-HSE", "SR-MMP", "SR-p53"}  # only the test columns are evaluated
-    assert set(results.learner) == {"MAML", "ANIL", "ProtoNet", "FineTune", "Scratch", "kNN-Tanimoto"}
+    assert set(results.learner) == {"MAML", "ANIL", "MAML head (frozen body)", "ProtoNet", "FineTune", "Scratch", "kNN-Tanimoto"}
     assert set(results.shots) == {1, 10}
     report = (run_dir / "report.md").read_text()
     assert "| MAML (published) | 80.21 | 75.74 |" in report and "selected on the test tasks" in report
@@ -35,25 +35,34 @@ def test_tox21_protocol_smoke(tmp_path: Path) -> None:
     selection = report.split("## Model selection (training tasks only)")[1].split("##")[0]
     assert "Multi-task pretraining" in selection and "MAML: " in selection and "ANIL: " in selection
     assert (run_dir / "figures" / "roc_auc.png").is_file()
+    # the saved prior scores a user's molecules one by one
+    from sciml.prior import load_prior
+
+    prior = load_prior(run_dir / "priors" / "tox21-maml-head")
+    assert prior.provenance["study"] == "tox21-fewshot" and any("roc_auc/k=10" in k for k in prior.metrics)
+    cal = prior.calibrate(["CCO", "c1ccccc1O", "CCN", "CC(=O)Oc1ccccc1C(=O)O"], [0, 1, 0, 1])
+    many = cal.predict(["CCOC", "OCCO", "c1ccncc1"]).probability.to_numpy()
+    alone = [cal.predict([s]).probability.iloc[0] for s in ["CCOC", "OCCO", "c1ccncc1"]]
+    assert many == pytest.approx(alone, rel=1e-5)
 
 
 def test_pretraining_label_matrix_keeps_each_molecule_once_with_its_labels() -> None:
-    from sciml.study.kinds.molecule_fewshot import _label_matrix
+    from sciml.chem.pretrain import label_matrix
 
     a, b, c = object(), object(), object()  # graphs are matched by identity, as label_tasks shares them across tasks
     t1 = GraphData((a, b), torch.tensor([1, 0]))
     t2 = GraphData((c, a), torch.tensor([0, 0]))
-    graphs, y = _label_matrix(TaskSet([Task(t1, GraphData.empty_like(t1), name="t1"), Task(t2, GraphData.empty_like(t2), name="t2")]))
+    graphs, y = label_matrix(TaskSet([Task(t1, GraphData.empty_like(t1), name="t1"), Task(t2, GraphData.empty_like(t2), name="t2")]))
     assert graphs == [a, b, c]
     assert y[0].tolist() == [1.0, 0.0] and y[1, 0] == 0.0 and math.isnan(y[1, 1])
     assert math.isnan(y[2, 0]) and y[2, 1] == 0.0
 
 
 def test_pretraining_rejects_an_ema_decay_outside_zero_to_one() -> None:
-    from sciml.study.kinds.molecule_fewshot import _pretrain_multitask
+    from sciml.chem.pretrain import pretrain_multitask
 
     with pytest.raises(ValueError, match="pretrain_ema_decay must be in"):
-        _pretrain_multitask(torch.nn.Linear(1, 1), TaskSet([]), TaskSet([]), epochs=1, lr=1e-3, batch_size=8, seed=0, ema_decay=1.0)
+        pretrain_multitask(torch.nn.Linear(1, 1), TaskSet([]), TaskSet([]), epochs=1, lr=1e-3, batch_size=8, seed=0, ema_decay=1.0)
 
 
 @pytest.mark.parametrize(("overrides", "message"), [

@@ -124,3 +124,19 @@ class GIN(Configurable, nn.Module):
     def forward(self, batch) -> Tensor:
         """Head outputs ``[graphs, out_features]``."""
         return self.head(self.embed(batch))
+
+
+def with_frozen_statistics(model: GIN) -> GIN:
+    """A copy of a BatchNorm ``model`` whose normalization uses its running statistics as fixed
+    buffers (``norm="frozen_batch"``), so each molecule is embedded on its own, independent of
+    its batch, in any mode; the weights load strictly.
+
+    Raises:
+        ValueError: if ``model`` does not use BatchNorm.
+    """
+    cfg = model.config()["args"]
+    if cfg["norm"] != "batch":
+        raise ValueError(f"with_frozen_statistics needs a GIN with norm='batch', got norm={cfg['norm']!r}.")
+    frozen = GIN(**{**cfg, "norm": "frozen_batch"})
+    frozen.load_state_dict(model.state_dict())
+    return frozen.eval()

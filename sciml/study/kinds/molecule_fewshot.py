@@ -22,11 +22,13 @@ import pandas as pd
 import torch
 from torch import nn
 
+from sciml.chem.pretrain import pretrain_multitask
 from sciml.evaluation.metrics import BINARY_METRICS
 from sciml.evaluation.protocol import few_shot_results
 from sciml.study.context import RunContext
 from sciml.study.report import markdown_table
-from sciml.tasks import Task, TaskSet, TensorData
+from sciml.tasks import Task, TaskSet
+from sciml.tasks.taskset import encode_tasks
 
 DESCRIPTION = "few-shot molecular property prediction on Tox21 / SIDER with a GIN (standard column split)"
 
@@ -38,7 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "training": {"iterations": 300, "pretrain_epochs": 40, "pretrain_batch_size": 128, "pretrain_ema_decay": 0.99, "meta_batch_size": 9, "queries": 8, "val_queries": 32,
                  "eval_every": 50, "seed": 0, "outer_lr": 1e-3},
     "learners": {
-        "names": ["MAML", "ANIL", "ProtoNet", "FineTune", "Scratch", "kNN-Tanimoto"],
+        "names": ["MAML", "ANIL", "MAML head (frozen body)", "ProtoNet", "FineTune", "Scratch", "kNN-Tanimoto"],
         "init": "pretrained",
         "batch_statistics": "task",
         "maml_inner_lr": 0.05, "maml_inner_steps": 1,
@@ -67,107 +69,14 @@ def _gin(m: dict[str, Any], out: int, seed: int) -> nn.Module:
     return GIN(out, hidden=m["hidden"], layers=m["layers"], norm=m["norm"], pooling=m["pooling"], dropout=m["dropout"])
 
 
-@torch.no_grad()
-def _embed(embed: Any, task: Task) -> torch.Tensor:
-    """``embed(batch)`` ``[n, d]`` for every molecule of ``task`` in one batch (the caller puts
-    the model in eval mode). A meta-trained body normalizes with batch statistics, so one
-    batch per task gives every molecule the same task-level statistics."""
-    from torch_geometric.data import Batch
-
-    return embed(Batch.from_data_list(list(task.data.graphs)))
-
-
-def _embedded_tasks(embed: Any, tasks: TaskSet) -> TaskSet:
-    """The same tasks (same names, same molecule order) over frozen encoder embeddings."""
-    out = []
-    for t in tasks:
-        data = TensorData(_embed(embed, t), t.data.y)
-        out.append(Task(data, TensorData.empty_like(data), name=t.name, group=t.group, metadata=dict(t.metadata)))
-    return TaskSet(out)
-
-
-def _label_matrix(tasks: TaskSet) -> tuple[list[Any], torch.Tensor]:
-    """The distinct molecules of ``tasks`` and their labels ``[molecules, tasks]`` (NaN where
-    a molecule is not labelled for a task)."""
-    index: dict[int, int] = {}
-    graphs: list[Any] = []
-    entries = []
-    for j, task in enumerate(tasks):
-        for graph, label in zip(task.data.graphs, task.data.y.tolist()):
-            if id(graph) not in index:
-                index[id(graph)] = len(graphs)
-                graphs.append(graph)
-            entries.append((index[id(graph)], j, float(label)))
-    y = torch.full((len(graphs), len(tasks)), float("nan"))
-    for i, j, label in entries:
-        y[i, j] = label
-    return graphs, y
-
-
-@torch.no_grad()
-def _heldout_auc(model: nn.Module, held: TaskSet) -> float:
-    """Mean ROC-AUC over tasks of ``model``'s output ``j`` on task ``j``'s held-out molecules."""
-    from torch_geometric.data import Batch
-
-    from sciml.evaluation.metrics import roc_auc
-
-    model.eval()
-    return float(np.mean([roc_auc(model(Batch.from_data_list(list(t.data.graphs)))[:, j], t.data.y) for j, t in enumerate(held)]))
-
-
-def _pretrain_multitask(model: nn.Module, fit: TaskSet, held: TaskSet, epochs: int, lr: float, batch_size: int,
-                        seed: int, ema_decay: float = 0.0) -> list[dict[str, float]]:
-    """Supervised multi-task training: output ``j`` predicts training task ``j``; every
-    molecule of the fit split with all its labels (masked BCE over labelled entries), in
-    shuffled mini-batches. With ``ema_decay > 0`` the kept weights (and BatchNorm statistics)
-    are an exponential moving average over optimizer steps, ``avg <- decay * avg + (1 - decay)
-    * current``. Keeps the epoch with the best mean ROC-AUC on the held-out molecules of the
-    training tasks (never a test task), and loads it into ``model``."""
-    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-    from torch_geometric.data import Batch
-    from tqdm.auto import tqdm
-
-    if not 0.0 <= ema_decay < 1.0:
-        raise ValueError(f"training.pretrain_ema_decay must be in [0, 1) (0: no averaging), got {ema_decay}.")
-    graphs, y = _label_matrix(fit)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True) if ema_decay else None
-    kept = average.module if average is not None else model
-    g = torch.Generator().manual_seed(seed)
-    history, best, best_state = [], -1.0, None
-    for epoch in tqdm(range(epochs), desc="multi-task pretraining", leave=False):
-        model.train()
-        order = torch.randperm(len(graphs), generator=g)
-        losses = []
-        for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
-            target = y[rows]
-            labelled = ~torch.isnan(target)
-            out = model(Batch.from_data_list([graphs[int(i)] for i in rows]))
-            loss = nn.functional.binary_cross_entropy_with_logits(out[labelled], target[labelled])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            if average is not None:
-                average.update_parameters(model)
-            losses.append(float(loss.detach()))
-        auc = _heldout_auc(kept, held)
-        history.append({"iteration": epoch + 1, "train_loss": float(np.mean(losses)), "val_roc_auc": auc})
-        if auc > best:
-            best, best_state = auc, copy.deepcopy(kept.state_dict())
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return history
-
-
 def _pretrained_body(cfg: dict[str, Any], fit: TaskSet, held: TaskSet, ctx: RunContext) -> tuple[nn.Module, list[dict[str, float]]]:
     """A GIN with one output per training task, trained by :func:`_pretrain_multitask`
     (training tasks only; early stopping on their held-out molecules)."""
     m, tr = cfg["model"], cfg["training"]
     model = _gin(m, len(fit), tr["seed"])
     ctx.log(f"multi-task pretraining: {tr['pretrain_epochs']} epochs")
-    history = _pretrain_multitask(model, fit, held, tr["pretrain_epochs"], tr["outer_lr"], tr["pretrain_batch_size"], tr["seed"],
-                                  tr["pretrain_ema_decay"])
+    history = pretrain_multitask(model, fit, held, tr["pretrain_epochs"], tr["outer_lr"], tr["pretrain_batch_size"], tr["seed"],
+                                  tr["pretrain_ema_decay"], progress=False)
     ctx.add_history("multi-task pretraining", history)
     best = max(history, key=lambda r: r["val_roc_auc"])
     ctx.log(f"multi-task pretraining: best held-out ROC-AUC {best['val_roc_auc']:.3f} (training tasks) at epoch {best['iteration']}")
@@ -189,10 +98,18 @@ def _initial_gin(cfg: dict[str, Any], out: int, pretrained: nn.Module | None) ->
     return model
 
 
+FROZEN_HEAD = "MAML head (frozen body)"
+"""The learner saved as the study's prior: the pretrained body frozen with its BatchNorm
+statistics (each molecule embedded on its own) and a meta-learned logistic head."""
+
+
 def _train(name: str, cfg: dict[str, Any], source: Any, val: list[Task], pretrained: nn.Module | None) -> tuple[Any, str]:
     """A trained learner and what it is evaluated on (``graphs`` or ``embeddings``)."""
+    from sciml.chem.fewshot import BalancedEpisodes
     from sciml.chem.fingerprints import TanimotoKNN
     from sciml.meta import ANIL, MAML, FineTune, ProtoNet
+    from sciml.models import MLP
+    from sciml.models.gnn.gin import with_frozen_statistics
 
     m, tr, lr = cfg["model"], cfg["training"], cfg["learners"]
     fit = {"iterations": tr["iterations"], "eval_every": tr["eval_every"], "seed": tr["seed"], "progress": False}
@@ -216,6 +133,14 @@ def _train(name: str, cfg: dict[str, Any], source: Any, val: list[Task], pretrai
         protos = ProtoNet(nn.Identity(), n_way=2)
         protos.name = "ProtoNet"
         return (learner, learner.model.eval(), protos), "embeddings"  # prototypes average the model's output
+    if name == FROZEN_HEAD:
+        assert pretrained is not None
+        encoder = with_frozen_statistics(pretrained)
+        fit_tasks, held = source.tasks.encoded(encoder.embed), encode_tasks(val, encoder.embed)
+        torch.manual_seed(tr["seed"])
+        head = MAML(MLP(m["hidden"], (), 1), loss="bce", inner_lr=lr["anil_inner_lr"], inner_steps=lr["anil_inner_steps"], **common)
+        head.fit(BalancedEpisodes(fit_tasks, source.shots, queries=source.queries), held, **fit)
+        return (head, encoder.embed, head), "embeddings"
     if name == "FineTune":
         assert pretrained is not None
         torch.manual_seed(tr["seed"])
@@ -223,19 +148,6 @@ def _train(name: str, cfg: dict[str, Any], source: Any, val: list[Task], pretrai
         tuned = FineTune(head, loss="bce", inner_lr=lr["finetune_inner_lr"], inner_steps=lr["finetune_inner_steps"])
         return (None, pretrained.embed, tuned), "embeddings"
     raise ValueError(f"Unknown learner {name!r}; choose from {DEFAULTS['learners']['names']}.")
-
-
-def _select_steps(learner: Any, held: TaskSet, shots: list[int], choices: list[int], seeds: int = 3) -> tuple[int, pd.DataFrame]:
-    """The inner-step count in ``choices`` with the best mean ROC-AUC on the held-out molecules
-    of the *training* tasks (balanced supports drawn from them, the rest as query), and the
-    table it was chosen from. Test tasks are never looked at."""
-    from sciml.chem.fewshot import _rarer_label_count, balanced_support
-
-    usable = TaskSet(t for t in held if _rarer_label_count(t) > max(shots))
-    res = few_shot_results(learner, usable, shots=shots, steps=choices, seeds=range(seeds), metrics=BINARY_METRICS,
-                           resample=balanced_support)
-    table = res.groupby("steps").value.mean().mul(100).rename("val_roc_auc").reset_index()
-    return int(table.sort_values("val_roc_auc", ascending=False).steps.iloc[0]), table
 
 
 def _scratch_results(cfg: dict[str, Any], test: TaskSet, shots: list[int], seeds: list[int], **kw: Any) -> pd.DataFrame:
@@ -269,6 +181,7 @@ def run(ctx: RunContext) -> None:
         balanced_support,
         label_tasks,
         protocol_split,
+        select_inner_steps,
         split_molecules,
         validation_episodes,
     )
@@ -301,9 +214,9 @@ def run(ctx: RunContext) -> None:
     val = validation_episodes(held, shots, queries=tr["val_queries"], seed=tr["seed"] + 1)
     seeds = list(range(p["seeds"]))
     names = cfg["learners"]["names"]
-    needs_body = "FineTune" in names or (cfg["learners"]["init"] == "pretrained" and {"MAML", "ANIL", "ProtoNet"} & set(names))
+    needs_body = bool({"FineTune", FROZEN_HEAD} & set(names)) or (cfg["learners"]["init"] == "pretrained" and {"MAML", "ANIL", "ProtoNet"} & set(names))
     pretrained, pretrained_history = _pretrained_body(cfg, fit_tasks, held, ctx) if needs_body else (None, [])
-    frames, chosen = [], {}
+    frames, chosen, prior = [], {}, None
     for name in names:
         if name == "Scratch":
             ctx.log(f"{name}: evaluating (a fresh initialization per seed)")
@@ -315,25 +228,45 @@ def run(ctx: RunContext) -> None:
             trainer, embed, learner = trained
             if getattr(trainer, "history_", None):
                 ctx.add_history(name, trainer.history_)
-            eval_tasks = _embedded_tasks(embed, test)
+            eval_tasks = test.encoded(embed)
         else:
             learner = trained
             if getattr(learner, "history_", None):
                 ctx.add_history(name, learner.history_)
             eval_tasks = test
         steps = learner.inner_steps
-        if name in ("MAML", "ANIL") and cfg["learners"]["step_choices"]:
-            steps, table = _select_steps(learner, _embedded_tasks(embed, held) if on == "embeddings" else held, shots,
-                                         list(cfg["learners"]["step_choices"]))
+        if name in ("MAML", "ANIL", FROZEN_HEAD) and cfg["learners"]["step_choices"]:
+            steps, table = select_inner_steps(learner, held.encoded(embed) if on == "embeddings" else held, shots,
+                                              list(cfg["learners"]["step_choices"]))
             chosen[name] = (steps, table)
             ctx.log(f"{name}: {steps} inner steps at test time (best ROC-AUC on held-out molecules of the training tasks)")
         ctx.log(f"{name}: evaluating")
         res = few_shot_results(learner, eval_tasks, shots=shots, steps=[steps], seeds=seeds, metrics=BINARY_METRICS,
                                resample=balanced_support, study=ctx.name, dataset=dataset, learner_name=name)
         frames.append(res)
+        if name == FROZEN_HEAD:
+            prior = (learner, embed.__self__, steps)
     results = pd.concat(frames, ignore_index=True)
     ctx.add_results(results)
+    if prior is not None:
+        _save_prior(ctx, prior, results, dataset, d["featurizer"])
     _report(ctx, results, dataset, train, test, held, mols, shots, pretrained_history, chosen)
+
+
+def _save_prior(ctx: RunContext, trained: tuple[Any, nn.Module, int], results: pd.DataFrame, dataset: str, featurizer: str) -> None:
+    """Save the frozen-body prior with the inner steps chosen on training tasks and its test
+    ROC-AUC (mean over test tasks and seeds) as held-out metrics."""
+    from sciml.evaluation.protocol import held_out_metrics
+    from sciml.prior import Prior
+    from sciml.prior.domains.molecules import MoleculeDomain
+
+    head, encoder, steps = trained
+    head.inner_steps = steps
+    prior = Prior(head, MoleculeDomain(featurizer, label=f"active (1) in a new {dataset}-like assay"), encoder=encoder,
+                  encoder_method="embed", metrics=held_out_metrics(results, FROZEN_HEAD),
+                  provenance={"encoder": "GIN pretrained multi-task on the training assays (fixed BatchNorm statistics)",
+                              "held_out_metrics": "ROC-AUC on the test assays, mean over assays and seeds"})
+    ctx.save_prior(f"{dataset}-{FROZEN_HEAD.split()[0].lower()}-head", prior)
 
 
 def _setup_note(cfg: dict[str, Any]) -> str:
