@@ -32,6 +32,14 @@ def test_asas_study_never_tests_on_training_classes(tmp_path: Path) -> None:
     assert train and test and not train & test
     for fig in ("accuracy_vs_k", "confusion_novel", "gallery"):
         assert (run_dir / "figures" / f"{fig}.png").is_file()
+    from sciml.prior import load_prior
+    from tests.prior.builders import light_curve
+
+    prior = load_prior(run_dir / "priors" / "asas-protonet-mlp")
+    assert any(k.startswith("asas:split0/accuracy/k=5") for k in prior.metrics)
+    cal = prior.calibrate([light_curve(0.5, 0), light_curve(0.5, 1), light_curve(20.0, 2), light_curve(20.0, 3)], ["a", "a", "b", "b"])
+    out = cal.predict([light_curve(0.5, 4), light_curve(20.0, 5)])
+    assert list(out.columns) == ["P(a)", "P(b)", "predicted"]
 
 
 def test_htru2_study(tmp_path: Path) -> None:

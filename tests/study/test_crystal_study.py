@@ -22,7 +22,9 @@ def test_dielectric_families_smoke(tmp_path: Path) -> None:
                  "learners.scratch_inner_steps=2", "learners.finetune_inner_steps=2", "model.atom_dim=16", "model.hidden=16"]
     run_dir = run_study("dielectric-families", tmp_path, overrides)
     results = pd.read_csv(run_dir / "results.csv")
-    assert set(results.metric) == {"mae_log10n", "mae_n"} and (results.value >= 0).all()
+    assert set(results.metric) == {"mae_log10n", "mae_n", "coverage90"} and (results.value >= 0).all()
+    assert set(results[results.metric == "coverage90"].learner) == {"MAML"}  # the saved prior's band
+    assert results[results.metric == "coverage90"].value.between(0, 1).all()
     assert set(results.learner) == {"support mean", "ridge (composition)", "Scratch", "FineTune", "MAML", "ANIL"}
     report = (run_dir / "report.md").read_text()
     line = next(ln for ln in report.splitlines() if ln.startswith("- anion split 0: train"))
@@ -32,3 +34,13 @@ def test_dielectric_families_smoke(tmp_path: Path) -> None:
     assert test and not (train | val) & test and not train & val  # no family on both sides of the split
     assert set(results.task) == test
     assert (run_dir / "figures" / "mae_vs_k.png").is_file()
+    from pymatgen.core import Lattice, Structure
+
+    from sciml.prior import load_prior
+
+    prior = load_prior(run_dir / "priors" / "dielectric-maml")
+    assert set(prior.noise["halfwidth"]) == {"5", "10"} and "Prior saved" in report
+    cells = [Structure(Lattice.cubic(a), ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]) for a in (4.0, 4.2, 4.4, 4.6, 4.8)]
+    cal = prior.calibrate(cells, [1.70, 1.72, 1.74, 1.76, 1.78])
+    out = cal.predict([cells[0].to(fmt="cif")])
+    assert out.lower.iloc[0] < out["mean"].iloc[0] < out.upper.iloc[0]

@@ -20,7 +20,7 @@ from torch import nn
 from sciml.evaluation.metrics import CLASSIFICATION_METRICS
 from sciml.evaluation.protocol import few_shot_results
 from sciml.meta import MAML, FineTune, Learner, ProtoNet
-from sciml.models import MLP, PhaseCNN
+from sciml.models import MLP, PhaseCNN, Standardize
 from sciml.study.context import RunContext
 from sciml.study.report import markdown_table
 from sciml.tasks import EpisodeSampler, Task, TaskSet, TensorData
@@ -40,23 +40,14 @@ _COMMON = {
     "learners": ["nearest-centroid", "ProtoNet-MLP", "ProtoNet-CNN", "ProtoNet-CNN (sim+real)", "MAML-MLP", "FineTune-MLP"],
 }
 
+_ASAS_ONLY = {"prior": "ProtoNet-MLP"}
+"""ASAS saves this learner (trained on the first class split) as its prior."""
+
 DEFAULTS_ASAS: dict[str, Any] = {
     "study": {"kind": "asas-fewshot", "description": ""},
     "data": {"max_curves": 0, "n_bins": 64},
-    "episodes": dict(_COMMON),
+    "episodes": {**_COMMON, **_ASAS_ONLY},
 }
-
-
-class _Standardize(nn.Module):
-    """Fixed standardization (statistics of the training classes only)."""
-
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("mean", mean)
-        self.register_buffer("std", std)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
 
 
 def _episodes(x: torch.Tensor, y: torch.Tensor, classes: list[int], n_way: int, k: int, q: int, n: int, seed: int, prefix: str) -> list[Task]:
@@ -140,7 +131,7 @@ def run_asas(ctx: RunContext) -> None:
         tr_idx, te_idx = [names.index(c) for c in train_cls], [names.index(c) for c in test_cls]
         assert not set(tr_idx) & set(te_idx)
         mask = torch.isin(y, torch.tensor(tr_idx))
-        std = _Standardize(feats[mask].mean(0), feats[mask].std(0).clamp_min(1e-6))
+        std = Standardize.fitted(feats[mask])
         x_feat = std(feats)
         inputs = {"features": x_feat, "phase": phase}
         for label in e["learners"]:
@@ -164,6 +155,8 @@ def run_asas(ctx: RunContext) -> None:
                 frames.append(res.assign(group=f"split{split}"))
                 if split == e["splits"][0] and k == max(e["shots"]) and label == "ProtoNet-CNN":
                     confusions.append(_confusion(learner, eps, names))
+            if split == e["splits"][0] and label == e["prior"]:
+                _save_prior(ctx, learner, std, pd.concat(frames[-len(e["shots"]):]), d["n_bins"], split)
             if split == e["splits"][0] and rare and label in ("nearest-centroid", "ProtoNet-MLP"):
                 n_way = min(e["n_way"], len(rare))
                 rare_idx = [names.index(c) for c in rare]
@@ -193,6 +186,21 @@ def run_asas(ctx: RunContext) -> None:
     if pool.skipped:
         ctx.add_section("Curves left out", f"{len(pool.skipped)} of {len(pool.skipped) + len(pool.names)}:\n\n" + "\n".join(f"- {k}: {v}" for k, v in list(pool.skipped.items())[:50]))
     _plots(ctx, results, pool, names, confusions)
+
+
+def _save_prior(ctx: RunContext, learner: Learner, scale: nn.Module, results: pd.DataFrame, n_bins: int, split: int) -> None:
+    """Save a feature-based prototype learner with its standardization (training classes only)."""
+    from sciml.evaluation.protocol import held_out_metrics
+    from sciml.prior import Prior
+    from sciml.prior.domains.light_curves import LightCurveDomain
+
+    if not isinstance(learner, ProtoNet) or isinstance(learner.model, PhaseCNN):
+        raise TypeError(f"episodes.prior must name a feature-based ProtoNet learner, got {results.learner.iloc[0]!r}.")
+    name = results.learner.iloc[0]
+    prior = Prior(learner, LightCurveDomain(n_bins=n_bins), encoder=scale, metrics=held_out_metrics(results, name),
+                  provenance={"split": f"class split {split}", "held_out_metrics": "5-way accuracy on episodes of the split's "
+                              "held-out classes"})
+    ctx.save_prior(f"asas-{name.lower()}", prior)
 
 
 def _confusion(learner: Learner, episodes: list[Task], names: list[str]) -> pd.DataFrame:
@@ -264,7 +272,7 @@ def run_htru2(ctx: RunContext) -> None:
         test_mask[rng.choice(idx, int(len(idx) * e["test_fraction"]), replace=False)] = True
     x = torch.tensor(x_np, dtype=torch.float32)
     y = torch.tensor(y_np)
-    std = _Standardize(x[~test_mask].mean(0), x[~test_mask].std(0))
+    std = Standardize.fitted(x[~test_mask])
     xs = std(x)
     tr, te = torch.tensor(~test_mask), torch.tensor(test_mask)
     frames = []
