@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
+import numpy as np
 import torch
 
 from sciml.tasks.data import TensorData
@@ -214,10 +215,10 @@ class TaskSet(Sequence[Task]):
             groups = rows[group].unique()
             if len(groups) != 1:
                 raise ValueError(f"Task {name!r} spans several groups {list(groups)}; a task belongs to one group.")
-            xv = torch.tensor(rows[x_cols].to_numpy(dtype=float), dtype=dtype)
+            xv = torch.tensor(np.ascontiguousarray(rows[x_cols].to_numpy(dtype=float)), dtype=dtype)
             if len(x_cols) == 1:
                 xv = xv[:, 0]
-            yv = torch.tensor(rows[y].to_numpy(dtype=float), dtype=dtype)
+            yv = torch.tensor(np.ascontiguousarray(rows[y].to_numpy(dtype=float)), dtype=dtype)
             try:
                 data = TensorData(xv, yv)
             except ValueError as err:

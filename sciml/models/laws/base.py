@@ -95,14 +95,19 @@ def _check_finite(t: Tensor, what: str, law: str) -> None:
         raise ValueError(f"{law}: {what} contains NaN or infinite values at rows {rows[:10]}; drop or fix them.")
 
 
-def check_kelvin(T: Tensor, law: str) -> None:
-    """Raise unless every temperature is a finite value in kelvin."""
+def check_kelvin(T: Tensor, law: str, min_kelvin: float = 0.0) -> None:
+    """Raise unless every temperature is a finite value in kelvin, at least ``min_kelvin``."""
     if not torch.isfinite(T).all():
         raise ValueError(f"{law}: temperature contains NaN or infinite values; every point needs its temperature [K].")
     if (T <= 0).any():
         raise ValueError(
             f"{law}: temperature must be in kelvin (> 0); got minimum {float(T.min()):.4g}. "
             "Convert Celsius with T[K] = T[C] + 273.15."
+        )
+    if (T < min_kelvin).any():
+        raise ValueError(
+            f"{law}: temperature {float(T.min()):.4g} K is below {min_kelvin:g} K, which this law does not model: "
+            "it looks like Celsius (convert with T[K] = T[C] + 273.15) or a room-temperature entry."
         )
 
 

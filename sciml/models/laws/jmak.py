@@ -12,6 +12,9 @@ from sciml.models.laws.base import GAS_CONSTANT, PhysicalLaw, Quantity, as_colum
 
 _MIN_TIME = 1e-6  # s: keeps log(t) finite at t = 0 (X is 0 there anyway)
 _FRACTION_TOLERANCE = 0.02
+MIN_ANNEAL_KELVIN = 250.0
+"""Recrystallization and phase-transformation anneals run far above this; lower values are
+Celsius or room-temperature entries."""
 
 
 def _jmak_fraction(log_k: Tensor, log_n: Tensor, t: Tensor) -> Tensor:
@@ -196,7 +199,7 @@ class JMAKArrhenius(PhysicalLaw):
                 "If the temperature is missing, add it as the second column (in kelvin)."
             )
         _check_times(x[:, 0], "JMAKArrhenius")
-        check_kelvin(x[:, 1], "JMAKArrhenius")
+        check_kelvin(x[:, 1], "JMAKArrhenius", min_kelvin=MIN_ANNEAL_KELVIN)
 
     def check_targets(self, y: Tensor) -> None:
         _check_fraction(y, "JMAKArrhenius")
