@@ -97,7 +97,7 @@ def test_missing_cif_path() -> None:
         to_structure("nowhere/NaCl.cif")
 
 
-def test_unknown_key_in_learner_json(tmp_path) -> None:  # noqa: ANN001
+def test_unknown_key_in_learner_json(tmp_path) -> None:
     path = MAML(MLP(1, (4,), 1)).save(tmp_path / "l")
     doc = json.loads((path / "learner.json").read_text())
     doc["config"]["innner_lr"] = 0.1

@@ -43,7 +43,12 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
 
 
 def apply_overrides(cfg: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """Apply ``key.path=value`` overrides (``value`` in TOML syntax, e.g. ``train.iterations=50``)."""
+    """Apply ``key.path=value`` overrides (``value`` in TOML syntax, e.g. ``train.iterations=50``).
+
+    Raises:
+        ValueError: for a malformed override or a key the config does not have (naming the
+            valid keys and the closest match).
+    """
     cfg = copy.deepcopy(cfg)
     for item in overrides:
         key, sep, raw = item.partition("=")
@@ -55,12 +60,33 @@ def apply_overrides(cfg: dict[str, Any], overrides: Sequence[str]) -> dict[str, 
             value = raw  # a bare string
         node = cfg
         *parents, leaf = key.strip().split(".")
-        for p in parents:
+        for depth, p in enumerate(parents):
+            if p not in node and not _open_table(node, depth):
+                _unknown(item, p, node, parents[:depth])
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
                 raise ValueError(f"Override {item!r}: {p} is not a table.")
+        if leaf not in node and not _open_table(node, len(parents)):
+            _unknown(item, leaf, node, parents)
         node[leaf] = value
     return cfg
+
+
+def _open_table(node: Mapping[str, Any], depth: int) -> bool:
+    """Whether a table takes new keys: a table of labelled tables below the top level (e.g.
+    ``learners`` holding ``[learners.MAML]``), or a new, empty one. Other keys must already
+    exist in the kind's defaults or the study file."""
+    return depth > 0 and all(isinstance(v, Mapping) for v in node.values())
+
+
+def _unknown(item: str, key: str, node: Mapping[str, Any], parents: Sequence[str]) -> None:
+    import difflib
+
+    where = ".".join(parents) or "the top level"
+    valid = sorted(map(str, node))
+    close = difflib.get_close_matches(key, valid, n=1)
+    hint = f" Did you mean {'.'.join([*parents, close[0]])!r}?" if close else ""
+    raise ValueError(f"Override {item!r}: unknown key {key!r} in {where}; valid keys: {valid}.{hint}")
 
 
 def config_hash(cfg: Mapping[str, Any]) -> str:

@@ -79,6 +79,7 @@ class RunContext:
     sections: list[tuple[str, str]] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)
     priors: list[str] = field(default_factory=list)
+    overrides: list[str] = field(default_factory=list)
     headline: str = ""
 
     @property

@@ -49,13 +49,24 @@ def _repo_root(path: Path) -> Path | None:
     return None
 
 
+def _mark_failed(run_dir: Path, err: BaseException, elapsed: float) -> None:
+    """Mark a run folder as failed: ``status.json`` with the error and ``FAILED`` with the
+    traceback; what the run wrote so far stays for inspection."""
+    import traceback
+
+    status = {"status": "failed", "error": f"{type(err).__name__}: {err}", "seconds": round(elapsed, 1)}
+    (run_dir / "status.json").write_text(json.dumps(status, indent=2))
+    (run_dir / "FAILED").write_text("".join(traceback.format_exception(err)))
+
+
 def run_study(study_dir: str | Path, overrides: list[str] | None = None, runs_dir: str | Path | None = None) -> Path:
     """Run the study in ``study_dir`` and return its run folder.
 
     The run folder ``<study>/runs/<UTC time>_<config hash>/`` holds ``config.resolved.json``,
     ``environment.json``, ``data_manifest.json``, ``metrics.csv``, ``results.csv``,
-    ``report.md`` and ``figures/``. Nothing outside it is written; the working directory is
-    never changed.
+    ``report.md``, ``figures/``, ``priors/`` and ``status.json`` (``"done"``, or ``"failed"``
+    with the error, beside a ``FAILED`` file holding the traceback). Nothing outside it is
+    written; the working directory is never changed.
     """
     study_dir = Path(study_dir).resolve()
     cfg = resolve_config(study_dir, overrides)
@@ -66,10 +77,14 @@ def run_study(study_dir: str | Path, overrides: list[str] | None = None, runs_di
     run_dir.mkdir(parents=True, exist_ok=False)
     (run_dir / "config.resolved.json").write_text(json.dumps(cfg, indent=2, sort_keys=True))
     (run_dir / "environment.json").write_text(json.dumps(environment_info(_repo_root(study_dir)), indent=2))
-    ctx = RunContext(config=cfg, run_dir=run_dir, study_dir=study_dir)
+    ctx = RunContext(config=cfg, run_dir=run_dir, study_dir=study_dir, overrides=list(overrides or []))
     ctx.log(f"study {ctx.name}: writing {run_dir}")
     start = time.perf_counter()
-    module.run(ctx)
+    try:
+        module.run(ctx)
+    except BaseException as err:
+        _mark_failed(run_dir, err, time.perf_counter() - start)
+        raise
     elapsed = time.perf_counter() - start
     (run_dir / "data_manifest.json").write_text(json.dumps({"inputs": ctx.inputs}, indent=2, default=str))
     hist = pd.concat(ctx.histories, ignore_index=True) if ctx.histories else pd.DataFrame(columns=METRIC_COLUMNS)
@@ -78,5 +93,6 @@ def run_study(study_dir: str | Path, overrides: list[str] | None = None, runs_di
     from sciml.study.report import write_report
 
     write_report(ctx, elapsed)
+    (run_dir / "status.json").write_text(json.dumps({"status": "done", "seconds": round(elapsed, 1), "priors": ctx.priors}, indent=2))
     ctx.log(f"done in {elapsed:.0f} s: {run_dir / 'report.md'}")
     return run_dir

@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("astropy", reason="the period search needs astropy: pip install 'sciml[astro]'")
 
-from sciml.astro import FEATURE_NAMES, LightCurve, features, fourier_fit  # noqa: E402
+from sciml.astro import FEATURE_NAMES, LightCurve, features, fourier_fit
 
 
 def test_fourier_ratios_are_recovered() -> None:

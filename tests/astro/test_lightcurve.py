@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("astropy", reason="the period search needs astropy: pip install 'sciml[astro]'")
 
-from sciml.astro.lightcurve import (  # noqa: E402
+from sciml.astro.lightcurve import (
     LightCurve,
     LightCurveError,
     check_variability,

@@ -9,12 +9,12 @@ from torch import nn
 
 pytest.importorskip("astropy", reason="the period search needs astropy: pip install 'sciml[astro]'")
 
-from sciml.astro import find_period  # noqa: E402
-from sciml.astro.dataset import simulated_pool  # noqa: E402
-from sciml.astro.simulate import CLASSES, simulate  # noqa: E402
-from sciml.meta import ProtoNet  # noqa: E402
-from sciml.models import PhaseCNN  # noqa: E402
-from sciml.tasks import EpisodeSampler  # noqa: E402
+from sciml.astro import find_period
+from sciml.astro.dataset import simulated_pool
+from sciml.astro.simulate import CLASSES, simulate
+from sciml.meta import ProtoNet
+from sciml.models import PhaseCNN
+from sciml.tasks import EpisodeSampler
 
 
 @pytest.mark.parametrize("name", ["RR_Lyrae_ab", "Classical_Cepheid", "Delta_Scuti", "Mira"])

@@ -11,7 +11,7 @@ import torch
 pytest.importorskip("rdkit", reason="needs RDKit: pip install 'sciml[chem]'")
 pytest.importorskip("torch_geometric", reason="needs torch-geometric: pip install 'sciml[chem]'")
 
-from sciml.chem import dataset, featurize  # noqa: E402
+from sciml.chem import dataset, featurize
 
 SMILES = ["CCO", "C1CC(", "c1ccccc1", "N"]
 

@@ -7,9 +7,9 @@ import pytest
 pytest.importorskip("rdkit", reason="needs RDKit: pip install 'sciml[chem]'")
 pytest.importorskip("torch_geometric", reason="needs torch-geometric: pip install 'sciml[chem]'")
 
-from sciml.chem import InvalidSmilesError, featurize_smiles, smiles_to_graph  # noqa: E402
-from sciml.data import reference_file  # noqa: E402
-from sciml.data.moleculenet import load_moleculenet  # noqa: E402
+from sciml.chem import InvalidSmilesError, featurize_smiles, smiles_to_graph
+from sciml.data import reference_file
+from sciml.data.moleculenet import load_moleculenet
 
 
 def test_simple_features_of_known_molecules() -> None:

@@ -9,8 +9,8 @@ import torch
 pytest.importorskip("rdkit", reason="needs RDKit: pip install 'sciml[chem]'")
 pytest.importorskip("torch_geometric", reason="needs torch-geometric: pip install 'sciml[chem]'")
 
-from sciml.chem import featurize_smiles  # noqa: E402
-from sciml.chem.fewshot import balanced_support, label_tasks, protocol_split  # noqa: E402
+from sciml.chem import featurize_smiles
+from sciml.chem.fewshot import balanced_support, label_tasks, protocol_split
 
 SMILES = ["CCO", "c1ccccc1", "CC(=O)O", "N#N", "C[C@H](N)O", "O", "CCN(CC)CC", "c1ccncc1", "CCCC", "C1CC(", "CCl", "CBr"]
 

@@ -9,11 +9,11 @@ import torch
 pytest.importorskip("rdkit", reason="needs RDKit: pip install 'sciml[chem]'")
 pytest.importorskip("torch_geometric", reason="needs torch-geometric: pip install 'sciml[chem]'")
 
-from torch_geometric.data import Batch  # noqa: E402
+from torch_geometric.data import Batch
 
-from sciml.chem import InvalidSmilesError, featurize_smiles  # noqa: E402
-from sciml.chem.fingerprints import TanimotoKNN, morgan_fingerprints, tanimoto  # noqa: E402
-from sciml.tasks import GraphData  # noqa: E402
+from sciml.chem import InvalidSmilesError, featurize_smiles
+from sciml.chem.fingerprints import TanimotoKNN, morgan_fingerprints, tanimoto
+from sciml.tasks import GraphData
 
 
 def test_tanimoto_of_known_fingerprints() -> None:

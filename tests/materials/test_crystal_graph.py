@@ -9,11 +9,11 @@ import torch
 pytest.importorskip("pymatgen", reason="needs pymatgen: pip install 'sciml[materials]'")
 pytest.importorskip("torch_geometric", reason="needs torch-geometric: pip install 'sciml[graph]'")
 
-from pymatgen.core import Lattice, Structure  # noqa: E402
-from torch_geometric.data import Batch  # noqa: E402
+from pymatgen.core import Lattice, Structure
+from torch_geometric.data import Batch
 
-from sciml.materials.crystal_graph import StructureParseError, featurize_structures, structure_to_graph, to_structure  # noqa: E402
-from sciml.materials.families import anion_of, family_splits, family_tasks  # noqa: E402
+from sciml.materials.crystal_graph import StructureParseError, featurize_structures, structure_to_graph, to_structure
+from sciml.materials.families import anion_of, family_splits, family_tasks
 
 
 def _rock_salt(a: float = 5.64) -> Structure:

@@ -23,7 +23,7 @@ def _table(n_materials: int = 4, seed: int = 0) -> pd.DataFrame:
     for m in range(n_materials):
         n = 1.0 + 0.3 * m
         t50_ref = 3600.0 * (1 + m)
-        for T in (1473.15, 1523.15, 1573.15):  # noqa: N806
+        for T in (1473.15, 1523.15, 1573.15):
             t50 = t50_ref * math.exp(400e3 / 8.314 * (1 / T - 1 / 1523.15))
             for t in torch.logspace(math.log10(t50) - 1, math.log10(t50) + 1, 7).tolist():
                 x = 1 - math.exp(-math.log(2) * (t / t50) ** n) + 0.01 * float(torch.randn((), generator=g))

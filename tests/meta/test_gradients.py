@@ -90,7 +90,7 @@ def test_law_meta_gradient_matches_reference() -> None:
     tasks = []
     for i in range(6):
         t = torch.logspace(1, 4, 8, dtype=torch.float64)
-        T = torch.full_like(t, 1300.0 + 20 * i)  # noqa: N806
+        T = torch.full_like(t, 1300.0 + 20 * i)
         x = torch.stack([t, T], 1)
         y = (1 - torch.exp(-((t / (300.0 * (i + 1))) ** 1.5))).clamp(0, 1)
         y = y + 0.01 * torch.randn(8, generator=g, dtype=torch.float64)

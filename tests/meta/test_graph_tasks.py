@@ -8,14 +8,14 @@ from torch import nn
 
 pytest.importorskip("torch_geometric", reason="graph tasks need torch-geometric: pip install 'sciml[graph]'")
 
-from torch_geometric.data import Data  # noqa: E402
-from torch_geometric.nn import GINConv, global_add_pool  # noqa: E402
+from torch_geometric.data import Data
+from torch_geometric.nn import GINConv, global_add_pool
 
-from sciml import settings  # noqa: E402
-from sciml.meta import MAML, ProtoNet  # noqa: E402
-from sciml.meta.functional import mse_loss  # noqa: E402
-from sciml.tasks import GraphData, Task, TaskSet  # noqa: E402
-from tests.meta.reference import reference_maml_gradient  # noqa: E402
+from sciml import settings
+from sciml.meta import MAML, ProtoNet
+from sciml.meta.functional import mse_loss
+from sciml.tasks import GraphData, Task, TaskSet
+from tests.meta.reference import reference_maml_gradient
 
 
 class TinyGIN(nn.Module):
@@ -24,7 +24,7 @@ class TinyGIN(nn.Module):
         self.conv = GINConv(nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 8)))
         self.head = nn.Linear(8, out)
 
-    def forward(self, batch) -> torch.Tensor:  # noqa: ANN001
+    def forward(self, batch) -> torch.Tensor:
         h = self.conv(batch.x, batch.edge_index)
         return self.head(global_add_pool(h, batch.batch))
 

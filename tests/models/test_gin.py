@@ -8,12 +8,12 @@ import torch
 pytest.importorskip("rdkit", reason="needs RDKit: pip install 'sciml[chem]'")
 pytest.importorskip("torch_geometric", reason="needs torch-geometric: pip install 'sciml[graph]'")
 
-from torch_geometric.data import Batch  # noqa: E402
+from torch_geometric.data import Batch
 
-from sciml.chem import smiles_to_graph  # noqa: E402
-from sciml.meta import MAML  # noqa: E402
-from sciml.models.gnn import GIN  # noqa: E402
-from sciml.tasks import GraphData, Task  # noqa: E402
+from sciml.chem import smiles_to_graph
+from sciml.meta import MAML
+from sciml.models.gnn import GIN
+from sciml.tasks import GraphData, Task
 
 SMILES = ["CCO", "c1ccccc1", "CC(=O)O", "N#N", "C[C@H](N)O", "O", "CCN(CC)CC", "c1ccncc1"]
 

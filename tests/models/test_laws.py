@@ -32,7 +32,7 @@ def test_jmak_incubation_shifts_the_curve() -> None:
 
 def test_jmak_arrhenius_matches_isothermal_jmak() -> None:
     law = JMAKArrhenius(T_ref=1500.0, k_ref=1e-3, Q=400.0, n=1.3).double()
-    T = 1600.0  # noqa: N806
+    T = 1600.0
     k = 1e-3 * math.exp(-400e3 / GAS_CONSTANT * (1 / T - 1 / 1500.0))
     t = torch.logspace(1, 4, 7, dtype=torch.float64)
     x = torch.stack([t, torch.full_like(t, T)], 1)
@@ -67,7 +67,7 @@ def test_laws_reject_bad_input_with_clear_messages() -> None:
 
 def test_arrhenius_and_linear_basis() -> None:
     law = Arrhenius(T_ref=1000.0, k_ref=2.0, Q=150.0).double()
-    T = torch.tensor([900.0, 1000.0, 1100.0], dtype=torch.float64)  # noqa: N806
+    T = torch.tensor([900.0, 1000.0, 1100.0], dtype=torch.float64)
     expected = math.log(2.0) - 150e3 / GAS_CONSTANT * (1 / T - 1 / 1000.0)
     assert torch.allclose(law(T), expected)
     lb = LinearBasis(degree=2, x_scale=10.0, weights=[1.0, 2.0, 3.0])

@@ -74,14 +74,14 @@ def light_curve_prior() -> Prior:
     return Prior(ProtoNet(embed, n_way=5), LightCurveDomain(), encoder=scale, name="tiny-light-curves")
 
 
-def structure(a: float, species: tuple[str, str] = ("Na", "Cl")):  # noqa: ANN201
+def structure(a: float, species: tuple[str, str] = ("Na", "Cl")):
     """A rock-salt-like two-atom cubic cell with lattice constant ``a`` [angstrom]."""
     from pymatgen.core import Lattice, Structure
 
     return Structure(Lattice.cubic(a), list(species), [[0, 0, 0], [0.5, 0.5, 0.5]])
 
 
-def light_curve(period: float, seed: int, n: int = 120, amplitude: float = 0.5, shape: float = 0.4):  # noqa: ANN201
+def light_curve(period: float, seed: int, n: int = 120, amplitude: float = 0.5, shape: float = 0.4):
     """A periodic light curve over 200 d (times [d], magnitudes), with noise 0.02 mag."""
     rng = np.random.default_rng(seed)
     t = np.sort(rng.uniform(0, 200, n))

@@ -12,11 +12,11 @@ from tests.prior import builders
 
 
 @pytest.fixture(scope="module")
-def law_dir(tmp_path_factory):  # noqa: ANN001, ANN201
+def law_dir(tmp_path_factory):
     return builders.law_prior().save(tmp_path_factory.mktemp("p") / "tungsten")
 
 
-def test_law_files(law_dir, tmp_path, capsys) -> None:  # noqa: ANN001
+def test_law_files(law_dir, tmp_path, capsys) -> None:
     pd.DataFrame({"time [h]": [5.6, 16.7, 55.6], "temperature [C]": [1250] * 3, "X": [0.08, 0.41, 0.93]}).to_csv(tmp_path / "me.csv", index=False)
     pd.DataFrame({"time [h]": [1.0, 100.0], "temperature [C]": [1200, 1300]}).to_csv(tmp_path / "new.csv", index=False)
     out = tmp_path / "out"

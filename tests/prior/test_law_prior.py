@@ -17,11 +17,11 @@ ROWS_SI = pd.DataFrame({"time [s]": [2.0e4, 6.0e4, 2.0e5], "temperature [K]": [1
 
 
 @pytest.fixture(scope="module")
-def prior():  # noqa: ANN201
+def prior():
     return law_prior()
 
 
-def test_units_are_converted_to_si(prior) -> None:  # noqa: ANN001
+def test_units_are_converted_to_si(prior) -> None:
     hours = pd.DataFrame({"time": ROWS_SI["time [s]"] / 3600, "T": ROWS_SI["temperature [K]"] - 273.15, "X": ROWS_SI.X})
     a = prior.calibrate(ROWS_SI).params()
     b = prior.calibrate(hours, units={"time": "h", "T": "C"}).params()
@@ -30,11 +30,11 @@ def test_units_are_converted_to_si(prior) -> None:  # noqa: ANN001
     np.testing.assert_allclose(a.value, c.value, rtol=1e-9)
 
 
-def test_prediction_is_the_law_at_the_calibrated_parameters(prior) -> None:  # noqa: ANN001
+def test_prediction_is_the_law_at_the_calibrated_parameters(prior) -> None:
     cal = prior.calibrate(ROWS_SI)
     p = cal.params().set_index("parameter").value
     out = cal.predict(pd.DataFrame({"time [h]": [10.0, 50.0], "temperature [C]": [1300.0, 1250.0]}))
-    t, T = np.array([36000.0, 180000.0]), np.array([1573.15, 1523.15])  # noqa: N806
+    t, T = np.array([36000.0, 180000.0]), np.array([1573.15, 1523.15])
     k = p.k_ref * np.exp(-p.Q * 1e3 / 8.314462618 * (1 / T - 1 / 1573.15))  # by hand, from the reported parameters
     expected = 1 - np.exp(-((k * t) ** p.n))
     np.testing.assert_allclose(out["mean"], expected, rtol=1e-6)
@@ -57,13 +57,13 @@ def test_prediction_is_the_law_at_the_calibrated_parameters(prior) -> None:  # n
         (pd.DataFrame({"time [h]": [-1.0], "temperature [K]": [1500.0], "X": [0.2]}), None, ">= 0"),
     ],
 )
-def test_bad_tables_raise_naming_the_column(prior, frame, units, message) -> None:  # noqa: ANN001
+def test_bad_tables_raise_naming_the_column(prior, frame, units, message) -> None:
     with pytest.raises((ValueError, KeyError)) as info:
         prior.calibrate(frame, units=units)
     assert message in str(info.value)
 
 
-def test_room_temperature_in_kelvin_is_refused(prior) -> None:  # noqa: ANN001
+def test_room_temperature_in_kelvin_is_refused(prior) -> None:
     frame = pd.DataFrame({"time [h]": [1.0, 2.0], "temperature": [25.0, 25.0], "X": [0.1, 0.2]})
     with pytest.raises(ValueError, match="Celsius"):
         prior.calibrate(frame, units={"temperature": "K"})
@@ -71,7 +71,7 @@ def test_room_temperature_in_kelvin_is_refused(prior) -> None:  # noqa: ANN001
         prior.calibrate(frame)
 
 
-def test_implausible_inputs_and_residuals_warn(prior) -> None:  # noqa: ANN001
+def test_implausible_inputs_and_residuals_warn(prior) -> None:
     seconds_as_hours = ROWS_SI.rename(columns={"time [s]": "time [h]"})  # 2e4 h = 7.2e7 s: far above the training range
     with pytest.warns(PlausibilityWarning, match="training range"):
         prior.calibrate(seconds_as_hours)
@@ -83,14 +83,14 @@ def test_implausible_inputs_and_residuals_warn(prior) -> None:  # noqa: ANN001
         prior.calibrate(ROWS_SI)  # plausible data: no warning
 
 
-def test_calibration_leaves_the_prior_unchanged(prior) -> None:  # noqa: ANN001
+def test_calibration_leaves_the_prior_unchanged(prior) -> None:
     before = {k: v.clone() for k, v in prior.learner.state_dict().items()}
     prior.calibrate(ROWS_SI)
     for k, v in prior.learner.state_dict().items():
         assert torch.equal(v, before[k])
 
 
-def test_suggest_next_from_candidates_box_and_batches(prior) -> None:  # noqa: ANN001
+def test_suggest_next_from_candidates_box_and_batches(prior) -> None:
     cal = prior.calibrate(ROWS_SI)
     cands = pd.DataFrame({"time [h]": [0.5, 5.0, 20.0, 80.0, 300.0], "temperature [C]": [1250.0] * 5})
     one = cal.suggest_next(cands)
@@ -111,7 +111,7 @@ def test_suggest_next_from_candidates_box_and_batches(prior) -> None:  # noqa: A
         cal.suggest_next()
 
 
-def test_plot_and_json(prior, tmp_path) -> None:  # noqa: ANN001
+def test_plot_and_json(prior, tmp_path) -> None:
     import json
 
     import matplotlib
@@ -125,7 +125,7 @@ def test_plot_and_json(prior, tmp_path) -> None:  # noqa: ANN001
     assert doc["support"]["temperature [K]"] == [1523.15] * 3
 
 
-def test_save_load_round_trip_and_refusals(prior, tmp_path) -> None:  # noqa: ANN001
+def test_save_load_round_trip_and_refusals(prior, tmp_path) -> None:
     path = prior.save(tmp_path / "p")
     with pytest.raises(FileExistsError, match="overwrite=True"):
         prior.save(path)
@@ -156,7 +156,7 @@ def test_save_load_round_trip_and_refusals(prior, tmp_path) -> None:  # noqa: AN
         load_prior(tmp_path / "missing")
 
 
-def test_unknown_learner_key_is_refused(prior, tmp_path) -> None:  # noqa: ANN001
+def test_unknown_learner_key_is_refused(prior, tmp_path) -> None:
     import json
 
     path = prior.save(tmp_path / "p")
@@ -173,7 +173,7 @@ def test_trained_prior_beats_its_start_on_new_alloys() -> None:
 
     tasks = SyntheticAlloyFamily("W_recrystallization").tasks(8, seed=123)
 
-    def error(p) -> float:  # noqa: ANN001
+    def error(p) -> float:
         errs = []
         for t in tasks:
             x, y = t.data.x[:3].double(), t.data.y[:3].double()

@@ -17,12 +17,12 @@ LABELS = [0, 1, 0, 1, 1, 0]
 
 
 @pytest.fixture(scope="module")
-def molecules():  # noqa: ANN201
+def molecules():
     pytest.importorskip("rdkit")
     return builders.molecule_prior()
 
 
-def test_molecule_scores_are_row_wise(molecules) -> None:  # noqa: ANN001
+def test_molecule_scores_are_row_wise(molecules) -> None:
     cal = molecules.calibrate(SUPPORT, LABELS)
     many = cal.predict(["CCOC", "c1ccc2ccccc2c1", "OCCO", "CC#N"])
     alone = [float(cal.predict([s]).probability.iloc[0]) for s in many.smiles]
@@ -30,7 +30,7 @@ def test_molecule_scores_are_row_wise(molecules) -> None:  # noqa: ANN001
     assert many.probability.between(0, 1).all()
 
 
-def test_molecule_head_is_a_logistic_model_of_the_embeddings(molecules) -> None:  # noqa: ANN001
+def test_molecule_head_is_a_logistic_model_of_the_embeddings(molecules) -> None:
     cal = molecules.calibrate(SUPPORT, LABELS)
     emb = molecules.domain.embed(molecules, ["CCOC"])
     w, b = cal.adapted.params["head.weight"], cal.adapted.params["head.bias"]
@@ -43,7 +43,7 @@ def test_molecule_head_is_a_logistic_model_of_the_embeddings(molecules) -> None:
     assert np.abs(fit - labels).mean() < np.abs(start - labels).mean()
 
 
-def test_molecule_table_input_and_errors(molecules) -> None:  # noqa: ANN001
+def test_molecule_table_input_and_errors(molecules) -> None:
     from sciml.chem.featurize import InvalidSmilesError
 
     table = pd.DataFrame({"SMILES": SUPPORT, "label": LABELS})
@@ -73,7 +73,7 @@ def test_molecule_prior_refuses_batch_statistics() -> None:
               encoder_method="embed")
 
 
-def test_molecule_prior_round_trip(molecules, tmp_path) -> None:  # noqa: ANN001
+def test_molecule_prior_round_trip(molecules, tmp_path) -> None:
     loaded = load_prior(molecules.save(tmp_path / "m"))
     a = molecules.calibrate(SUPPORT, LABELS).predict(["CCOC", "OCCO"]).probability
     b = loaded.calibrate(SUPPORT, LABELS).predict(["CCOC", "OCCO"]).probability
@@ -81,12 +81,12 @@ def test_molecule_prior_round_trip(molecules, tmp_path) -> None:  # noqa: ANN001
 
 
 @pytest.fixture(scope="module")
-def crystals():  # noqa: ANN201
+def crystals():
     pytest.importorskip("pymatgen")
     return builders.crystal_prior()
 
 
-def test_crystals_from_structures_cif_text_and_paths(crystals, tmp_path) -> None:  # noqa: ANN001
+def test_crystals_from_structures_cif_text_and_paths(crystals, tmp_path) -> None:
     structures = [builders.structure(a) for a in (4.0, 4.6, 5.2, 5.6)]
     targets = [1.5, 1.7, 2.0, 2.2]
     cal = crystals.calibrate(structures, targets)
@@ -104,7 +104,7 @@ def test_crystals_from_structures_cif_text_and_paths(crystals, tmp_path) -> None
     assert alone == pytest.approx(together, rel=1e-5)
 
 
-def test_crystal_errors(crystals, tmp_path) -> None:  # noqa: ANN001
+def test_crystal_errors(crystals, tmp_path) -> None:
     from sciml.materials.crystal_graph import StructureParseError
 
     s = [builders.structure(4.0), builders.structure(5.0)]
@@ -121,12 +121,12 @@ def test_crystal_errors(crystals, tmp_path) -> None:  # noqa: ANN001
 
 
 @pytest.fixture(scope="module")
-def curves():  # noqa: ANN201
+def curves():
     pytest.importorskip("astropy")
     return builders.light_curve_prior()
 
 
-def test_light_curves_any_number_of_classes(curves) -> None:  # noqa: ANN001
+def test_light_curves_any_number_of_classes(curves) -> None:
     periods = {"short": 0.4, "medium": 3.0, "long": 40.0}
     support, labels = [], []
     for i, (name, p) in enumerate(periods.items()):
@@ -144,7 +144,7 @@ def test_light_curves_any_number_of_classes(curves) -> None:  # noqa: ANN001
     np.testing.assert_allclose(alone, out.iloc[1, :3].to_numpy(dtype=float), rtol=1e-5)
 
 
-def test_light_curve_errors(curves) -> None:  # noqa: ANN001
+def test_light_curve_errors(curves) -> None:
     from sciml.astro.lightcurve import LightCurveError
 
     a, b = builders.light_curve(0.5, 1), builders.light_curve(5.0, 2)

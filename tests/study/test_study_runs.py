@@ -13,6 +13,7 @@ import pytest
 
 from sciml.cli import main
 from sciml.evaluation import RESULT_COLUMNS
+from sciml.prior import load_prior
 from sciml.study import apply_overrides, config_hash, resolve_config
 from tests.conftest import REPO, study_args
 
@@ -52,12 +53,19 @@ def test_study_writes_a_complete_run_folder(study: str, tmp_path: Path) -> None:
     assert all(len(i["sha256"]) == 64 for i in manifest["inputs"])
     report = (run_dir / "report.md").read_text()
     assert "| learner |" in report
+    reproduce = report.split("## Reproduce")[1]
+    assert all(f"--set {o}" in reproduce or f"--set '{o}'" in reproduce for o in TINY[study])
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "done"
 
 
 def test_jmak_study_compares_every_method_on_the_same_points(tmp_path: Path) -> None:
-    results = pd.read_csv(_run("jmak-synthetic-alloys", tmp_path) / "results.csv")
+    run_dir = _run("jmak-synthetic-alloys", tmp_path)
+    results = pd.read_csv(run_dir / "results.csv")
     assert set(results.learner) == {"MAML", "MetaSGD", "Reptile", "MAML-SGD", "pooled-init", "curve_fit"}
     assert set(results.metric) == {"t50_rel_error", "n_rel_error", "diverged", "rmse_X"}
+    for label in ("MAML", "MetaSGD", "Reptile", "MAML-SGD"):  # every meta-learned law is saved as a prior
+        prior = load_prior(run_dir / "priors" / label)
+        assert prior.noise["sd"] == 0.03 and any(k.endswith("t50_rel_error/k=3") for k in prior.metrics)
     counts = results.groupby(["learner", "shots"]).task.nunique()
     assert counts.nunique() == 1  # every method calibrated every held-out isotherm at every k
 

@@ -83,7 +83,7 @@ def test_per_class_resampling_balances_classes() -> None:
 def test_episode_sampler_stays_inside_its_classes() -> None:
     y = torch.arange(10).repeat_interleave(8)
     x = torch.randn(80, 3)
-    train_classes, test_classes = range(0, 6), range(6, 10)
+    train_classes, test_classes = range(6), range(6, 10)
     sampler = EpisodeSampler(x, y, classes=train_classes, n_way=3, k_shot=2, n_query=4)
     for ep in sampler.sample_batch(20, torch.Generator().manual_seed(0)):
         assert set(ep.metadata["classes"]) <= set(train_classes)

@@ -64,9 +64,9 @@ def _pooled_task(x: torch.Tensor, y: torch.Tensor, classes: list[int]) -> TaskSe
     return TaskSet([Task(data, TensorData.empty_like(data), name="pooled")])
 
 
-def _learner(name: str, n_way: int, n_train_classes: int, feat_dim: int, phase_bins: int) -> tuple[Learner, str]:
-    """A fresh learner and the input it reads (``features`` or ``phase``)."""
-    torch.manual_seed(0)
+def _learner(name: str, n_way: int, n_train_classes: int, feat_dim: int, phase_bins: int, seed: int) -> tuple[Learner, str]:
+    """A fresh learner (initialized from ``seed``) and the input it reads (``features`` or ``phase``)."""
+    torch.manual_seed(seed)
     if name == "nearest-centroid":
         return ProtoNet(nn.Identity(), n_way=n_way), "features"
     if name == "ProtoNet-MLP":
@@ -136,7 +136,7 @@ def run_asas(ctx: RunContext) -> None:
         inputs = {"features": x_feat, "phase": phase}
         for label in e["learners"]:
             ctx.log(f"split {split}: {label}")
-            learner, kind = _learner(label, e["n_way"], len(tr_idx), x_feat.shape[1], phase.shape[1])
+            learner, kind = _learner(label, e["n_way"], len(tr_idx), x_feat.shape[1], phase.shape[1], e["seed"])
             x = inputs[kind]
             if label.endswith("(sim+real)"):
                 learner.fit(EpisodeSampler(sim_phase, sim_y, list(range(len(sim_names))), e["n_way"], 5, e["queries"]),
@@ -149,7 +149,7 @@ def run_asas(ctx: RunContext) -> None:
             if learner.history_:
                 ctx.add_history(f"{label} split {split}", learner.history_)
             for k in e["shots"]:
-                eps = _episodes(x, y, te_idx, e["n_way"], k, e["queries"], e["test_episodes"], 1000 + split, f"s{split}k{k}")
+                eps = _episodes(x, y, te_idx, e["n_way"], k, e["queries"], e["test_episodes"], e["seed"] + 1000 + split, f"s{split}k{k}")
                 res = few_shot_results(learner, eps, shots=[k], steps=[learner.inner_steps], seeds=[0], metrics=CLASSIFICATION_METRICS,
                                        per_class=True, study=ctx.name, dataset=f"asas:split{split}", learner_name=label)
                 frames.append(res.assign(group=f"split{split}"))
@@ -160,8 +160,8 @@ def run_asas(ctx: RunContext) -> None:
             if split == e["splits"][0] and rare and label in ("nearest-centroid", "ProtoNet-MLP"):
                 n_way = min(e["n_way"], len(rare))
                 rare_idx = [names.index(c) for c in rare]
-                eps = _episodes(x, y, rare_idx, n_way, 1, 5, e["test_episodes"], 7, "rare")
-                probe = learner if n_way == e["n_way"] else _learner(label, n_way, len(tr_idx), x_feat.shape[1], phase.shape[1])[0]
+                eps = _episodes(x, y, rare_idx, n_way, 1, 5, e["test_episodes"], e["seed"] + 7, "rare")
+                probe = learner if n_way == e["n_way"] else _learner(label, n_way, len(tr_idx), x_feat.shape[1], phase.shape[1], e["seed"])[0]
                 res = few_shot_results(probe, eps, shots=[1], steps=[0], seeds=[0], metrics=CLASSIFICATION_METRICS,
                                        per_class=True, study=ctx.name, dataset="asas:rare-classes", learner_name=label)
                 frames.append(res)
@@ -278,13 +278,13 @@ def run_htru2(ctx: RunContext) -> None:
     frames = []
     for label in e["learners"]:
         ctx.log(label)
-        learner, _ = _learner(label, 2, 2, xs.shape[1], 0)
+        learner, _ = _learner(label, 2, 2, xs.shape[1], 0, e["seed"])
         if isinstance(learner, FineTune):
             learner.fit(_pooled_task(xs[tr], y[tr], [0, 1]), iterations=e["iterations"], seed=e["seed"], progress=False)
         elif label != "nearest-centroid":
             learner.fit(EpisodeSampler(xs[tr], y[tr], [0, 1], 2, 5, e["queries"]), iterations=e["iterations"], seed=e["seed"], progress=False)
         for k in e["shots"]:
-            eps = _episodes(xs[te], y[te], [0, 1], 2, k, e["queries"], e["test_episodes"], 2000 + k, f"k{k}")
+            eps = _episodes(xs[te], y[te], [0, 1], 2, k, e["queries"], e["test_episodes"], e["seed"] + 2000 + k, f"k{k}")
             frames.append(few_shot_results(learner, eps, shots=[k], steps=[learner.inner_steps], seeds=[0], metrics=CLASSIFICATION_METRICS,
                                            per_class=True, study=ctx.name, dataset="htru2:held-out-candidates", learner_name=label))
     results = pd.concat(frames, ignore_index=True)

@@ -172,7 +172,7 @@ def run(ctx: RunContext) -> None:
         for split_seed, (_, test_names) in zip(gcfg["splits"], family_splits(candidates, gcfg["n_test"], gcfg["splits"])):
             train_names = [n for n in tasks.names if n not in test_names]
             assert not set(train_names) & set(test_names)
-            rng = np.random.default_rng(1000 + split_seed)
+            rng = np.random.default_rng(tr["seed"] + 1000 + split_seed)
             val_names = sorted(rng.choice(train_names, tr["val_families"], replace=False).tolist())
             fit_names = [n for n in train_names if n not in val_names]
             train, val, test = tasks.select_groups(fit_names), tasks.select_groups(val_names), tasks.select_groups(test_names)

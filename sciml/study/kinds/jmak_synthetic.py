@@ -233,7 +233,7 @@ def run(ctx: RunContext) -> None:
     examples = []
     step = max(1, len(test) // 6)
     for task in list(test)[::step][:6]:
-        split = task.resample(ks, torch.Generator().manual_seed(0))
+        split = task.resample(ks, torch.Generator().manual_seed(ev["seeds"][0]))
         fits = {}
         for label, learner in learners.items():
             sup = TensorData(split.support.x[:, 0], split.support.y) if isinstance(learner, CurveFit) else split.support
