@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from sciml.chem.featurize import parse_smiles
+from sciml.meta.contract import FewShotLearner
 
 
 def morgan_fingerprints(smiles: Sequence[str], radius: int = 2, bits: int = 2048) -> np.ndarray:
@@ -64,7 +65,7 @@ class _KNNAdapted:
 
 
 @dataclass
-class TanimotoKNN:
+class TanimotoKNN(FewShotLearner):
     """k-nearest-neighbour scoring on Morgan fingerprints, from the support set alone.
 
     Has the ``adapt_many`` interface of the learners so the same protocol runs it.

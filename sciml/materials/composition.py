@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from sciml.meta.contract import FewShotLearner
+
 
 @dataclass
 class _Linear:
@@ -25,7 +27,7 @@ class _Linear:
 
 
 @dataclass
-class CompositionRidge:
+class CompositionRidge(FewShotLearner):
     """Ridge regression on element fractions, with the penalty chosen by exact leave-one-out
     error on the support set (kernel form, so k below the 100 features is fine). With
     ``features=False`` it predicts the support mean.

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -28,6 +28,7 @@ from torch.func import functional_call, grad, grad_and_value, jacfwd, vmap
 
 from sciml import settings
 from sciml.meta.adapted import Adapted, no_input_checks, validated
+from sciml.meta.contract import FewShotLearner
 from sciml.meta.functional import (
     LossFn,
     Params,
@@ -41,9 +42,6 @@ from sciml.meta.functional import (
 )
 from sciml.tasks import GraphData, Task, TaskSet, TensorData
 
-if TYPE_CHECKING:
-    import pandas as pd
-
 
 class TaskSource(Protocol):
     """Anything meta-training can draw meta-batches from (a TaskSet, an episode sampler, a
@@ -56,7 +54,7 @@ def _has_batchnorm(model: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
-class Learner:
+class Learner(FewShotLearner):
     """Base of every learner (meta-learners and baselines).
 
     Args:
@@ -523,18 +521,6 @@ class Learner:
     def _adapted(self, params: Params, steps: int, **extras: Any) -> Adapted:
         return Adapted(self.model, params, self._buffers(), learner=self.name, steps=steps, extras=extras)
 
-    def adapt(self, support: TensorData | Task, steps: int | None = None) -> Adapted:
-        """Calibrate to one task from its support set.
-
-        Args:
-            support: The task's measurements (a ``Task``: its support set is used).
-            steps: Inner steps (default: ``inner_steps``).
-
-        Returns:
-            An immutable :class:`Adapted`; the learner's meta-parameters are unchanged.
-        """
-        return self.adapt_many([support], [self.inner_steps if steps is None else steps])[0][0]
-
     def adapt_many(self, supports: Sequence[TensorData | Task], steps: Sequence[int]) -> list[list[Adapted]]:
         """Adapt to many tasks at once (vmapped where shapes agree).
 
@@ -552,46 +538,6 @@ class Learner:
         with torch.no_grad(), no_input_checks():
             paths = map_tasks(path, meta, args)
         return [[self._adapted(p, s) for p, s in zip(ps, steps)] for ps in paths]
-
-    # ------------------------------------------------------------------ evaluation
-    def evaluate(
-        self,
-        tasks: TaskSet | Sequence[Task],
-        shots: Sequence[int],
-        steps: Sequence[int] | None = None,
-        *,
-        seeds: Iterable[int] = (0,),
-        metrics: Mapping[str, Callable[[Adapted, Task], float]] | None = None,
-        query_size: int | None = None,
-        per_class: bool = False,
-        study: str = "",
-        dataset: str = "",
-        learner_name: str | None = None,
-    ) -> pd.DataFrame:
-        """Few-shot protocol: metric vs shots and inner steps, over seeds.
-
-        Every task is resampled (seeded by seed, task name and shots, so every learner sees
-        the same points) into ``shots`` support points and the rest as query.
-
-        Returns:
-            Tidy results with columns ``study, dataset, learner, task, group, shots, steps,
-            seed, metric, value``.
-        """
-        from sciml.evaluation.protocol import few_shot_results
-
-        return few_shot_results(
-            self,
-            tasks,
-            shots=shots,
-            steps=[self.inner_steps] if steps is None else steps,
-            seeds=seeds,
-            metrics=metrics,
-            query_size=query_size,
-            per_class=per_class,
-            study=study,
-            dataset=dataset,
-            learner_name=learner_name or self.name,
-        )
 
     # ------------------------------------------------------------------ state and checkpoints
     def state_dict(self) -> dict[str, Tensor]:

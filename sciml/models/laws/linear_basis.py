@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -57,6 +58,12 @@ class LinearBasis(PhysicalLaw):
 
     def evaluate(self, x: Tensor) -> Tensor:
         return self.features(x) @ self.weight
+
+    def initial_guess(self, x: Tensor, y: Tensor) -> dict[str, Any]:
+        """The least-squares weights (the model is linear in them), as a list under ``weight``."""
+        feats = self.features(x.to(self.weight.dtype))
+        sol = torch.linalg.lstsq(feats, y.to(feats.dtype).reshape(-1, 1)).solution.reshape(-1)
+        return {"weight": [float(v) for v in sol]}
 
     def physical_params(self, params: Mapping[str, Tensor] | None = None) -> dict[str, Quantity]:
         w = self._get(params, "weight")
