@@ -107,3 +107,18 @@ def test_cgcnn_output_is_independent_of_its_batch_and_trains_with_maml() -> None
     data = GraphData((a, b, a, b), torch.tensor([[0.2], [0.4], [0.2], [0.4]]))
     grads, _ = MAML(model, inner_lr=0.01).meta_gradient([Task(data.subset([0, 1]), data.subset([2, 3]), name="t")])
     assert all(float(v.abs().sum()) > 0 for v in grads.values())
+
+
+def test_support_mean_baseline_predicts_the_support_mean() -> None:
+    pytest.importorskip("pymatgen")
+    from pymatgen.core import Lattice, Structure
+
+    from sciml.materials.composition import CompositionRidge
+    from sciml.materials.crystal_graph import structure_to_graph
+    from sciml.tasks import GraphData
+
+    graphs = tuple(structure_to_graph(Structure(Lattice.cubic(4.0 + 0.3 * i), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]), 6.0, 8)
+                   for i in range(5))
+    data = GraphData(graphs, torch.tensor([[1.0], [2.0], [4.0], [8.0], [16.0]]))
+    pred = CompositionRidge(features=False).adapt(data.subset([0, 1, 2])).predict(data.subset([3, 4]).x)
+    assert torch.as_tensor(pred).reshape(-1).tolist() == pytest.approx([7 / 3, 7 / 3])
