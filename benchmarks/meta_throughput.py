@@ -157,7 +157,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     g = torch.Generator().manual_seed(0)
     sin = SinusoidTasks(shots=10, query=10).sample_batch(25, g)
-    mlp = lambda: MLP(1, (40, 40), 1)  # noqa: E731
+    mlp = lambda: MLP(1, (40, 40), 1)
     so = compare("sinusoid MAML second order", mlp, sin, 0.01, 1, False, args.repeats, with_higher)
     compare("sinusoid MAML first order", mlp, sin, 0.01, 1, True, args.repeats, with_higher)
     jm = compare("JMAK 64 tasks x 5 steps, second order", lambda: JMAK(k=1e-3, n=1.5), jmak_tasks(64, g), 0.5, 5, False, max(5, args.repeats // 3), with_higher)

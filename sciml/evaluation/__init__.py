@@ -16,6 +16,23 @@ from sciml.evaluation.plots import plot_metric_vs_shots
 from sciml.evaluation.protocol import RESULT_COLUMNS, few_shot_results, held_out_metrics, split_generator, summarize
 
 __all__ = [
-    "RESULT_COLUMNS", "accuracy", "band_coverage", "conformal_halfwidths", "conformal_quantile", "held_out_metrics", "expected_calibration_error", "few_shot_results", "generalization_gap",
-    "leave_one_group_out", "mae", "mse", "on_query", "plot_metric_vs_shots", "r2", "rmse", "roc_auc", "split_generator", "summarize",
+    "RESULT_COLUMNS",
+    "accuracy",
+    "band_coverage",
+    "conformal_halfwidths",
+    "conformal_quantile",
+    "expected_calibration_error",
+    "few_shot_results",
+    "generalization_gap",
+    "held_out_metrics",
+    "leave_one_group_out",
+    "mae",
+    "mse",
+    "on_query",
+    "plot_metric_vs_shots",
+    "r2",
+    "rmse",
+    "roc_auc",
+    "split_generator",
+    "summarize",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -60,7 +61,7 @@ def expected_calibration_error(probs: Tensor, y: Tensor, n_bins: int = 15) -> fl
     correct = (pred == y).double()
     edges = torch.linspace(0, 1, n_bins + 1, dtype=conf.dtype)
     ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in itertools.pairwise(edges):
         inside = (conf > lo) & (conf <= hi)
         if inside.any():
             ece += float(inside.double().mean()) * abs(float(conf[inside].double().mean()) - float(correct[inside].mean()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from sciml.evaluation.metrics import rmse
@@ -31,7 +32,7 @@ def is_diverged(n: float, t50: float, t50_true: float) -> bool:
     """A calibration diverged if ``n`` is outside 0.3-10 or t50 is off by more than 10x."""
     lo, hi = DIVERGENCE_N_RANGE
     ratio = t50 / t50_true
-    return not (lo <= n <= hi) or not (1 / DIVERGENCE_T50_FACTOR <= ratio <= DIVERGENCE_T50_FACTOR) or ratio != ratio
+    return not (lo <= n <= hi) or not (1 / DIVERGENCE_T50_FACTOR <= ratio <= DIVERGENCE_T50_FACTOR) or math.isnan(ratio)
 
 
 def _pairs(task: Any, t50_key: str, temperature_key: str) -> list[tuple[float, float]]:
@@ -52,7 +53,7 @@ def kinetics_metrics(t50_key: str = "t50_s", n_key: str = "n", temperature_key: 
     """
 
     def _nan_to_inf(v: float) -> float:
-        return float("inf") if v != v else v
+        return float("inf") if math.isnan(v) else v
 
     def t50_err(ad: Any, task: Any) -> float:
         errs = [abs(adapted_t50(ad, temp) / ref - 1.0) for temp, ref in _pairs(task, t50_key, temperature_key)]

@@ -65,7 +65,7 @@ def apply_overrides(cfg: dict[str, Any], overrides: Sequence[str]) -> dict[str, 
                 _unknown(item, p, node, parents[:depth])
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
-                raise ValueError(f"Override {item!r}: {p} is not a table.")
+                raise TypeError(f"Override {item!r}: {p} is not a table.")
         if leaf not in node and not _open_table(node, len(parents)):
             _unknown(item, leaf, node, parents)
         node[leaf] = value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shlex
 
 import pandas as pd
@@ -16,7 +17,7 @@ def markdown_table(df: pd.DataFrame, floatfmt: str = ".3g") -> str:
 
     def fmt(v: object) -> str:
         if isinstance(v, float):
-            return "" if v != v else format(v, floatfmt)  # NaN -> empty
+            return "" if math.isnan(v) else format(v, floatfmt)  # NaN -> empty
         return str(v)
 
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
@@ -33,15 +34,15 @@ def write_report(ctx: RunContext, elapsed_s: float) -> None:
     for title, body in ctx.sections:
         parts += [f"## {title}", "", body.strip(), ""]
     if ctx.priors:
-        parts += ["## Priors", "", "Saved for calibrating new tasks (`sciml calibrate priors/<name> DATA.csv`, or "
-                  "`sciml.load_prior` in Python):", ""] + [f"- `priors/{p}`" for p in ctx.priors] + [""]
+        parts += ["## Priors", "", ("Saved for calibrating new tasks (`sciml calibrate priors/<name> DATA.csv`, or "
+                  "`sciml.load_prior` in Python):"), ""] + [f"- `priors/{p}`" for p in ctx.priors] + [""]
     if ctx.figures:
         parts += ["## Figures", ""] + [f + "\n" for f in ctx.figures]
     parts += [
         "## Reproduce",
         "",
-        f"`sciml run {'studies/' + ctx.study_dir.name}{''.join(' --set ' + shlex.quote(o) for o in ctx.overrides)}` (resolved config in "
-        "`config.resolved.json`, inputs with sha256 in `data_manifest.json`, versions in `environment.json`).",
+        (f"`sciml run {'studies/' + ctx.study_dir.name}{''.join(' --set ' + shlex.quote(o) for o in ctx.overrides)}` (resolved config in "
+        "`config.resolved.json`, inputs with sha256 in `data_manifest.json`, versions in `environment.json`)."),
         "",
         f"Wall time: {elapsed_s:.0f} s. Config: `{json.dumps(study, sort_keys=True)}`",
         "",

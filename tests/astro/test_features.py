@@ -16,7 +16,7 @@ def test_fourier_ratios_are_recovered() -> None:
     period = 0.55
     w = 2 * np.pi * t / period
     mag = 13 + 0.40 * np.sin(w + 0.3) + 0.20 * np.sin(2 * w + 1.1) + 0.10 * np.sin(3 * w + 2.0)
-    amps, phases = fourier_fit(t, mag, period)
+    amps, _phases = fourier_fit(t, mag, period)
     assert amps == pytest.approx([0.40, 0.20, 0.10], abs=1e-9)
     f = dict(zip(FEATURE_NAMES, features(LightCurve(t, mag + rng.normal(0, 0.01, 400), np.full(400, 0.01)))))
     assert 10 ** f["log10_period"] == pytest.approx(period, rel=1e-3)

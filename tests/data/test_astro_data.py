@@ -20,5 +20,5 @@ def test_asas() -> None:
         pytest.skip("needs the reference data: set SCIML_DATA_DIR to the folder holding astro/asas/")
     labels = asas_labels()
     assert len(labels) == 810 and labels.label.nunique() == 28
-    star, label, df = next(iter_asas())
+    _star, label, df = next(iter_asas())
     assert label in set(labels.label) and list(df.columns) == ["t", "mag", "err"] and len(df) >= 50

@@ -23,8 +23,8 @@ def _mlp() -> MLP:
 
 def _assert_close(a: dict, b: dict) -> None:
     assert set(a) == set(b)
-    for k in a:
-        assert torch.allclose(a[k], b[k], atol=TOL, rtol=1e-8), (k, (a[k] - b[k]).abs().max())
+    for k, value in a.items():
+        assert torch.allclose(value, b[k], atol=TOL, rtol=1e-8), (k, (value - b[k]).abs().max())
 
 
 def _both_paths(learner, tasks):

@@ -90,8 +90,8 @@ def test_adam_fine_tuning_matches_torch_optim_adam() -> None:
         opt.zero_grad()
         ((functional_call(model, ref, (x,)) - y) ** 2).mean().backward()
         opt.step()
-    for n in ref:
-        assert torch.allclose(got[n], ref[n].detach(), atol=1e-7), n
+    for n, value in ref.items():
+        assert torch.allclose(got[n], value.detach(), atol=1e-7), n
 
 
 def test_laplace_bands_cover_90_percent_with_known_noise() -> None:
@@ -106,7 +106,7 @@ def test_laplace_bands_cover_90_percent_with_known_noise() -> None:
     for _ in range(300):
         w = tau * torch.randn(3, generator=g, dtype=torch.float64)
         xs, xq = torch.rand(4, generator=g, dtype=torch.float64) * 2 - 1, torch.rand(20, generator=g, dtype=torch.float64) * 2 - 1
-        f = lambda x: w[0] + w[1] * x + w[2] * x**2
+        f = lambda x, w=w: w[0] + w[1] * x + w[2] * x**2
         ys = f(xs) + sigma * torch.randn(4, generator=g, dtype=torch.float64)
         yq = f(xq) + sigma * torch.randn(20, generator=g, dtype=torch.float64)
         support = TensorData(xs, ys)

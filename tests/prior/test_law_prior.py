@@ -181,7 +181,7 @@ def test_trained_prior_beats_its_start_on_new_alloys() -> None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", PlausibilityWarning)
                 cal = p.calibrate(frame)
-            truth = t.metadata["t50_s"] if "t50_s" in t.metadata else None
+            truth = t.metadata.get("t50_s", None)
             fn, _ = cal.default_target(at=float(x[0, 1]))
             pred = float(fn(cal.adapted.params))
             ref = truth[0] if isinstance(truth, list) else truth

@@ -322,8 +322,8 @@ def _report(ctx: RunContext, results: pd.DataFrame, order: list[str], excluded: 
         best = min(metas, key=lambda n: d.loc[n, "median t50 error"]) if metas else None
         if best is None:
             continue
-        parts = [f"**{design} design, k = {k}**: best meta-learner on this table (picked after the fact; every row is above) {best}: median t50 error {d.loc[best, 'median t50 error']:.3f}, "
-                 f"{d.loc[best, 'diverged']:.0%} diverged, 90% coverage {d.loc[best, 'coverage90']:.2f}."]
+        parts = [(f"**{design} design, k = {k}**: best meta-learner on this table (picked after the fact; every row is above) {best}: median t50 error {d.loc[best, 'median t50 error']:.3f}, "
+                 f"{d.loc[best, 'diverged']:.0%} diverged, 90% coverage {d.loc[best, 'coverage90']:.2f}.")]
         for base in ("curve_fit", "pooled-prior MAP"):
             if base in d.index:
                 parts.append(f"{base}: {d.loc[base, 'median t50 error']:.3f}, {d.loc[base, 'diverged']:.0%} diverged, coverage {d.loc[base, 'coverage90']:.2f}.")

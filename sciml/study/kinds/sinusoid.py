@@ -7,6 +7,7 @@ and 10 inner steps. Published MSEs are placed beside ours, marked as published.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pandas as pd
@@ -72,7 +73,7 @@ def run(ctx: RunContext) -> None:
     rows = []
     for (learner, shots, steps), grp in summary.groupby(["learner", "shots", "steps"]):
         mse = float(grp.value.iloc[0])
-        finite = mse == mse and mse != float("inf")
+        finite = math.isfinite(mse)
         rows.append(
             {
                 "learner": learner,
