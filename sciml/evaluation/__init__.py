@@ -12,8 +12,9 @@ from sciml.evaluation.metrics import (
     rmse,
     roc_auc,
 )
-from sciml.evaluation.plots import plot_metric_vs_shots
+from sciml.evaluation.plots import plot_bars, plot_confusion, plot_metric_vs_shots, plot_training_curves
 from sciml.evaluation.protocol import RESULT_COLUMNS, few_shot_results, held_out_metrics, split_generator, summarize
+from sciml.evaluation.tables import mean_ci, summary_table
 
 __all__ = [
     "RESULT_COLUMNS",
@@ -27,12 +28,17 @@ __all__ = [
     "held_out_metrics",
     "leave_one_group_out",
     "mae",
+    "mean_ci",
     "mse",
     "on_query",
+    "plot_bars",
+    "plot_confusion",
     "plot_metric_vs_shots",
+    "plot_training_curves",
     "r2",
     "rmse",
     "roc_auc",
     "split_generator",
     "summarize",
+    "summary_table",
 ]

@@ -49,3 +49,55 @@ def plot_metric_vs_shots(
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
     return ax
+
+
+def plot_training_curves(histories: pd.DataFrame, ax: Any = None) -> Any:
+    """Training and validation curves from a run's ``metrics.csv`` table (``learner, iteration,
+    metric, value``): solid validation, dotted training; log scale."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    for (name, metric), grp in histories.groupby(["learner", "metric"]):
+        ax.plot(grp.iteration, grp.value, "-" if metric.startswith("val") else ":", label=f"{name} {metric}")
+    ax.set_yscale("log")
+    ax.set_xlabel("meta-iteration")
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_bars(long: pd.DataFrame, *, ax: Any = None, references: dict[str, float] | None = None, ylabel: str = "") -> Any:
+    """Bars of ``mean`` with ``half`` whiskers per learner, one bar group per ``shots`` (a
+    :func:`~sciml.evaluation.tables.summary_table`'s ``attrs["long"]``); dashed lines at the
+    ``references`` (label -> value, e.g. published numbers with their source in the label)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    learners = list(dict.fromkeys(long.learner))
+    shots = sorted(long.shots.unique())
+    width = 0.8 / max(1, len(shots))
+    for j, k in enumerate(shots):
+        sub = long[long.shots == k].set_index("learner").reindex(learners)
+        ax.bar(np.arange(len(learners)) + j * width, sub["mean"], width, yerr=sub["half"], label=f"k = {k}", capsize=3)
+    for name, value in (references or {}).items():
+        ax.axhline(value, ls="--", lw=0.8, color="gray")
+        ax.text(len(learners) - 0.4, value, name, fontsize=6, va="bottom", ha="right")
+    ax.set_xticks(np.arange(len(learners)) + width * (len(shots) - 1) / 2, learners, rotation=20, fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_confusion(table: pd.DataFrame, ax: Any = None) -> Any:
+    """A row-normalized confusion table (``pandas.crosstab(..., normalize="index")``) as an image."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 5))
+    im = ax.imshow(table.to_numpy(), vmin=0, vmax=1, cmap="Blues")
+    ax.set_xticks(range(table.shape[1]), table.columns, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(table.shape[0]), table.index, fontsize=7)
+    ax.figure.colorbar(im)
+    return ax

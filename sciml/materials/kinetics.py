@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from sciml.evaluation.metrics import rmse
 from sciml.models.laws import JMAK, JMAKArrhenius
@@ -70,3 +74,30 @@ def kinetics_metrics(t50_key: str = "t50_s", n_key: str = "n", temperature_key: 
         return _nan_to_inf(rmse(ad.predict(task.query.x), task.query.y))
 
     return {"t50_rel_error": t50_err, "n_rel_error": n_err, "diverged": diverged, "rmse_X": rmse_x}
+
+
+def kinetics_table(results: pd.DataFrame, order: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per (dataset, learner, k): median t50, n and RMSE-of-X errors, the share of
+    diverged calibrations and, where the results hold it, the mean 90% coverage.
+
+    Args:
+        results: Few-shot results with the :func:`kinetics_metrics` (and ``coverage90``).
+        order: Learner order of the rows (default: first appearance).
+    """
+    rows = []
+    for (dataset, learner, shots), grp in results.groupby(["dataset", "learner", "shots"], sort=False):
+        v = grp.set_index("metric").value
+        row = {"dataset": dataset, "learner": learner, "k": int(shots),
+               "median t50 error": float(v.loc[["t50_rel_error"]].median()),
+               "median n error": float(v.loc[["n_rel_error"]].median()),
+               "median RMSE X": float(v.loc[["rmse_X"]].median()),
+               "diverged": float(v.loc[["diverged"]].mean())}
+        if "coverage90" in v.index:
+            cov = v.loc[["coverage90"]].to_numpy(dtype=float)
+            row["coverage90"] = float(np.nanmean(cov)) if np.isfinite(cov).any() else float("nan")
+        row["calibrations"] = int((grp.metric == "diverged").sum())
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    order = list(order) if order is not None else list(dict.fromkeys(out.learner))
+    out["o"] = out.learner.map({n: i for i, n in enumerate(order)})
+    return out.sort_values(["dataset", "k", "o"], kind="stable").drop(columns="o").reset_index(drop=True)

@@ -104,3 +104,22 @@ def reference_t50(law: JMAK | JMAKArrhenius, params: dict[str, float], temperatu
     if isinstance(law, JMAKArrhenius):
         return [float(law.t50(T, p)) for T in temperatures_K]
     return [float(law.physical_params(p)["t50"].value)] * len(temperatures_K)
+
+
+def with_reference(task: Task, law: JMAK | JMAKArrhenius, ref: dict[str, float]) -> Task:
+    """The task with the full-data fit's ``n`` and ``t50_s`` (a list over the material's
+    temperatures, or one value for an isotherm) in its metadata, for
+    :func:`~sciml.materials.kinetics.kinetics_metrics`."""
+    meta = dict(task.metadata)
+    if "temperatures_K" in meta:
+        t50 = reference_t50(law, ref, meta["temperatures_K"])
+    else:
+        t50 = reference_t50(law, ref, [meta["temperature_K"]])[0]
+    meta.update(n=math.exp(ref["log_n"]), t50_s=t50, reference_fit=ref)
+    return Task(task.support, task.query, name=task.name, group=task.group, metadata=meta)
+
+
+def pooled_noise_sd(refs: dict[str, dict[str, float]], names: Sequence[str]) -> float:
+    """Measurement noise of a family [1]: the RMS residual of the full-data fits
+    (:func:`fit_reference`) of the tasks ``names``."""
+    return float(math.sqrt(sum(refs[n]["rmse"] ** 2 for n in names) / len(names)))

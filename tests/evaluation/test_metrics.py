@@ -47,3 +47,20 @@ def test_summarize_ci_over_seeds() -> None:
     assert out.value.iloc[0] == pytest.approx(2.0)
     assert out.ci_low.iloc[0] == pytest.approx(2.0 - 4.302653 * 1 / math.sqrt(3), rel=1e-5)
     assert out.n_seeds.iloc[0] == 3 and out.n_tasks.iloc[0] == 2
+
+
+def test_summary_table_mean_and_ci_by_hand() -> None:
+    from sciml.evaluation import summary_table
+
+    rows = []
+    for seed, (a, b) in enumerate([(1.0, 3.0), (2.0, 4.0), (6.0, 8.0)]):  # per-seed means 2, 3, 7
+        rows += [("s", "d", "L", "a", "a", 5, 1, seed, "mse", a), ("s", "d", "L", "b", "b", 5, 1, seed, "mse", b)]
+    df = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    half = 4.302653 * math.sqrt(((2 - 4) ** 2 + (3 - 4) ** 2 + (7 - 4) ** 2) / 2) / math.sqrt(3)
+    by_seed = summary_table(df, digits=2)
+    assert by_seed.columns.tolist() == ["learner", "mse k=5"]
+    assert by_seed.iloc[0, 1] == f"4.00 +- {half:.2f}"
+    by_row = summary_table(df, unit="row").attrs["long"]  # six rows, each a unit
+    vals = [1.0, 3.0, 2.0, 4.0, 6.0, 8.0]
+    sd = math.sqrt(sum((v - 4) ** 2 for v in vals) / 5)
+    assert by_row["half"].iloc[0] == pytest.approx(2.570582 * sd / math.sqrt(6), rel=1e-5)

@@ -18,7 +18,9 @@ import torch
 from torch import nn
 
 from sciml.evaluation.metrics import CLASSIFICATION_METRICS
+from sciml.evaluation.plots import plot_confusion, plot_metric_vs_shots
 from sciml.evaluation.protocol import few_shot_results
+from sciml.evaluation.tables import summary_table
 from sciml.meta import MAML, FineTune, Learner, ProtoNet
 from sciml.models import MLP, PhaseCNN, Standardize
 from sciml.study.context import RunContext
@@ -80,15 +82,6 @@ def _learner(name: str, n_way: int, n_train_classes: int, feat_dim: int, phase_b
         return FineTune(MLP(feat_dim, (64, 64), n_train_classes), loss="cross_entropy", inner_lr=1e-2, inner_steps=50,
                         outer_lr=1e-3, meta_batch_size=1), "features"
     raise ValueError(f"Unknown learner {name!r}")
-
-
-def _summary(results: pd.DataFrame) -> pd.DataFrame:
-    rows = []
-    for (dataset, learner, k, metric), grp in results.groupby(["dataset", "learner", "shots", "metric"], sort=False):
-        v = grp.value.to_numpy(dtype=float)
-        half = 1.96 * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
-        rows.append({"episodes": dataset, "learner": learner, "K": int(k), "metric": metric, "mean": v.mean(), "95% CI": f"+-{half:.3f}", "n": len(v)})
-    return pd.DataFrame(rows)
 
 
 def run_asas(ctx: RunContext) -> None:
@@ -167,14 +160,9 @@ def run_asas(ctx: RunContext) -> None:
                 frames.append(res)
     results = pd.concat(frames, ignore_index=True)
     ctx.add_results(results)
-    summ = _summary(results)
     main = results[results.dataset.str.contains("split")]
-    cells = {}
-    for (learner, k, metric), grp in main.groupby(["learner", "shots", "metric"], sort=False):
-        v = grp.value.to_numpy(dtype=float)
-        cells.setdefault(learner, {})[f"{metric} K={k}"] = f"{v.mean():.3f} +-{1.96 * v.std(ddof=1) / np.sqrt(len(v)):.3f}"
-    table = pd.DataFrame.from_dict(cells, orient="index")
-    table = table[sorted(table.columns, key=lambda c: (c.split()[0] != "accuracy", c))].reset_index(names="learner")
+    table = summary_table(main.sort_values("metric", kind="stable"), unit="row")
+    summ = summary_table(results, rows=("dataset", "learner"), unit="row")
     ctx.headline = (
         f"5-way K-shot episodes on held-out classes: {e['test_episodes']} episodes per class split and K, "
         f"{len(e['splits'])} splits; mean and 95% CI over all {e['test_episodes'] * len(e['splits'])} episodes. The floor is "
@@ -219,34 +207,18 @@ def _plots(ctx: RunContext, results: pd.DataFrame, pool: Any, names: list[str], 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from sciml.astro.plots import plot_gallery
+
     acc = results[(results.metric == "accuracy") & results.dataset.str.contains("split")]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for learner, grp in acc.groupby("learner", sort=False):
-        m = grp.groupby("shots").value.mean()
-        ax.plot(m.index, m.values, marker="o", ls="--" if learner == "nearest-centroid" else "-", label=learner)
-    ax.set_xlabel("K (examples per class)")
-    ax.set_ylabel("accuracy, held-out classes")
+    ax = plot_metric_vs_shots(acc, "accuracy", statistic="mean", baselines=("nearest-centroid",), title="accuracy, held-out classes")
     ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    ctx.save_figure(fig, "accuracy_vs_k", "Accuracy vs K on held-out classes (mean over splits and episodes).")
+    ctx.save_figure(ax.figure, "accuracy_vs_k", "Accuracy vs K on held-out classes (mean over splits and episodes).")
     if confusions:
-        cm = confusions[0]
-        fig, ax = plt.subplots(figsize=(6, 5))
-        im = ax.imshow(cm.to_numpy(), vmin=0, vmax=1, cmap="Blues")
-        ax.set_xticks(range(cm.shape[1]), cm.columns, rotation=60, ha="right", fontsize=7)
-        ax.set_yticks(range(cm.shape[0]), cm.index, fontsize=7)
-        fig.colorbar(im)
-        ctx.save_figure(fig, "confusion_novel", "ProtoNet-CNN, split 0, 5-shot: confusion over the novel classes (rows sum to 1).")
-    classes = sorted(set(pool.labels), key=lambda c: -int((pool.labels == c).sum()))[:15]
-    fig, axes = plt.subplots(3, 5, figsize=(14, 7), sharex=True)
-    grid = np.linspace(0, 1, pool.phase.shape[1], endpoint=False)
-    for ax, cls in zip(axes.flat, classes):
-        rows = pool.phase[pool.labels == cls][:12]
-        for r in rows:
-            ax.plot(grid, r, color="tab:blue", alpha=0.3, lw=0.8)
-        ax.set_title(f"{cls} ({int((pool.labels == cls).sum())})", fontsize=8)
-    fig.tight_layout()
+        ax = plot_confusion(confusions[0])
+        ctx.save_figure(ax.figure, "confusion_novel", "ProtoNet-CNN, split 0, 5-shot: confusion over the novel classes (rows sum to 1).")
+    fig = plot_gallery(pool, classes=15)
     ctx.save_figure(fig, "gallery", "Phase-folded, resampled curves (brightness up, unit amplitude), up to 12 per class.")
+    plt.close("all")
 
 
 DEFAULTS_HTRU2: dict[str, Any] = {
@@ -289,24 +261,11 @@ def run_htru2(ctx: RunContext) -> None:
                                            per_class=True, study=ctx.name, dataset="htru2:held-out-candidates", learner_name=label))
     results = pd.concat(frames, ignore_index=True)
     ctx.add_results(results)
-    summ = _summary(results)
-    cell = summ.assign(cell=[f"{m:.3f} {c}" for m, c in zip(summ["mean"], summ["95% CI"])])
-    pivot = cell.pivot_table(index=["learner"], columns=["metric", "K"], values="cell", aggfunc="first", sort=False)
-    pivot.columns = [f"{m} K={k}" for m, k in pivot.columns]
+    pivot = summary_table(results.sort_values("metric", kind="stable"), unit="row")
     ctx.headline = (
         f"2-way K-shot (pulsar vs not) on held-out candidates ({int(test_mask.sum())} of {len(y_np)}), {e['test_episodes']} "
-        "episodes per K, 15 queries per class; mean and 95% CI over episodes.\n\n" + markdown_table(pivot.reset_index())
+        "episodes per K, 15 queries per class; mean and 95% CI over episodes.\n\n" + markdown_table(pivot)
     )
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for learner, grp in results[results.metric == "accuracy"].groupby("learner", sort=False):
-        m = grp.groupby("shots").value.mean()
-        ax.plot(m.index, m.values, marker="o", label=learner)
-    ax.set_xlabel("K")
-    ax.set_ylabel("accuracy")
+    ax = plot_metric_vs_shots(results, "accuracy", statistic="mean", baselines=("nearest-centroid",), title="HTRU2 accuracy")
     ax.legend(fontsize=7)
-    ctx.save_figure(fig, "accuracy_vs_k", "HTRU2: accuracy vs K.")
+    ctx.save_figure(ax.figure, "accuracy_vs_k", "HTRU2: accuracy vs K.")

@@ -16,7 +16,9 @@ import pandas as pd
 import torch
 
 from sciml.evaluation.conformal import band_coverage
+from sciml.evaluation.plots import plot_metric_vs_shots
 from sciml.evaluation.protocol import few_shot_results
+from sciml.evaluation.tables import summary_table
 from sciml.study.context import RunContext
 from sciml.study.report import markdown_table
 from sciml.tasks import TaskSet
@@ -198,17 +200,11 @@ def run(ctx: RunContext) -> None:
 
 
 def _report(ctx: RunContext, results: pd.DataFrame, split_lines: list[str], family_lines: list[str], graphs: Any) -> None:
-    learners = list(dict.fromkeys(results.learner))
     parts = []
     for grouping, grp in results.groupby("grouping", sort=False):
-        for metric in METRICS:
-            sub = grp[grp.metric == metric]
-            # mean over the (family, seed) calibrations of each split, then over splits
-            per_split = sub.groupby(["learner", "shots", "split"], sort=False).value.mean().reset_index()
-            piv = per_split.groupby(["learner", "shots"], sort=False).value.mean().unstack("shots").reindex(learners)
-            piv.columns = [f"k={c}" for c in piv.columns]
-            parts.append(f"**{grouping}, {metric}** (mean over held-out families, support draws and splits):\n\n"
-                         + markdown_table(piv.reset_index(), floatfmt=".3f"))
+        table = summary_table(grp[grp.metric.isin(list(METRICS))], columns=("metric", "shots"))
+        parts.append(f"**{grouping}** (mean over the support draws of the per-draw mean over held-out families of every "
+                     "split, and 95% CI over draws):\n\n" + markdown_table(table))
     ref = ", ".join(f"{k} {v}" for k, v in MATBENCH_FULL_DATA_MAE_N.items())
     anion = results[(results.grouping == "anion") & (results.metric == "mae_n")]
     wins = []
@@ -217,7 +213,7 @@ def _report(ctx: RunContext, results: pd.DataFrame, split_lines: list[str], fami
         for k, row in per_k.iterrows():
             wins.append(f"k={k}: best {row.idxmin()} ({row.min():.3f}), support mean {row.get('support mean', float('nan')):.3f}")
     ctx.headline = (
-        "Few-shot MAE on held-out families; each cell averages every held-out family, support draw and split. The target is "
+        "Few-shot MAE on held-out families. The target is "
         "log10(n): n is heavy-tailed (a few compounds above n = 5 dominate squared errors), so training and the first metric "
         "use log10(n); `mae_n` converts predictions back to n. For scale, matbench's full-data MAE in n (5-fold CV on all "
         f"structures, no family shift): {ref}.\n\n" + "\n\n".join(parts)
@@ -242,21 +238,11 @@ def _plot(ctx: RunContext, results: pd.DataFrame) -> None:
     groupings = list(dict.fromkeys(results.grouping))
     fig, axes = plt.subplots(1, len(groupings), figsize=(6 * len(groupings), 4), squeeze=False)
     for ax, grouping in zip(axes[0], groupings):
-        sub = results[(results.grouping == grouping) & (results.metric == "mae_n")]
-        for learner, grp in sub.groupby("learner", sort=False):
-            m = grp.groupby("shots").value.mean()
-            ax.plot(m.index, m.values, marker="o", ls="--" if learner in ("support mean", "ridge (composition)") else "-", label=learner)
-        for name, v in MATBENCH_FULL_DATA_MAE_N.items():
-            if name in ("CGCNN", "MODNet"):
-                ax.axhline(v, color="gray", lw=0.8, ls=":")
-                ax.text(5, v, f"{name}, full data", fontsize=6, va="bottom")
-        ax.set_xscale("log")
-        shots = sorted(sub.shots.unique())
-        ax.set_xticks(shots, [str(k) for k in shots])
-        ax.minorticks_off()
-        ax.set_xlabel("k (measured members of the new family)")
+        plot_metric_vs_shots(results[results.grouping == grouping], "mae_n", ax=ax, statistic="mean",
+                             baselines=("support mean", "ridge (composition)"), title=f"grouping: {grouping}")
+        for name in ("CGCNN", "MODNet"):
+            ax.axhline(MATBENCH_FULL_DATA_MAE_N[name], color="gray", lw=0.8, ls=":")
+            ax.text(ax.get_xlim()[0], MATBENCH_FULL_DATA_MAE_N[name], f"{name}, full data", fontsize=6, va="bottom")
         ax.set_ylabel("MAE in n, held-out families")
-        ax.set_title(f"grouping: {grouping}")
         ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
     ctx.save_figure(fig, "mae_vs_k", "MAE in n vs k on held-out families (dotted: matbench full-data MAE for scale).")

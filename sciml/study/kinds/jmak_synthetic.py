@@ -17,7 +17,7 @@ import torch
 from sciml.data.paths import reference_file
 from sciml.evaluation.plots import plot_metric_vs_shots
 from sciml.evaluation.protocol import few_shot_results, held_out_metrics, summarize
-from sciml.materials.kinetics import kinetics_metrics
+from sciml.materials.kinetics import kinetics_metrics, kinetics_table
 from sciml.materials.synthetic_alloys import SyntheticAlloyFamily, check_families_against_table
 from sciml.meta import CurveFit, Learner
 from sciml.models.laws import JMAK, JMAKArrhenius
@@ -73,23 +73,7 @@ def _prior_law(family: SyntheticAlloyFamily) -> JMAKArrhenius:
 
 
 def _headline(results: pd.DataFrame, order: list[str]) -> pd.DataFrame:
-    rows = []
-    for (learner, shots), grp in results.groupby(["learner", "shots"], sort=False):
-        get = grp.set_index("metric")
-        rows.append(
-            {
-                "learner": learner,
-                "k": int(shots),
-                "median t50 rel. error": float(get.loc["t50_rel_error", "value"].median()),
-                "median n rel. error": float(get.loc["n_rel_error", "value"].median()),
-                "diverged": float(get.loc["diverged", "value"].mean()),
-                "median RMSE of X": float(get.loc["rmse_X", "value"].median()),
-                "calibrations": int((grp.metric == "diverged").sum()),
-            }
-        )
-    df = pd.DataFrame(rows)
-    df["order"] = df.learner.map({n: i for i, n in enumerate(order)})
-    return df.sort_values(["k", "order"]).drop(columns="order")
+    return kinetics_table(results, order).drop(columns="dataset").sort_values(["k"], kind="stable").reset_index(drop=True)
 
 
 def _plots(ctx: RunContext, results: pd.DataFrame, order: list[str], examples: list[tuple[Task, dict[str, Any]]]) -> None:
@@ -212,8 +196,8 @@ def run(ctx: RunContext) -> None:
         cf = head[(head.learner == "curve_fit") & (head.k == ks)].iloc[0]
         ctx.add_section(
             f"At k = {ks}",
-            f"Best meta-learner on this table by median t50 error (picked after the fact; every row is above): **{best}**, median t50 error {row['median t50 rel. error']:.3f} "
-            f"and {row['diverged']:.1%} diverged, against curve_fit {cf['median t50 rel. error']:.3f} and "
+            f"Best meta-learner on this table by median t50 error (picked after the fact; every row is above): **{best}**, median t50 error {row['median t50 error']:.3f} "
+            f"and {row['diverged']:.1%} diverged, against curve_fit {cf['median t50 error']:.3f} and "
             f"{cf['diverged']:.1%}.",
         )
     summary = summarize(results[results.metric == "t50_rel_error"], by=("learner", "shots"), statistic="median")
@@ -246,6 +230,6 @@ def _best_meta_learner(head: pd.DataFrame, k: int) -> str | None:
     sub = head[(head.k == k) & ~head.learner.isin(BASELINES + ABLATIONS)]
     if not len(sub):
         return None
-    return str(sub.sort_values("median t50 rel. error").iloc[0].learner)
+    return str(sub.sort_values("median t50 error").iloc[0].learner)
 
 

@@ -15,26 +15,27 @@ The ``dataset`` column of results.csv names the design: ``tungsten:random``,
 
 from __future__ import annotations
 
-import math
 import warnings
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 
 from sciml.data.recrystallization import load_recrystallization
+from sciml.evaluation.coverage import posterior_band_coverage
 from sciml.evaluation.plots import plot_metric_vs_shots
 from sciml.evaluation.protocol import few_shot_results, held_out_metrics, split_generator
 from sciml.materials.avrami import AvramiPlot
-from sciml.materials.kinetics import kinetics_metrics
+from sciml.materials.design import sequential_design
+from sciml.materials.kinetics import kinetics_metrics, kinetics_table
+from sciml.materials.plots import plot_material_calibration, plot_sequential_design
 from sciml.materials.recrystallization import (
     DESIGNS,
-    early_design,
     fit_reference,
     isotherm_tasks,
     material_tasks,
-    reference_t50,
+    pooled_noise_sd,
+    with_reference,
 )
 from sciml.meta import CurveFit, Learner
 from sciml.models.laws import JMAK, JMAKArrhenius
@@ -89,23 +90,6 @@ def _law(cfg: dict[str, Any]) -> JMAKArrhenius:
     return JMAKArrhenius(T_ref=m["T_ref_K"], k_ref=m["k_ref"], Q=m["Q_kJmol"], n=m["n"]).double()
 
 
-def _with_reference(task: Task, law: JMAK | JMAKArrhenius, ref: dict[str, float]) -> Task:
-    """The task with the full-data fit's n and t50 (a list over the material's temperatures,
-    or one value for an isotherm) in its metadata, for the kinetics metrics."""
-    meta = dict(task.metadata)
-    if "temperatures_K" in meta:
-        t50 = reference_t50(law, ref, meta["temperatures_K"])
-    else:
-        t50 = reference_t50(law, ref, [meta["temperature_K"]])[0]
-    meta.update(n=math.exp(ref["log_n"]), t50_s=t50, reference_fit=ref)
-    return Task(task.support, task.query, name=task.name, group=task.group, metadata=meta)
-
-
-def _pooled_noise_sd(refs: dict[str, dict[str, float]], names: Any) -> float:
-    """RMS residual of the full-data fits of the tasks ``names``: the noise level [1]."""
-    return float(np.sqrt(np.mean([refs[n]["rmse"] ** 2 for n in names])))
-
-
 def _fit_and_evaluate(
     ctx: RunContext,
     learner: Learner,
@@ -127,7 +111,7 @@ def _fit_and_evaluate(
     (random: ``seeds`` draws; early: one) and judge it with the kinetics metrics and coverage."""
     cfg = ctx.config
     learner.fit(train, iterations=iterations, shots=train_shots, query_size=query_size, seed=cfg["train"]["seed"], progress=False)
-    metrics = {**kinetics_metrics(temperature_key=temperature_key), "coverage90": _coverage_metric(learner, noise_sd, cfg["evaluate"]["level"])}
+    metrics = {**kinetics_metrics(temperature_key=temperature_key), "coverage90": posterior_band_coverage(learner, noise_sd, cfg["evaluate"]["level"])}
     return [
         few_shot_results(
             learner, test, shots=shots, steps=[learner.inner_steps], seeds=seeds if design == "random" else [0], metrics=metrics,
@@ -135,18 +119,6 @@ def _fit_and_evaluate(
         )
         for design in designs
     ]
-
-
-def _coverage_metric(learner: Learner, noise_sd: float, level: float) -> Any:
-    def coverage(ad: Any, task: Task) -> float:
-        if any(not torch.isfinite(v).all() for v in ad.params.values()):
-            return float("nan")
-        post = learner.posterior(ad, task.support, noise_sd)
-        _, lo, hi = post.predict(task.query.x.double(), level=level)
-        y = task.query.y.double()
-        return float(((y >= lo) & (y <= hi)).double().mean())
-
-    return coverage
 
 
 def _isothermal_law(cfg: dict[str, Any], incubation: bool = False) -> JMAK:
@@ -176,8 +148,8 @@ def _run_isotherm_level(ctx: RunContext, df: pd.DataFrame) -> pd.DataFrame:
     frames = []
     for held_out, train_all, test in tasks.leave_one_group_out():
         train = TaskSet(t for t in train_all if len(t) >= min_len)
-        noise_sd = _pooled_noise_sd(refs, train_all.names)
-        test_tasks = [_with_reference(t, _isothermal_law(cfg), refs[t.name]) for t in test]
+        noise_sd = pooled_noise_sd(refs, train_all.names)
+        test_tasks = [with_reference(t, _isothermal_law(cfg), refs[t.name]) for t in test]
         ctx.log(f"isotherm level, held out {held_out} ({len(test_tasks)} isotherms); {len(train)} training isotherms")
         for label, spec in iso["learners"].items():
             torch.manual_seed(cfg["train"]["seed"])
@@ -188,46 +160,6 @@ def _run_isotherm_level(ctx: RunContext, df: pd.DataFrame) -> pd.DataFrame:
                 noise_sd=noise_sd, temperature_key="temperature_K", level="tungsten-isotherm",
             )
     return pd.concat(frames, ignore_index=True)
-
-
-def _suggest_experiment(
-    learner: Learner, task: Task, noise_sd: float, law: JMAKArrhenius, cfg: dict[str, Any], ctx: RunContext
-) -> pd.DataFrame:
-    """Sequential design: from the earliest points, add measurements by suggest_next, at random,
-    or equally spaced in log time; record the t50 error after each addition."""
-    s = cfg["suggest"]
-    metric = kinetics_metrics(temperature_key="temperatures_K")["t50_rel_error"]
-    temps = task.metadata["temperatures_K"]
-    t_mid = float(np.median(temps))
-    rows = []
-    for strategy in ("suggest_next", "random", "equally spaced"):
-        for seed in s["seeds"] if strategy == "random" else [0]:
-            split = early_design(task, s["start_shots"])
-            support, pool = split.support, split.query
-            g = torch.Generator().manual_seed(seed)
-            order = torch.argsort(pool.x[:, 0].log())
-            grid = [int(order[round(q)]) for q in np.linspace(0, len(order) - 1, s["added"])]
-            for step in range(s["added"] + 1):
-                ad = learner.adapt(support)
-                current = split.with_split(support, pool)
-                rows.append((ctx.name, "tungsten:sequential", f"{cfg['suggest']['learner']}/{strategy}",
-                             task.name, task.group, len(support), learner.inner_steps, seed, "t50_rel_error", metric(ad, current)))
-                if step == s["added"] or len(pool) == 0:
-                    break
-                if strategy == "suggest_next":
-                    post = learner.posterior(ad, support, noise_sd)
-                    ranking = post.suggest_next(pool.x.double(), lambda p: law.t50(t_mid, p))
-                    pick = int(ranking.iloc[0]["index"])
-                elif strategy == "random":
-                    pick = int(torch.randint(len(pool), (1,), generator=g))
-                else:
-                    target = float(split.query.x[grid[step], 0])
-                    pick = int(torch.argmin((pool.x[:, 0].log() - math.log(max(target, 1e-6))).abs()))
-                keep = torch.ones(len(pool), dtype=torch.bool)
-                keep[pick] = False
-                support = support.concat(pool.subset([pick]))
-                pool = pool.subset(torch.nonzero(keep).flatten())
-    return pd.DataFrame(rows, columns=["study", "dataset", "learner", "task", "group", "shots", "steps", "seed", "metric", "value"])
 
 
 def run(ctx: RunContext) -> None:
@@ -250,8 +182,8 @@ def run(ctx: RunContext) -> None:
     frames, shown, sequential = [], {}, []
     for held_out, train, test in tasks.leave_one_group_out():
         assert held_out not in train.groups
-        noise_sd = _pooled_noise_sd(refs, train.names)
-        test_task = _with_reference(test[0], law, refs[held_out])
+        noise_sd = pooled_noise_sd(refs, train.names)
+        test_task = with_reference(test[0], law, refs[held_out])
         ctx.log(f"held out {held_out}: priors from {', '.join(train.names)}; noise sd {noise_sd:.3f}")
         for label, spec in specs.items():
             torch.manual_seed(cfg["train"]["seed"])
@@ -266,7 +198,12 @@ def run(ctx: RunContext) -> None:
             if label == cfg["report"]["show_learner"]:
                 shown[held_out] = (learner, test_task, noise_sd)
             if label == cfg["suggest"]["learner"]:
-                sequential.append(_suggest_experiment(learner, test_task, noise_sd, law, cfg, ctx))
+                s = cfg["suggest"]
+                seq = sequential_design(learner, test_task, noise_sd, start_shots=s["start_shots"], added=s["added"], seeds=s["seeds"])
+                sequential.append(pd.DataFrame({
+                    "study": ctx.name, "dataset": "tungsten:sequential", "learner": label + "/" + seq.strategy, "task": test_task.name,
+                    "group": test_task.group, "shots": seq.shots, "steps": learner.inner_steps, "seed": seq.seed,
+                    "metric": "t50_rel_error", "value": seq.t50_rel_error}))
     if cfg["isotherm"]["enabled"]:
         frames.append(_run_isotherm_level(ctx, df))
     results = pd.concat(frames + sequential, ignore_index=True)
@@ -279,28 +216,16 @@ def run(ctx: RunContext) -> None:
               seed=cfg["train"]["seed"], progress=False)
     metrics = held_out_metrics(results[results.learner == label], label, statistic="median")
     ctx.save_prior("tungsten-jmak-arrhenius", law_prior(
-        final, tasks, _pooled_noise_sd(refs, refs), metrics=metrics,
+        final, tasks, pooled_noise_sd(refs, refs), metrics=metrics,
         provenance={"trained_on": "every documented tungsten material", "held_out_metrics": "leave-one-material-out runs of "
                     f"{label} (medians over materials and draws)"}))
 
 
 def _headline(results: pd.DataFrame, order: list[str]) -> pd.DataFrame:
-    rows = []
     main = results[results.dataset.isin(["tungsten:random", "tungsten:early"])]
-    for (dataset, learner, shots), grp in main.groupby(["dataset", "learner", "shots"], sort=False):
-        v = grp.set_index("metric").value
-        rows.append({
-            "design": dataset.split(":")[1], "learner": learner, "k": int(shots),
-            "median t50 error": float(v.loc[["t50_rel_error"]].median()),
-            "median n error": float(v.loc[["n_rel_error"]].median()),
-            "median RMSE X": float(v.loc[["rmse_X"]].median()),
-            "diverged": float(v.loc[["diverged"]].mean()),
-            "coverage90": float(np.nanmean(v.loc[["coverage90"]].to_numpy(dtype=float))) if v.loc[["coverage90"]].notna().any() else float("nan"),
-            "calibrations": int((grp.metric == "diverged").sum()),
-        })
-    out = pd.DataFrame(rows)
-    out["o"] = out.learner.map({n: i for i, n in enumerate(order)})
-    return out.sort_values(["design", "k", "o"]).drop(columns="o")
+    head = kinetics_table(main, order)
+    head.insert(0, "design", head.pop("dataset").str.split(":").str[1])
+    return head.sort_values(["design", "k"], kind="stable").reset_index(drop=True)
 
 
 def _report(ctx: RunContext, results: pd.DataFrame, order: list[str], excluded: dict[str, str]) -> None:
@@ -380,25 +305,8 @@ def _plots(ctx: RunContext, results: pd.DataFrame, order: list[str], shown: dict
         fig, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 3.8), squeeze=False, sharey=True)
         for ax, (name, (learner, task, noise_sd)) in zip(axes[0], shown.items()):
             split = task.resample(3, split_generator(0, task.name, 3))
-            ad = learner.adapt(split.support)
-            post = learner.posterior(ad, split.support, noise_sd)
-            temps = task.metadata["temperatures_K"]
-            colors = plt.cm.viridis(np.linspace(0, 0.9, len(temps)))
-            x_all = task.data.x
-            for T, c in zip(temps, colors):
-                sel = x_all[:, 1] == T
-                tt = x_all[sel, 0].clamp_min(1.0)
-                grid = torch.logspace(float(tt.min().log10()) - 0.3, float(tt.max().log10()) + 0.3, 100, dtype=torch.float64)
-                xg = torch.stack([grid, torch.full_like(grid, T)], 1)
-                mean, lo, hi = post.predict(xg, level=0.9)
-                ax.fill_between(grid, lo.clamp(0, 1), hi.clamp(0, 1), color=c, alpha=0.2)
-                ax.plot(grid, mean, color=c, label=f"{T - 273.15:.0f} C")
-                ax.plot(tt, task.data.y[sel], "o", mfc="none", color=c, ms=4)
-            ax.plot(split.support.x[:, 0].clamp_min(1.0), split.support.y, "k*", ms=10, label="3 measured")
-            ax.set_xscale("log")
-            ax.set_title(name, fontsize=9)
-            ax.set_xlabel("time [s]")
-            ax.legend(fontsize=6)
+            post = learner.posterior(learner.adapt(split.support), split.support, noise_sd)
+            plot_material_calibration(ax, post, task, split.support, title=name)
         axes[0, 0].set_ylabel("recrystallized fraction X")
         fig.tight_layout()
         ctx.save_figure(fig, "calibrated_k3", f"Each held-out material calibrated by {ctx.config['report']['show_learner']} from 3 random points (stars), with 90% predictive bands; circles: all measured points.")
@@ -406,13 +314,5 @@ def _plots(ctx: RunContext, results: pd.DataFrame, order: list[str], shown: dict
     seq = results[results.dataset == "tungsten:sequential"]
     if len(seq):
         fig, ax = plt.subplots(figsize=(6, 4))
-        for name, grp in seq.groupby("learner"):
-            med = grp.groupby("shots").value.median()
-            ax.plot(med.index, med.values, marker="o", label=name.split("/")[1])
-        ax.set_yscale("log")
-        ax.set_xlabel("measured points (3 earliest + added)")
-        ax.set_ylabel("median t50 error")
-        ax.legend()
-        ax.grid(alpha=0.3)
+        plot_sequential_design(ax, seq.assign(strategy=seq.learner.str.split("/").str[1], t50_rel_error=seq.value))
         ctx.save_figure(fig, "suggest_next", "t50 error as measurements are added: suggest_next vs random vs equally spaced in log time.")
-

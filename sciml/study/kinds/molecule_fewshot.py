@@ -17,14 +17,15 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
 from sciml.chem.pretrain import pretrain_multitask
 from sciml.evaluation.metrics import BINARY_METRICS
+from sciml.evaluation.plots import plot_bars
 from sciml.evaluation.protocol import few_shot_results
+from sciml.evaluation.tables import summary_table
 from sciml.study.context import RunContext
 from sciml.study.report import markdown_table
 from sciml.tasks import Task, TaskSet
@@ -165,14 +166,6 @@ def _scratch_results(cfg: dict[str, Any], test: TaskSet, shots: list[int], seeds
     return pd.concat(frames, ignore_index=True)
 
 
-def _seed_table(results: pd.DataFrame) -> pd.DataFrame:
-    """ROC-AUC (%) mean over test tasks per seed, then mean and std over seeds."""
-    per_seed = results.groupby(["learner", "shots", "seed"], sort=False).value.mean().reset_index()
-    agg = per_seed.groupby(["learner", "shots"], sort=False).value.agg(["mean", "std", "count"]).reset_index()
-    agg[["mean", "std"]] *= 100
-    return agg
-
-
 def run(ctx: RunContext) -> None:
     """Run the study."""
     from sciml.chem.dataset import featurize_cached
@@ -289,17 +282,15 @@ def _setup_note(cfg: dict[str, Any]) -> str:
 
 def _report(ctx: RunContext, results: pd.DataFrame, dataset: str, train: TaskSet, test: TaskSet, held: TaskSet, mols: Any,
             shots: list[int], pretrained_history: list[dict[str, float]], chosen: dict[str, tuple[int, pd.DataFrame]]) -> None:
-    agg = _seed_table(results)
-    ours = {}
-    for r in agg.itertuples():
-        ours.setdefault(r.learner, {})[int(r.shots)] = f"{r.mean:.2f} +- {r.std:.2f}"
-    cols = [f"{k}-shot" for k in sorted(shots, reverse=True)]
-    rows = [{"method": f"**{name}** (ours)", **{f"{k}-shot": v.get(k, "") for k in sorted(shots, reverse=True)}} for name, v in ours.items()]
+    table = summary_table(results, columns=("shots",), scale=100, digits=2)
+    long = table.attrs["long"]
+    cols = [str(k) for k in sorted(shots, reverse=True)]
+    table = table.rename(columns={"learner": "method"}).assign(method=lambda t: "**" + t.method + "** (ours)")
     pub = PUBLISHED.get(dataset, {})
-    rows += [{"method": f"{name} (published)", "10-shot": f"{a:.2f}", "1-shot": f"{b:.2f}"} for name, (a, b) in pub.items()]
-    table = pd.DataFrame(rows)[["method", *cols]]
-    n_seeds = int(agg["count"].max())
-    best = agg[agg.shots == max(shots)].sort_values("mean", ascending=False).iloc[0]
+    published = pd.DataFrame([{"method": f"{name} (published)", "10": f"{a:.2f}", "1": f"{b:.2f}"} for name, (a, b) in pub.items()])
+    table = pd.concat([table, published], ignore_index=True)[["method", *cols]].rename(columns={c: f"{c}-shot" for c in cols})
+    n_seeds = int(results.seed.nunique())
+    best = long[long.shots == max(shots)].sort_values("mean", ascending=False).iloc[0]
     gap_lines = []
     if pub:
         for ref in ("Meta-MGNN", "PAR (pretrained)", "MAML"):
@@ -307,7 +298,7 @@ def _report(ctx: RunContext, results: pd.DataFrame, dataset: str, train: TaskSet
                 gap_lines.append(f"- {ref}: published {pub[ref][0]:.2f}; our best {max(shots)}-shot ({best.learner}) "
                                  f"{best['mean']:.2f}, gap {pub[ref][0] - best['mean']:+.2f} points")
     ctx.headline = (
-        f"ROC-AUC (%) on the {len(test)} test tasks ({', '.join(test.names)}), mean +- std over {n_seeds} seeds (each seed: "
+        f"ROC-AUC (%) on the {len(test)} test tasks ({', '.join(test.names)}), mean and 95% CI over {n_seeds} seeds (each seed: "
         "mean over test tasks of the ROC-AUC on every labelled molecule outside the support). Support = k positives + "
         "k negatives. Model selection (early stopping) used only molecules held out of the training tasks; **the published "
         "numbers were selected on the test tasks** (Wang et al. 2021, PAR, Table 2), so they are optimistic by an unknown "
@@ -339,28 +330,17 @@ def _report(ctx: RunContext, results: pd.DataFrame, dataset: str, train: TaskSet
                          f"from the held-out molecules of the training tasks ({row}).")
     if selection:
         ctx.add_section("Model selection (training tasks only)", "\n".join(selection))
-    _plot(ctx, results, dataset, shots)
+    _plot(ctx, long, dataset)
 
 
-def _plot(ctx: RunContext, results: pd.DataFrame, dataset: str, shots: list[int]) -> None:
+def _plot(ctx: RunContext, long: pd.DataFrame, dataset: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    agg = _seed_table(results)
+    refs = {f"{name} 10-shot (published)": a for name, (a, _) in PUBLISHED.get(dataset, {}).items() if name in ("MAML", "PAR (pretrained)", "Meta-MGNN")}
     fig, ax = plt.subplots(figsize=(7, 4))
-    learners = list(dict.fromkeys(agg.learner))
-    width = 0.8 / max(1, len(shots))
-    for j, k in enumerate(sorted(shots)):
-        sub = agg[agg.shots == k].set_index("learner").reindex(learners)
-        ax.bar(np.arange(len(learners)) + j * width, sub["mean"], width, yerr=sub["std"], label=f"ours, {k}-shot", capsize=3)
-    for name, (a, _) in PUBLISHED.get(dataset, {}).items():
-        if name in ("MAML", "PAR (pretrained)", "Meta-MGNN"):
-            ax.axhline(a, ls="--", lw=0.8, color="gray")
-            ax.text(len(learners) - 0.4, a, f"{name} 10-shot (published)", fontsize=6, va="bottom", ha="right")
-    ax.set_xticks(np.arange(len(learners)) + width * (len(shots) - 1) / 2, learners, rotation=20, fontsize=8)
-    ax.set_ylabel("ROC-AUC (%), test tasks")
-    ax.set_ylim(min(45.0, float((agg["mean"] - agg["std"].fillna(0)).min()) - 3), 90)
-    ax.legend(fontsize=7)
-    ctx.save_figure(fig, "roc_auc", f"{dataset}: ROC-AUC per learner and k (bars: mean over seeds, whiskers: std); dashed: published 10-shot.")
+    plot_bars(long, ax=ax, references=refs, ylabel="ROC-AUC (%), test tasks")
+    ax.set_ylim(min(45.0, float((long["mean"] - long["half"].fillna(0)).min()) - 3), 90)
+    ctx.save_figure(fig, "roc_auc", f"{dataset}: ROC-AUC per learner and k (bars: mean over seeds, whiskers: 95% CI); dashed: published 10-shot.")

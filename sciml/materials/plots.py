@@ -1,0 +1,56 @@
+"""Figures of calibrated kinetics: bands per temperature, and sequential design curves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+
+def plot_material_calibration(ax: Any, posterior: Any, task: Any, support: Any, level: float = 0.9, title: str = "") -> Any:
+    """One material: the calibrated JMAK-Arrhenius curve with its ``level`` predictive band at
+    each of the material's temperatures, every measured point (circles) and the support (stars).
+
+    Args:
+        ax: Matplotlib axes.
+        posterior: The calibration's Laplace posterior.
+        task: The material task (``temperatures_K`` in metadata; inputs time [s], temperature [K]).
+        support: The points the calibration used.
+        level: Band level.
+        title: Axes title.
+    """
+    import matplotlib.pyplot as plt
+
+    temps = task.metadata["temperatures_K"]
+    colors = plt.cm.viridis(np.linspace(0, 0.9, len(temps)))
+    x_all = task.data.x
+    for T, c in zip(temps, colors):  # noqa: N806
+        sel = x_all[:, 1] == T
+        tt = x_all[sel, 0].clamp_min(1.0)
+        grid = torch.logspace(float(tt.min().log10()) - 0.3, float(tt.max().log10()) + 0.3, 100, dtype=torch.float64)
+        mean, lo, hi = posterior.predict(torch.stack([grid, torch.full_like(grid, T)], 1), level=level)
+        ax.fill_between(grid, lo.clamp(0, 1), hi.clamp(0, 1), color=c, alpha=0.2)
+        ax.plot(grid, mean, color=c, label=f"{T - 273.15:.0f} C")
+        ax.plot(tt, task.data.y[sel], "o", mfc="none", color=c, ms=4)
+    ax.plot(support.x[:, 0].clamp_min(1.0), support.y, "k*", ms=10, label=f"{len(support)} measured")
+    ax.set_xscale("log")
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("time [s]")
+    ax.legend(fontsize=6)
+    return ax
+
+
+def plot_sequential_design(ax: Any, table: pd.DataFrame) -> Any:
+    """Median t50 error vs measured points for each strategy of
+    :func:`~sciml.materials.design.sequential_design` (``strategy, shots, t50_rel_error``)."""
+    for name, grp in table.groupby("strategy", sort=False):
+        med = grp.groupby("shots").t50_rel_error.median()
+        ax.plot(med.index, med.values, marker="o", label=name)
+    ax.set_yscale("log")
+    ax.set_xlabel("measured points (earliest + added)")
+    ax.set_ylabel("median t50 error")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return ax
