@@ -26,7 +26,7 @@ def plot_material_calibration(ax: Any, posterior: Any, task: Any, support: Any, 
     temps = task.metadata["temperatures_K"]
     colors = plt.cm.viridis(np.linspace(0, 0.9, len(temps)))
     x_all = task.data.x
-    for T, c in zip(temps, colors):  # noqa: N806
+    for T, c in zip(temps, colors):
         sel = x_all[:, 1] == T
         tt = x_all[sel, 0].clamp_min(1.0)
         grid = torch.logspace(float(tt.min().log10()) - 0.3, float(tt.max().log10()) + 0.3, 100, dtype=torch.float64)
@@ -53,4 +53,26 @@ def plot_sequential_design(ax: Any, table: pd.DataFrame) -> Any:
     ax.set_ylabel("median t50 error")
     ax.legend()
     ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_isotherm_calibrations(ax: Any, task: Any, fits: dict[str, Any], dashed: tuple[str, ...] = ()) -> Any:
+    """One synthetic isotherm: its true JMAK curve (``t50_s``, ``n``, ``temperature_K`` in the
+    task's metadata), the held-out and support points, and each calibrated law in ``fits``
+    (label -> adapted law; JMAK-Arrhenius laws get the isotherm's temperature)."""
+    from sciml.models.laws import JMAKArrhenius
+
+    t_all = task.data.x[:, 0]
+    grid = torch.logspace(float(t_all.min().log10()) - 0.3, float(t_all.max().log10()) + 0.3, 200)
+    meta = task.metadata
+    truth = 1 - torch.exp(-torch.log(torch.tensor(2.0)) * (grid / meta["t50_s"]) ** meta["n"])
+    ax.plot(grid, truth, "k-", lw=2, alpha=0.4, label="truth")
+    ax.plot(task.query.x[:, 0], task.query.y, "o", mfc="none", color="gray", label="held-out points")
+    ax.plot(task.support.x[:, 0], task.support.y, "ko", label="measured (support)")
+    for name, ad in fits.items():
+        x_in = torch.stack([grid, torch.full_like(grid, meta["temperature_K"])], 1) if isinstance(ad.model, JMAKArrhenius) else grid
+        ax.plot(grid, ad.predict(x_in.to(next(iter(ad.params.values())).dtype)), "--" if name in dashed else "-", label=name)
+    ax.set_xscale("log")
+    ax.set_title(f"{task.name} (n={meta['n']:.2f})", fontsize=8)
+    ax.set_xlabel("time [s]")
     return ax

@@ -91,3 +91,24 @@ def test_anil_shared_body_pass_matches_the_per_task_path(first_order: bool) -> N
     torch.testing.assert_close(loss_fast, loss_ref)
     for name in g_ref:
         torch.testing.assert_close(g_fast[name], g_ref[name], rtol=1e-9, atol=1e-12)
+
+
+def test_load_body_copies_everything_but_the_head() -> None:
+    pytest.importorskip("torch_geometric")
+    from sciml.models.gnn import GIN
+    from sciml.models.gnn.gin import load_body, with_frozen_statistics
+
+    torch.manual_seed(0)
+    source, target = GIN(9, hidden=8, layers=2), GIN(1, hidden=8, layers=2)
+    head = target.head.weight.detach().clone()
+    load_body(target, source)
+    for k, v in source.state_dict().items():
+        if not k.startswith("head."):
+            assert torch.equal(target.state_dict()[k], v), k
+    assert torch.equal(target.head.weight, head)
+    with pytest.raises(ValueError, match="does not fit"):
+        load_body(GIN(1, hidden=8, layers=3), source)
+    frozen = with_frozen_statistics(source)
+    assert frozen.config()["args"]["norm"] == "frozen_batch"
+    with pytest.raises(ValueError, match="norm='batch'"):
+        with_frozen_statistics(frozen)

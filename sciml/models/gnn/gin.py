@@ -140,3 +140,19 @@ def with_frozen_statistics(model: GIN) -> GIN:
     frozen = GIN(**{**cfg, "norm": "frozen_batch"})
     frozen.load_state_dict(model.state_dict())
     return frozen.eval()
+
+
+def load_body(model: nn.Module, pretrained: nn.Module) -> nn.Module:
+    """Copy every weight and statistic of ``pretrained`` except its ``head`` into ``model`` (a
+    model of the same body with a new head, e.g. one output instead of one per pretraining
+    task); the head of ``model`` keeps its fresh initialization. Returns ``model``.
+
+    Raises:
+        ValueError: if a body tensor of ``model`` is missing from ``pretrained`` or differs in shape.
+    """
+    body = {k: v for k, v in pretrained.state_dict().items() if not k.startswith("head.")}
+    missing, unexpected = model.load_state_dict(body, strict=False)
+    missing = [k for k in missing if not k.startswith("head.")]
+    if missing or unexpected:
+        raise ValueError(f"The pretrained body does not fit: missing {missing[:5]}, unexpected {unexpected[:5]}.")
+    return model

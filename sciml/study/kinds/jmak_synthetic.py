@@ -15,9 +15,10 @@ import pandas as pd
 import torch
 
 from sciml.data.paths import reference_file
-from sciml.evaluation.plots import plot_metric_vs_shots
+from sciml.evaluation.plots import plot_metric_vs_shots, plot_training_curves
 from sciml.evaluation.protocol import few_shot_results, held_out_metrics, summarize
 from sciml.materials.kinetics import kinetics_metrics, kinetics_table
+from sciml.materials.plots import plot_isotherm_calibrations
 from sciml.materials.synthetic_alloys import SyntheticAlloyFamily, check_families_against_table
 from sciml.meta import CurveFit, Learner
 from sciml.models.laws import JMAK, JMAKArrhenius
@@ -96,33 +97,15 @@ def _plots(ctx: RunContext, results: pd.DataFrame, order: list[str], examples: l
 
     fig, axes = plt.subplots(2, 3, figsize=(14, 7), sharey=True)
     for ax, (task, fits) in zip(axes.flat, examples):
-        t_all = task.data.x[:, 0]
-        grid = torch.logspace(float(t_all.min().log10()) - 0.3, float(t_all.max().log10()) + 0.3, 200)
-        T = task.metadata["temperature_K"]
-        truth = 1 - torch.exp(-torch.log(torch.tensor(2.0)) * (grid / task.metadata["t50_s"]) ** task.metadata["n"])
-        ax.plot(grid, truth, "k-", lw=2, alpha=0.4, label="truth")
-        ax.plot(task.query.x[:, 0], task.query.y, "o", mfc="none", color="gray", label="held-out points")
-        ax.plot(task.support.x[:, 0], task.support.y, "ko", label="measured (support)")
-        for name, ad in fits.items():
-            x_in = torch.stack([grid, torch.full_like(grid, T)], 1) if isinstance(ad.model, JMAKArrhenius) else grid
-            ax.plot(grid, ad.predict(x_in.to(next(iter(ad.params.values())).dtype)), "--" if name in BASELINES else "-", label=name)
-        ax.set_xscale("log")
-        ax.set_title(f"{task.name} (n={task.metadata['n']:.2f})", fontsize=8)
-        ax.set_xlabel("time [s]")
+        plot_isotherm_calibrations(ax, task, fits, dashed=BASELINES)
     axes[0, 0].set_ylabel("X")
     axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
     ctx.save_figure(fig, "example_calibrations", "Six held-out isotherms calibrated from 3 points (seed 0).")
 
-    hist = pd.concat(ctx.histories, ignore_index=True) if ctx.histories else None
-    if hist is not None and len(hist):
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for (name, metric), grp in hist.groupby(["learner", "metric"]):
-            ax.plot(grp.iteration, grp.value, "-" if metric == "val_loss" else ":", label=f"{name} {metric}")
-        ax.set_yscale("log")
-        ax.set_xlabel("meta-iteration")
-        ax.legend(fontsize=7)
-        ctx.save_figure(fig, "training_curves", "Meta-training and validation loss (validation alloys come from the training split).")
+    if ctx.histories:
+        ax = plot_training_curves(pd.concat(ctx.histories, ignore_index=True))
+        ctx.save_figure(ax.figure, "training_curves", "Meta-training and validation loss (validation alloys come from the training split).")
 
 
 def run(ctx: RunContext) -> None:

@@ -26,6 +26,7 @@ from sciml.evaluation.metrics import BINARY_METRICS
 from sciml.evaluation.plots import plot_bars
 from sciml.evaluation.protocol import few_shot_results
 from sciml.evaluation.tables import summary_table
+from sciml.models.gnn.gin import load_body
 from sciml.study.context import RunContext
 from sciml.study.report import markdown_table
 from sciml.tasks import Task, TaskSet
@@ -93,10 +94,7 @@ def _initial_gin(cfg: dict[str, Any], out: int, pretrained: nn.Module | None) ->
     if pretrained is not None and m["norm"] == "batch" and cfg["learners"]["batch_statistics"] == "pretrained":
         m["norm"] = "frozen_batch"
     model = _gin(m, out, cfg["training"]["seed"])
-    if pretrained is not None:
-        body = {k: v for k, v in pretrained.state_dict().items() if not k.startswith("head.")}
-        model.load_state_dict(body, strict=False)
-    return model
+    return load_body(model, pretrained) if pretrained is not None else model
 
 
 FROZEN_HEAD = "MAML head (frozen body)"
