@@ -40,6 +40,22 @@ def label_tasks(df: pd.DataFrame, mols: FeaturizedMolecules, name: str = "") -> 
     return TaskSet(tasks)
 
 
+def column_split(tasks: TaskSet, train: Sequence[str], test: Sequence[str]) -> tuple[TaskSet, TaskSet]:
+    """``(meta_train, meta_test)`` tasks by label-column name (a user's own assay split).
+
+    Raises:
+        ValueError: for an unknown column, or a column on both sides.
+    """
+    names = {t.metadata["column"]: t for t in tasks}
+    unknown = [c for c in [*train, *test] if c not in names]
+    if unknown:
+        raise ValueError(f"Unknown assay column(s) {unknown}; the table has {sorted(names)}.")
+    both = sorted(set(train) & set(test))
+    if both:
+        raise ValueError(f"Assay column(s) {both} are on both sides of the split.")
+    return TaskSet(names[c] for c in train), TaskSet(names[c] for c in test)
+
+
 def protocol_split(tasks: TaskSet, dataset: str) -> tuple[TaskSet, TaskSet]:
     """``(meta_train, meta_test)`` tasks by the standard column split of ``dataset``."""
     if dataset not in SPLITS:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -73,4 +74,38 @@ def load_moleculenet(name: str) -> pd.DataFrame:
     df.attrs["tasks"] = labels
     df.attrs["path"] = str(path)
     df.attrs["sha256"] = src.sha256  # fetch() checked the file against it
+    return df
+
+
+def load_assay_table(path: str | Path) -> pd.DataFrame:
+    """A user's own assays in the form of :func:`load_moleculenet`: a CSV with a ``smiles``
+    column and one column per assay holding 0, 1 or nothing (not measured).
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ValueError: if the ``smiles`` column is missing, no assay column is left, or an assay
+            column holds anything but 0, 1 and blanks (naming the column and the first bad row).
+    """
+    from sciml.data.download import sha256_of
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No assay table at {path}.")
+    raw = pd.read_csv(path)
+    cols = {str(c).lower(): c for c in raw.columns}
+    if "smiles" not in cols:
+        raise ValueError(f"{path}: needs a 'smiles' column; it has {list(raw.columns)}.")
+    df = raw.rename(columns={cols["smiles"]: "smiles"})
+    labels = [c for c in df.columns if c != "smiles"]
+    if not labels:
+        raise ValueError(f"{path}: no assay columns besides 'smiles'.")
+    for c in labels:
+        values = pd.to_numeric(df[c], errors="coerce")
+        bad = df.index[(df[c].notna() & ~values.isin([0, 1]))]
+        if len(bad):
+            raise ValueError(f"{path}: column {c!r} row {int(bad[0])} is {df[c].iloc[bad[0]]!r}; assay labels must be 0, 1 or empty.")
+        df[c] = values
+    df.attrs["tasks"] = labels
+    df.attrs["path"] = str(path)
+    df.attrs["sha256"] = sha256_of(path)
     return df

@@ -141,3 +141,32 @@ def load_recrystallization(undocumented_time_unit: str | None = None) -> pd.Data
     df.attrs["excluded"] = excluded
     df.attrs["files"] = files
     return df
+
+
+def load_kinetics_table(path: str | Path, units: dict[str, str] | None = None) -> pd.DataFrame:
+    """A user's own isotherms in the form of :func:`load_recrystallization`: a CSV with a
+    ``material`` column, time and temperature columns with their units in the header (e.g.
+    ``time [h]``, ``temperature [C]``; or ``units={"time": "h"}``) and the transformed fraction
+    ``X``. Converted to SI (``time_s``, ``temperature_K``); every row is kept.
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        KeyError: for a missing column (naming the expected ones).
+        ValueError: for a missing unit, a value outside its range or not a number.
+    """
+    from sciml.prior.domains.law import JMAK_ARRHENIUS_SCHEMA
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No kinetics table at {path}.")
+    raw = pd.read_csv(path)
+    material = next((c for c in raw.columns if str(c).lower() == "material"), None)
+    if material is None:
+        raise KeyError(f"{path}: needs a 'material' column (the group a prior is learned across); it has {list(raw.columns)}.")
+    x, y = JMAK_ARRHENIUS_SCHEMA.read(raw, units)
+    name = raw[material].astype(str)
+    df = pd.DataFrame({"dataset": name, "material": name, "source_paper": path.name, "temperature_K": x[:, 1], "time_s": x[:, 0],
+                       "X": y, "X_std": float("nan"), "time_unit": "from the header", "time_clipped": False})
+    df.attrs["excluded"] = {}
+    df.attrs["files"] = {path.stem: path}
+    return df

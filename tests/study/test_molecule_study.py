@@ -108,3 +108,29 @@ def test_model_selection_never_receives_a_test_task(tmp_path: Path, monkeypatch:
     for what, names in seen.items():
         assert names, f"{what} received nothing"
         assert names <= train_assays, f"{what} saw {names - train_assays}"
+
+
+def test_the_protocol_runs_on_a_users_own_assay_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sciml.cli import main
+
+    if reference_file("molecules/tox21.csv") is None:
+        pytest.skip("needs the reference data: set SCIML_DATA_DIR to the folder holding molecules/tox21.csv")
+    src = pd.read_csv(reference_file("molecules/tox21.csv")).iloc[:2500]
+    mine = src[["smiles", "NR-AhR", "SR-ARE", "SR-MMP", "SR-HSE"]].rename(columns={"NR-AhR": "assay A", "SR-ARE": "assay B",
+                                                                               "SR-MMP": "assay C", "SR-HSE": "new assay"})
+    mine.to_csv(tmp_path / "my_assays.csv", index=False)
+    overrides = [f'data.dataset="{tmp_path / "my_assays.csv"}"', 'data.train_assays=["assay A", "assay B", "assay C"]',
+                 'data.test_assays=["new assay"]', "protocol.shots=[5, 1]", "training.iterations=2", "training.pretrain_epochs=1",
+                 "training.eval_every=1", "protocol.seeds=1", "model.hidden=16", "model.layers=2", "learners.finetune_inner_steps=2",
+                 'learners.names=["MAML head (frozen body)", "FineTune", "kNN-Tanimoto"]']
+    run_dir = run_study("tox21-fewshot", tmp_path / "runs", overrides)
+    results = pd.read_csv(run_dir / "results.csv")
+    assert set(results.task) == {"new assay"} and set(results.dataset) == {"my_assays"}
+    assert "published" not in (run_dir / "report.md").read_text().split("## Headline")[1].split("##")[0]
+    assert (run_dir / "priors" / "my_assays-maml-head" / "prior.json").is_file()
+    bad = mine.assign(**{"assay A": mine["assay A"].fillna(0).astype(object)})
+    bad.loc[3, "assay A"] = "active"
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    assert main(study_args("tox21-fewshot", tmp_path / "runs2", [f'data.dataset="{tmp_path / "bad.csv"}"', 'data.train_assays=["assay A"]',
+                                                                 'data.test_assays=["new assay"]'])) == 2
+    assert "column 'assay A' row 3 is 'active'" in capsys.readouterr().err

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -64,3 +65,25 @@ def test_calibration_example_runs(tmp_path: Path) -> None:
     )
     assert "Next measurement" in out.stdout and "t50 at 1250 C" in out.stdout
     assert plot.is_file()
+
+
+def test_a_users_own_table_in_hours_and_celsius_gives_the_same_results(tmp_path: Path) -> None:
+    import warnings
+
+    from sciml.data import load_recrystallization
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        df = load_recrystallization()
+    mine = pd.DataFrame({"material": df.dataset, "time [h]": df.time_s / 3600, "temperature [C]": df.temperature_K - 273.15, "X": df.X})
+    mine.to_csv(tmp_path / "my_materials.csv", index=False)
+    quick = ["train.iterations=3", "evaluate.seeds=[0]", "evaluate.shots=[3]", "evaluate.designs=[\"random\"]", "suggest.added=1",
+             "suggest.seeds=[0]", "isotherm.enabled=false", "learners.MetaSGD.enabled=false", "learners.Reptile.enabled=false"]
+    assert main(study_args("jmak-tungsten", tmp_path / "reference", quick)) == 0
+    assert main(study_args("jmak-tungsten", tmp_path / "mine", [*quick, f'data.table="{tmp_path / "my_materials.csv"}"'])) == 0
+    ref, own = (pd.read_csv(next((tmp_path / d).iterdir()) / "results.csv") for d in ("reference", "mine"))
+    key = ["dataset", "learner", "task", "shots", "seed", "metric"]
+    merged = ref.merge(own, on=key, suffixes=("_ref", "_own"))
+    assert len(merged) == len(ref) == len(own)
+    cf = merged[merged.learner == "curve_fit"]
+    assert np.allclose(cf.value_ref, cf.value_own, rtol=1e-6, equal_nan=True)
