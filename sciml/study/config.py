@@ -66,8 +66,8 @@ def apply_overrides(cfg: dict[str, Any], overrides: Sequence[str]) -> dict[str, 
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
                 raise TypeError(f"Override {item!r}: {p} is not a table.")
-        if leaf not in node and not _open_table(node, len(parents)):
-            _unknown(item, leaf, node, parents)
+        if leaf not in node and not _open_table(node, len(parents)) and leaf not in _learner_keys(node):
+            _unknown(item, leaf, {**node, **dict.fromkeys(_learner_keys(node))}, parents)
         node[leaf] = value
     return cfg
 
@@ -77,6 +77,22 @@ def _open_table(node: Mapping[str, Any], depth: int) -> bool:
     ``learners`` holding ``[learners.MAML]``), or a new, empty one. Other keys must already
     exist in the kind's defaults or the study file."""
     return depth > 0 and all(isinstance(v, Mapping) for v in node.values())
+
+
+def _learner_keys(node: Mapping[str, Any]) -> set[str]:
+    """Keys a learner table (one with ``class = "..."``) accepts beyond those it sets: the
+    learner's constructor arguments and the study options of :func:`sciml.study.learners.build_learner`."""
+    if "class" not in node:
+        return set()
+    from sciml.meta import resolve_learner
+    from sciml.meta.checkpoint import accepted_arguments
+    from sciml.study.learners import FIT_KEYS, SPEC_KEYS
+
+    try:
+        cls = resolve_learner(str(node["class"]))
+    except ValueError:
+        return set()
+    return accepted_arguments(cls) | set(FIT_KEYS) | set(SPEC_KEYS)
 
 
 def _unknown(item: str, key: str, node: Mapping[str, Any], parents: Sequence[str]) -> None:

@@ -10,6 +10,9 @@ from torch import nn
 from sciml.meta import Learner, resolve_learner
 
 FIT_KEYS = ("iterations", "shots", "eval_every", "query_size")
+SPEC_KEYS = ("class", "model", "enabled", "incubation")
+"""Keys of a learner table that are not constructor arguments (``incubation``: the JMAK law
+with an incubation time, in the tungsten study)."""
 
 
 def build_learner(label: str, spec: Mapping[str, Any], model: nn.Module) -> tuple[Learner, dict[str, Any]]:

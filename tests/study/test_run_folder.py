@@ -18,6 +18,7 @@ CFG = {"study": {"kind": "x"}, "train": {"iterations": 10, "seed": 0}, "learners
     ("train.iteratons=5", "unknown key 'iteratons' in train.*Did you mean 'train.iterations'"),
     ("trian.iterations=5", "unknown key 'trian' in the top level.*Did you mean 'train'"),
     ("learners.MAML.iner_lr=0.2", "Did you mean 'learners.MAML.inner_lr'"),
+    ("learners.MAML.grad_clp=1.0", "Did you mean 'learners.MAML.grad_clip'"),
 ])
 def test_unknown_override_keys_are_refused(override: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -25,7 +26,9 @@ def test_unknown_override_keys_are_refused(override: str, message: str) -> None:
 
 
 def test_known_keys_and_new_learner_tables_are_accepted() -> None:
-    cfg = apply_overrides(CFG, ["train.iterations=5", "learners.Reptile.class=\"Reptile\"", "learners.MAML.inner_lr=0.2"])
+    cfg = apply_overrides(CFG, ["train.iterations=5", "learners.Reptile.class=\"Reptile\"", "learners.MAML.inner_lr=0.2",
+                                "learners.MAML.enabled=false", "learners.MAML.grad_clip=1.0"])
+    assert cfg["learners"]["MAML"]["grad_clip"] == 1.0 and cfg["learners"]["MAML"]["enabled"] is False
     assert cfg["train"]["iterations"] == 5 and cfg["learners"]["Reptile"] == {"class": "Reptile"}
     assert cfg["learners"]["MAML"]["inner_lr"] == 0.2 and CFG["train"]["iterations"] == 10
 
