@@ -49,3 +49,26 @@ def test_molecule_files(tmp_path) -> None:
     pred = pd.read_csv(tmp_path / "out" / "predictions.csv")
     assert pred.smiles.tolist() == ["CCOC", "OCCO"] and pred.probability.between(0, 1).all()
     assert main(["calibrate", str(prior_dir), str(tmp_path / "assay.csv"), "--suggest", "1", "--out", str(tmp_path / "o2")]) == 2
+
+
+def test_crystal_and_light_curve_files(tmp_path) -> None:  # noqa: ANN001
+    pytest.importorskip("pymatgen")
+    pytest.importorskip("astropy")
+    crystals = builders.crystal_prior().save(tmp_path / "crystals")
+    for i, a in enumerate((4.0, 4.4, 4.8, 5.2)):
+        (tmp_path / f"c{i}.cif").write_text(builders.structure(a).to(fmt="cif"))
+    pd.DataFrame({"structure": [f"c{i}.cif" for i in range(3)], "target": [1.5, 1.6, 1.7]}).to_csv(tmp_path / "family.csv", index=False)
+    pd.DataFrame({"structure": ["c3.cif"]}).to_csv(tmp_path / "new.csv", index=False)
+    assert main(["calibrate", str(crystals), str(tmp_path / "family.csv"), "--predict", str(tmp_path / "new.csv"),
+                 "--out", str(tmp_path / "out_c")]) == 0
+    pred = pd.read_csv(tmp_path / "out_c" / "predictions.csv")
+    assert list(pred.columns) == ["mean", "lower", "upper"] and len(pred) == 1
+    curves = builders.light_curve_prior().save(tmp_path / "curves")
+    for i, p in enumerate((0.5, 0.5, 30.0, 30.0, 0.5)):
+        t, mag, err = builders.light_curve(p, seed=i)
+        pd.DataFrame({"t": t, "mag": mag, "err": err}).to_csv(tmp_path / f"lc{i}.csv", index=False)
+    pd.DataFrame({"curve": [f"lc{i}.csv" for i in range(4)], "label": ["fast", "fast", "slow", "slow"]}).to_csv(tmp_path / "stars.csv", index=False)
+    pd.DataFrame({"curve": ["lc4.csv"]}).to_csv(tmp_path / "new_stars.csv", index=False)
+    assert main(["calibrate", str(curves), str(tmp_path / "stars.csv"), "--predict", str(tmp_path / "new_stars.csv"),
+                 "--out", str(tmp_path / "out_s")]) == 0
+    assert pd.read_csv(tmp_path / "out_s" / "predictions.csv").predicted.tolist() == ["fast"]
