@@ -51,7 +51,7 @@ def test_molecule_files(tmp_path) -> None:
     assert main(["calibrate", str(prior_dir), str(tmp_path / "assay.csv"), "--suggest", "1", "--out", str(tmp_path / "o2")]) == 2
 
 
-def test_crystal_and_light_curve_files(tmp_path) -> None:  # noqa: ANN001
+def test_crystal_and_light_curve_files(tmp_path) -> None:
     pytest.importorskip("pymatgen")
     pytest.importorskip("astropy")
     crystals = builders.crystal_prior().save(tmp_path / "crystals")
