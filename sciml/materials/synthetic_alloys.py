@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from sciml.models.laws import JMAKArrhenius
 from sciml.models.laws.base import GAS_CONSTANT
 from sciml.tasks import Task, TaskSet, TensorData
 
@@ -323,6 +324,17 @@ class SyntheticAlloyFamily:
             )
         return TaskSet(tasks)
 
+    def nominal_law(self) -> JMAKArrhenius:
+        """A JMAK-Arrhenius law at the family's nominal parameters (a meta-learner's start)."""
+        nominal = self.nominal()
+        return JMAKArrhenius(T_ref=nominal.T_ref_K, k_ref=float(math.exp(nominal.ln_k_ref)), Q=nominal.Q_kJmol, n=nominal.n)
+
     def card(self) -> dict[str, object]:
         """The generator's settings and literature ranges, for manifests and dataset cards."""
         return {"generator": asdict(self), "family": asdict(self.spec)}
+
+
+def time_only(tasks: TaskSet) -> TaskSet:
+    """The same isotherm tasks with time [s] as the only input ``[n]`` (for the isothermal JMAK
+    law and ``curve_fit``)."""
+    return TaskSet(t.with_split(TensorData(t.support.x[:, 0], t.support.y), TensorData(t.query.x[:, 0], t.query.y)) for t in tasks)

@@ -7,10 +7,9 @@ import torch
 
 from sciml.evaluation import few_shot_results
 from sciml.materials.kinetics import kinetics_metrics
-from sciml.materials.synthetic_alloys import SyntheticAlloyFamily
+from sciml.materials.synthetic_alloys import SyntheticAlloyFamily, time_only
 from sciml.meta import MAML, CurveFit
 from sciml.models import JMAK
-from sciml.study.kinds.jmak_synthetic import _isothermal, _prior_law
 
 
 def test_meta_learned_prior_beats_curve_fit_at_three_points() -> None:
@@ -21,12 +20,12 @@ def test_meta_learned_prior_beats_curve_fit_at_three_points() -> None:
     assert not set(train.groups) & set(test.groups)
     torch.manual_seed(0)
     maml = MAML(
-        _prior_law(family), first_order=True, outer_lr=0.01, meta_batch_size=32, inner_optimizer="gauss_newton",
+        family.nominal_law(), first_order=True, outer_lr=0.01, meta_batch_size=32, inner_optimizer="gauss_newton",
         inner_lr=1.0, inner_steps=10, inner_damping=0.01, inner_prior_precision=0.003,
     ).fit(train, val, iterations=150, shots=[2, 3, 5, 8], eval_every=50, progress=False)
     common = {"shots": [3], "seeds": [0, 1, 2], "metrics": kinetics_metrics()}
     ours = few_shot_results(maml, test, steps=[10], **common)
-    scratch = few_shot_results(CurveFit(JMAK().double()), _isothermal(test), steps=[0], **common)
+    scratch = few_shot_results(CurveFit(JMAK().double()), time_only(test), steps=[0], **common)
 
     def stat(df: pd.DataFrame, metric: str, how: str) -> float:
         return float(getattr(df[df.metric == metric].value, how)())

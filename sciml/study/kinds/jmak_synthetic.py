@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -19,14 +18,14 @@ from sciml.evaluation.plots import plot_metric_vs_shots, plot_training_curves
 from sciml.evaluation.protocol import few_shot_results, held_out_metrics, summarize
 from sciml.materials.kinetics import kinetics_metrics, kinetics_table
 from sciml.materials.plots import plot_isotherm_calibrations
-from sciml.materials.synthetic_alloys import SyntheticAlloyFamily, check_families_against_table
+from sciml.materials.synthetic_alloys import SyntheticAlloyFamily, check_families_against_table, time_only
 from sciml.meta import CurveFit, Learner
 from sciml.models.laws import JMAK, JMAKArrhenius
 from sciml.prior.domains.law import law_prior
 from sciml.study.context import RunContext
 from sciml.study.learners import build_learner, enabled_learners
 from sciml.study.report import markdown_table
-from sciml.tasks import Task, TaskSet, TensorData
+from sciml.tasks import Task, TensorData
 
 DESCRIPTION = "meta-learned JMAK-Arrhenius priors vs curve_fit on a synthetic alloy family"
 
@@ -58,19 +57,6 @@ DEFAULTS: dict[str, Any] = {
 
 BASELINES = ("curve_fit", "pooled-init")
 ABLATIONS = ("MAML-SGD",)
-
-
-def _isothermal(tasks: TaskSet) -> TaskSet:
-    """The same tasks with time as the only input (for fitting the isothermal JMAK law)."""
-    out = []
-    for t in tasks:
-        out.append(t.with_split(TensorData(t.support.x[:, 0], t.support.y), TensorData(t.query.x[:, 0], t.query.y)))
-    return TaskSet(out)
-
-
-def _prior_law(family: SyntheticAlloyFamily) -> JMAKArrhenius:
-    nominal = family.nominal()
-    return JMAKArrhenius(T_ref=nominal.T_ref_K, k_ref=float(np.exp(nominal.ln_k_ref)), Q=nominal.Q_kJmol, n=nominal.n)
 
 
 def _headline(results: pd.DataFrame, order: list[str]) -> pd.DataFrame:
@@ -139,10 +125,10 @@ def run(ctx: RunContext) -> None:
     for label, spec in specs.items():
         if spec["class"].lower() == "curvefit":
             learner: Learner = CurveFit(JMAK().double())
-            eval_tasks = _isothermal(test)
+            eval_tasks = time_only(test)
         else:
             torch.manual_seed(tr["seed"])
-            learner, fit_over = build_learner(label, spec, _prior_law(family))
+            learner, fit_over = build_learner(label, spec, family.nominal_law())
             fit_kw = {k: fit_over.get(k, tr[k]) for k in ("iterations", "shots", "eval_every")}
             ctx.log(f"meta-training {label} ({fit_kw['iterations']} iterations)")
             learner.fit(train, val, seed=tr["seed"], **fit_kw)
