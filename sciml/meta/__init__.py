@@ -8,6 +8,7 @@ Learners: :class:`MAML` (second order; ``first_order=True`` for FOMAML), :class:
 
 from sciml.meta.adapted import Adapted
 from sciml.meta.baselines import FineTune, Scratch
+from sciml.meta.contract import FewShotLearner
 from sciml.meta.curve_fit import CurveFit
 from sciml.meta.learner import Learner
 from sciml.meta.maml import ANIL, MAML
@@ -30,6 +31,6 @@ def resolve_learner(name: str) -> type[Learner]:
 
 
 __all__ = [
-    "ANIL", "LEARNERS", "MAML", "Adapted", "CurveFit", "FineTune", "Learner", "MetaSGD", "PriorMAP", "ProtoNet", "Reptile",
+    "ANIL", "LEARNERS", "MAML", "Adapted", "CurveFit", "FewShotLearner", "FineTune", "Learner", "MetaSGD", "PriorMAP", "ProtoNet", "Reptile",
     "Scratch", "resolve_learner",
 ]
