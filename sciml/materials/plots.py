@@ -76,3 +76,82 @@ def plot_isotherm_calibrations(ax: Any, task: Any, fits: dict[str, Any], dashed:
     ax.set_title(f"{task.name} (n={meta['n']:.2f})", fontsize=8)
     ax.set_xlabel("time [s]")
     return ax
+
+
+def plot_metric_by_design(results: pd.DataFrame, metric: str, title: str, *, order: Any = None, baselines: tuple[str, ...] = (),
+                          statistic: str = "median") -> Any:
+    """One panel per design (``dataset`` values ``<name>:<design>``): ``metric`` vs k per learner.
+
+    Args:
+        results: Rows of :func:`~sciml.materials.benchmark.calibrate_and_judge`.
+        metric: A metric name, e.g. ``t50_rel_error`` (log axis) or ``coverage90`` (the 0.80-0.95
+            target shaded).
+        title: Panel title after the design's name.
+        order: Learner order.
+        baselines: Learners drawn dashed.
+        statistic: ``median`` or ``mean`` over calibrations.
+
+    Returns:
+        The figure.
+    """
+    import matplotlib.pyplot as plt
+
+    from sciml.evaluation.plots import plot_metric_vs_shots
+
+    designs = list(results.dataset.unique())
+    fig, axes = plt.subplots(1, len(designs), figsize=(6 * len(designs), 4), squeeze=False)
+    for ax, design in zip(axes[0], designs):
+        plot_metric_vs_shots(results[results.dataset == design], metric, ax=ax, statistic=statistic, learners=order, baselines=baselines,
+                             log_y=metric == "t50_rel_error", title=f"{design.split(':')[1]} design: {title}")
+        if metric == "coverage90":
+            ax.axhspan(0.8, 0.95, color="green", alpha=0.1)
+    axes[0, 0].legend(fontsize=7)
+    return fig
+
+
+def plot_calibrated_materials(kept: dict[str, Any], shots: int = 3, seed: int = 0) -> Any:
+    """Each held-out material calibrated from ``shots`` random points with its 90% bands
+    (``details["kept"]`` of :func:`~sciml.materials.benchmark.leave_one_group_out`).
+
+    Returns:
+        The figure.
+    """
+    import matplotlib.pyplot as plt
+
+    from sciml.evaluation.protocol import split_generator
+
+    fig, axes = plt.subplots(1, len(kept), figsize=(4.2 * len(kept), 3.8), squeeze=False, sharey=True)
+    for ax, (name, (learner, task, noise_sd)) in zip(axes[0], kept.items()):
+        split = task.resample(shots, split_generator(seed, task.name, shots))
+        post = learner.posterior(learner.adapt(split.support), split.support, noise_sd)
+        plot_material_calibration(ax, post, task, split.support, title=name)
+    axes[0, 0].set_ylabel("recrystallized fraction X")
+    fig.tight_layout()
+    return fig
+
+
+def plot_isotherm_gallery(test: Any, learners: dict[str, Any], shots: int, seed: int = 0, panels: int = 6,
+                          dashed: tuple[str, ...] = ()) -> Any:
+    """Up to ``panels`` test isotherms (evenly spread over ``test``), each calibrated by every
+    learner from the same ``shots`` random points (:func:`plot_isotherm_calibrations`); a
+    ``CurveFit`` learner gets the time column only.
+
+    Returns:
+        The figure.
+    """
+    import matplotlib.pyplot as plt
+
+    from sciml.meta import CurveFit
+    from sciml.tasks import TensorData
+
+    fig, axes = plt.subplots(2, (panels + 1) // 2, figsize=(14, 7), sharey=True)
+    step = max(1, len(test) // panels)
+    for ax, task in zip(axes.flat, list(test)[::step][:panels]):
+        split = task.resample(shots, torch.Generator().manual_seed(seed))
+        fits = {label: learner.adapt(TensorData(split.support.x[:, 0], split.support.y) if isinstance(learner, CurveFit) else split.support)
+                for label, learner in learners.items()}
+        plot_isotherm_calibrations(ax, split, fits, dashed=dashed)
+    axes[0, 0].set_ylabel("X")
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig

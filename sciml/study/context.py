@@ -113,6 +113,14 @@ class RunContext:
         rows = [(learner, int(r["iteration"]), k, float(v)) for r in history for k, v in r.items() if k != "iteration"]
         self.histories.append(pd.DataFrame(rows, columns=METRIC_COLUMNS))
 
+    def add_benchmark(self, benchmark: Any) -> None:
+        """Record a :class:`~sciml.evaluation.benchmark.BenchmarkResult`: its result rows and
+        every training curve."""
+        self.add_results(benchmark.results)
+        for label, history in benchmark.histories.items():
+            if history:
+                self.add_history(label, history)
+
     def save_figure(self, fig: Any, name: str, caption: str = "") -> None:
         """Save a matplotlib figure as ``figures/<name>.png`` and list it in the report."""
         import matplotlib.pyplot as plt

@@ -11,13 +11,13 @@ import math
 from typing import Any
 
 import pandas as pd
-import torch
 
 from sciml.data.sinusoid import SinusoidTasks
-from sciml.evaluation.protocol import few_shot_results, summarize
+from sciml.evaluation.benchmark import fit_and_evaluate
+from sciml.evaluation.protocol import summarize
+from sciml.meta.tables import build_learner, enabled_learners
 from sciml.models import MLP
 from sciml.study.context import RunContext
-from sciml.study.learners import build_learner, enabled_learners
 from sciml.study.report import markdown_table
 
 DESCRIPTION = "sinusoid regression of Finn et al. (2017): MAML and Meta-SGD beside published MSEs"
@@ -50,21 +50,17 @@ def run(ctx: RunContext) -> None:
     frames = []
     ctx.add_generated_input("sinusoid", {"family": "A sin(x - phi), A~U[0.1,5], phi~U[0,pi], x~U[-5,5]", **d})
     for k in tr["shots"]:
-        source = SinusoidTasks(shots=k, query=k)
         test = SinusoidTasks(shots=k, query=d["query"]).fixed_tasks(d["test_tasks"], seed=d["test_seed"] + k)
-        for label, spec in enabled_learners(cfg).items():
-            torch.manual_seed(tr["seed"])
-            learner, fit_over = build_learner(label, spec, MLP(1, (40, 40), 1))
-            iterations = fit_over.get("iterations", tr["iterations"])
-            ctx.log(f"K={k}: meta-training {label} for {iterations} iterations")
-            learner.fit(source, iterations=iterations, seed=tr["seed"] + k)
+        specs = enabled_learners(cfg)
+        bench = fit_and_evaluate(
+            {label: (lambda label=label, spec=spec: build_learner(label, spec, MLP(1, (40, 40), 1))[0]) for label, spec in specs.items()},
+            SinusoidTasks(shots=k, query=k), test, fit={"iterations": tr["iterations"], "seed": tr["seed"] + k}, init_seed=tr["seed"],
+            fit_overrides={label: {"iterations": spec["iterations"]} for label, spec in specs.items() if "iterations" in spec},
+            shots=[k], steps=ev["steps"], query_size=d["query"], study=ctx.name, dataset="sinusoid", log=lambda m, k=k: ctx.log(f"K={k}: {m}"))
+        for label, learner in bench.learners.items():
             ctx.add_history(f"{label} K={k}", learner.history_)
             learner.save(ctx.run_dir / "checkpoints" / f"{label}-K{k}")
-            res = few_shot_results(
-                learner, test, shots=[k], steps=ev["steps"], seeds=[0], metrics=None,
-                query_size=d["query"], study=ctx.name, dataset="sinusoid", learner_name=label,
-            )
-            frames.append(res[res.metric == "mse"])
+        frames.append(bench.results[bench.results.metric == "mse"])
     results = pd.concat(frames, ignore_index=True)
     ctx.add_results(results)
     summary = summarize(results, by=("learner", "shots", "steps"))
