@@ -12,3 +12,22 @@ PUBLISHED_ROC_AUC: dict[str, dict[str, tuple[float, float]]] = {
 numbers were selected on the test tasks."""
 
 SOURCE = "Wang et al. (2021), Property-Aware Relation Networks for Few-Shot Molecular Property Prediction, NeurIPS, Table 2"
+
+
+def setup_note(init: str, norm: str, batch_statistics: str) -> str:
+    """How :func:`~sciml.chem.benchmark.assay_benchmark`'s learners were set up (its ``init``,
+    the GIN's ``norm`` and ``batch_statistics`` options), where that differs from the published rows."""
+    note = []
+    if init == "pretrained":
+        note.append("Our MAML, ANIL and ProtoNet start from a GIN trained (supervised, multi-task) on the labels of the "
+                    "training tasks only, with no outside data; the published MAML and ProtoNet rows started from a random "
+                    "initialization, and Pre-GNN, Meta-MGNN and PAR from self-supervised pretraining on 2 million ZINC molecules.")
+    if norm == "batch" and batch_statistics == "pretrained":
+        note.append("BatchNorm with the fixed statistics of multi-task pretraining for MAML, ANIL and ProtoNet: each "
+                    "molecule is scored on its own, in adaptation and prediction alike.")
+    elif norm == "batch":
+        note.append("BatchNorm as in Hu et al.: MAML normalizes with the statistics of the batch at hand (the support set "
+                    "while adapting, the whole query set of thousands of molecules while predicting); ANIL and ProtoNet "
+                    "embed each test task's molecules in one batch; FineTune's frozen body uses the running statistics "
+                    "of pretraining.")
+    return " ".join(note)

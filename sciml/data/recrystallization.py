@@ -170,3 +170,17 @@ def load_kinetics_table(path: str | Path, units: dict[str, str] | None = None) -
     df.attrs["excluded"] = {}
     df.attrs["files"] = {path.stem: path}
     return df
+
+
+def load_kinetics_source(table: str | Path = "", undocumented_time_unit: str | None = None, warn: bool = True) -> pd.DataFrame:
+    """A user's kinetics table (:func:`load_kinetics_table`) when ``table`` names one, else the
+    tungsten reference data (:func:`load_recrystallization`); with ``warn=False`` the
+    reference data's exclusions are not warned about (they stay in ``attrs["excluded"]``)."""
+    import warnings
+
+    if table:
+        return load_kinetics_table(table)
+    with warnings.catch_warnings():
+        if not warn:
+            warnings.simplefilter("ignore", UserWarning)
+        return load_recrystallization(undocumented_time_unit=undocumented_time_unit)

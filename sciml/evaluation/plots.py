@@ -51,15 +51,25 @@ def plot_metric_vs_shots(
     return ax
 
 
-def plot_training_curves(histories: pd.DataFrame, ax: Any = None) -> Any:
+def plot_training_curves(histories: pd.DataFrame, ax: Any = None, *, metrics: Sequence[str] | None = None, window: int = 1) -> Any:
     """Training and validation curves from a run's ``metrics.csv`` table (``learner, iteration,
-    metric, value``): solid validation, dotted training; log scale."""
+    metric, value``): solid validation, dotted training; log scale.
+
+    Args:
+        histories: The curves.
+        ax: Matplotlib axes (a new figure by default).
+        metrics: Only these metrics (default: all).
+        window: Rolling-mean window over iterations (1: raw values).
+    """
     import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
+    if metrics is not None:
+        histories = histories[histories.metric.isin(list(metrics))]
     for (name, metric), grp in histories.groupby(["learner", "metric"]):
-        ax.plot(grp.iteration, grp.value, "-" if metric.startswith("val") else ":", label=f"{name} {metric}")
+        ax.plot(grp.iteration, grp.value.rolling(window, min_periods=1).mean(), "-" if metric.startswith("val") else ":",
+                label=f"{name} {metric}")
     ax.set_yscale("log")
     ax.set_xlabel("meta-iteration")
     ax.legend(fontsize=7)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -73,3 +73,41 @@ def summary_table(
     wide.columns.name = None
     wide.attrs["long"] = long_df.drop(columns=["column", "cell"])
     return wide
+
+
+def regression_table(results: pd.DataFrame, published: Mapping[tuple[str, int], float] | None = None, published_steps: int = 1) -> pd.DataFrame:
+    """Mean query error per (learner, k, inner steps) with a 95% interval over tasks, beside
+    published numbers.
+
+    Args:
+        results: Rows of one metric (e.g. ``mse``), one row per task.
+        published: ``(learner, k) -> value`` from a cited source.
+        published_steps: The inner-step count the published numbers were measured at.
+
+    Returns:
+        Columns ``learner``, ``K``, ``inner steps``, ``MSE (ours)`` (``diverged`` where not
+        finite), ``95% CI over tasks`` and ``published``.
+    """
+    import math
+
+    rows = []
+    for (learner, shots, steps), grp in results.groupby(["learner", "shots", "steps"]):
+        mse = float(grp.value.mean())
+        finite = math.isfinite(mse)
+        rows.append({"learner": learner, "K": int(shots), "inner steps": int(steps), "MSE (ours)": f"{mse:.3g}" if finite else "diverged",
+                     "95% CI over tasks": f"+-{float(grp.value.sem() * 1.96):.3f}" if finite else "",
+                     "published": (published or {}).get((learner, int(shots)), float("nan")) if steps == published_steps else float("nan")})
+    return pd.DataFrame(rows).sort_values(["inner steps", "K", "learner"])
+
+
+def per_task_table(results: pd.DataFrame, keys: Sequence[str] = ("learner", "shots", "task"), scale: float = 1.0,
+                   wide: bool = False) -> pd.DataFrame:
+    """Mean and std of ``value`` per ``keys`` (times ``scale``), or with ``wide`` the mean with
+    one ``k=<shots>`` column per support size."""
+    if wide:
+        out = results.groupby([k for k in keys if k != "shots"] + ["shots"], sort=False).value.mean().mul(scale).unstack("shots").reset_index()
+        out.columns = [c if isinstance(c, str) else f"k={c}" for c in out.columns]
+        return out
+    out = results.groupby(list(keys), sort=False).value.agg(["mean", "std"]).reset_index()
+    out[["mean", "std"]] *= scale
+    return out

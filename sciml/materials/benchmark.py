@@ -149,3 +149,16 @@ def leave_one_group_out(
     out.results = pd.concat(frames, ignore_index=True)
     out.details["sequential"] = pd.concat(sequence, ignore_index=True) if sequence else pd.DataFrame()
     return out
+
+
+def fit_law_prior(learner: Learner, tasks: TaskSet, fit: Mapping[str, Any], noise_sd: float, results: pd.DataFrame, label: str,
+                  provenance: Mapping[str, Any] | None = None) -> Any:
+    """Meta-train ``learner`` on every task and wrap it as a law :class:`~sciml.prior.Prior`
+    with measurement noise ``noise_sd`` and, as held-out metrics, the medians of ``label``'s
+    rows in ``results`` (from a leave-one-group-out run)."""
+    from sciml.evaluation.protocol import held_out_metrics
+    from sciml.prior.domains.law import law_prior
+
+    learner.fit(tasks, **fit, progress=False)
+    return law_prior(learner, tasks, noise_sd, metrics=held_out_metrics(results[results.learner == label], label, "median"),
+                     provenance=dict(provenance or {}))

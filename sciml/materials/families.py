@@ -73,3 +73,13 @@ def family_splits(names: Sequence[str], n_test: int, seeds: Sequence[int]) -> li
         test = sorted(names[i] for i in perm[:n_test])
         out.append(([n for n in names if n not in test], test))
     return out
+
+
+def family_labels(structures: Sequence[Any], grouping: str) -> list[str]:
+    """The family of each structure: ``"anion"`` (:func:`anion_of`) or ``"crystal_system"``
+    (:func:`crystal_system_of`, spglib with symprec 0.1 A)."""
+    if grouping == "anion":
+        return [anion_of(s) for s in structures]
+    if grouping == "crystal_system":
+        return [crystal_system_of(s) for s in structures]
+    raise ValueError(f"Unknown grouping {grouping!r}; use 'anion' or 'crystal_system'.")

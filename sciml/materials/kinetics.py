@@ -101,3 +101,42 @@ def kinetics_table(results: pd.DataFrame, order: Sequence[str] | None = None) ->
     order = list(order) if order is not None else list(dict.fromkeys(out.learner))
     out["o"] = out.learner.map({n: i for i, n in enumerate(order)})
     return out.sort_values(["dataset", "k", "o"], kind="stable").drop(columns="o").reset_index(drop=True)
+
+
+def design_table(results: pd.DataFrame, order: Sequence[str] | None = None) -> pd.DataFrame:
+    """:func:`kinetics_table` with a ``design`` column taken from ``dataset`` values
+    ``<name>:<design>``, sorted by design and k."""
+    head = kinetics_table(results, order)
+    head.insert(0, "design", head.pop("dataset").str.split(":").str[1])
+    return head.sort_values(["design", "k"], kind="stable").reset_index(drop=True)
+
+
+def calibration_verdicts(head: pd.DataFrame, k: int, baselines: Sequence[str], compare: Sequence[str] = ("curve_fit", "pooled-prior MAP"),
+                         target: tuple[float, float] = (0.8, 0.95)) -> list[str]:
+    """One markdown paragraph per design of a :func:`design_table`: the best meta-learner at
+    ``k`` (by median t50 error, picked after the fact), the ``compare`` baselines, and whether
+    its 90% bands are calibrated (coverage inside ``target``)."""
+    lines = []
+    for design, d in head[head.k == k].groupby("design", sort=False):
+        d = d.set_index("learner")
+        metas = [n for n in d.index if n not in baselines]
+        if not metas:
+            continue
+        best = min(metas, key=lambda n: d.loc[n, "median t50 error"])
+        parts = [(f"**{design} design, k = {k}**: best meta-learner on this table (picked after the fact; every row is above) {best}: "
+                  f"median t50 error {d.loc[best, 'median t50 error']:.3f}, {d.loc[best, 'diverged']:.0%} diverged, 90% coverage "
+                  f"{d.loc[best, 'coverage90']:.2f}.")]
+        parts += [f"{b}: {d.loc[b, 'median t50 error']:.3f}, {d.loc[b, 'diverged']:.0%} diverged, coverage {d.loc[b, 'coverage90']:.2f}."
+                  for b in compare if b in d.index]
+        cov = d.loc[best, "coverage90"]
+        parts.append("The 90% bands are " + (f"calibrated (coverage within {target[0]:.2f}-{target[1]:.2f})." if target[0] <= cov <= target[1]
+                                             else f"not calibrated (coverage {cov:.2f}, target {target[0]:.2f}-{target[1]:.2f})."))
+        lines.append(" ".join(parts))
+    return lines
+
+
+def prior_centres(learners: dict[str, Any], task: Any) -> pd.DataFrame:
+    """The physical parameters (with units) of each meta-learned law before adaptation (its
+    prior's centre), one row per learner; ``task`` only supplies the input dtype."""
+    return pd.DataFrame([{"learner": label, **{f"{k} [{q.unit}]": float(q.value) for k, q in learner.adapt(task, steps=0).physical_params().items()}}
+                         for label, learner in learners.items()])

@@ -44,7 +44,15 @@ def plot_material_calibration(ax: Any, posterior: Any, task: Any, support: Any, 
 
 def plot_sequential_design(ax: Any, table: pd.DataFrame) -> Any:
     """Median t50 error vs measured points for each strategy of
-    :func:`~sciml.materials.design.sequential_design` (``strategy, shots, t50_rel_error``)."""
+    :func:`~sciml.materials.design.sequential_design` (``strategy, shots, t50_rel_error``, or
+    result rows whose ``learner`` is ``<learner>/<strategy>`` and ``value`` the t50 error);
+    ``ax=None`` makes a new figure."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    if "strategy" not in table.columns:
+        table = table.assign(strategy=table.learner.str.split("/").str[1], t50_rel_error=table.value)
     for name, grp in table.groupby("strategy", sort=False):
         med = grp.groupby("shots").t50_rel_error.median()
         ax.plot(med.index, med.values, marker="o", label=name)
@@ -154,4 +162,49 @@ def plot_isotherm_gallery(test: Any, learners: dict[str, Any], shots: int, seed:
     axes[0, 0].set_ylabel("X")
     axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
+    return fig
+
+
+def plot_family_errors(results: pd.DataFrame, references: dict[str, float] | None = None, metric: str = "mae_n",
+                       baselines: tuple[str, ...] = ("support mean", "ridge (composition)")) -> Any:
+    """One panel per family ``grouping`` (a column of ``results``): ``metric`` vs k per learner,
+    with dotted ``references`` (label -> value, e.g. full-data leaderboard errors).
+
+    Returns:
+        The figure.
+    """
+    import matplotlib.pyplot as plt
+
+    from sciml.evaluation.plots import plot_metric_vs_shots
+
+    groupings = list(dict.fromkeys(results.grouping))
+    fig, axes = plt.subplots(1, len(groupings), figsize=(6 * len(groupings), 4), squeeze=False)
+    for ax, grouping in zip(axes[0], groupings):
+        plot_metric_vs_shots(results[results.grouping == grouping], metric, ax=ax, statistic="mean", baselines=baselines,
+                             title=f"grouping: {grouping}")
+        for name, value in (references or {}).items():
+            ax.axhline(value, color="gray", lw=0.8, ls=":")
+            ax.text(ax.get_xlim()[0], value, name, fontsize=6, va="bottom")
+        ax.set_ylabel(f"{metric}, held-out families")
+        ax.legend(fontsize=7)
+    return fig
+
+
+def plot_kinetics_errors(results: pd.DataFrame, order: Any = None, baselines: tuple[str, ...] = ()) -> Any:
+    """Three panels vs k: median t50 error (log axis), median n error and the share of diverged
+    calibrations, one line per learner (``baselines`` dashed).
+
+    Returns:
+        The figure.
+    """
+    import matplotlib.pyplot as plt
+
+    from sciml.evaluation.plots import plot_metric_vs_shots
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    for ax, metric, stat, title in zip(axes, ("t50_rel_error", "n_rel_error", "diverged"), ("median", "median", "mean"),
+                                       ("median |t50 error| / t50", "median |n error| / n", "share diverged")):
+        plot_metric_vs_shots(results, metric, ax=ax, statistic=stat, learners=order, baselines=baselines, title=title)
+    axes[0].set_yscale("log")
+    axes[0].legend()
     return fig

@@ -138,7 +138,7 @@ def test_light_curves_any_number_of_classes(curves) -> None:
     new = [builders.light_curve(p, seed=100 + i) for i, p in enumerate(periods.values())]
     out = cal.predict(new)
     assert list(out.columns) == ["P(long)", "P(medium)", "P(short)", "predicted"]
-    np.testing.assert_allclose(out.iloc[:, :3].sum(1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(out.iloc[:, :3].sum(axis=1), 1.0, rtol=1e-6)
     assert out.predicted.tolist() == list(periods)
     alone = cal.predict([new[1]]).iloc[0, :3].to_numpy(dtype=float)
     np.testing.assert_allclose(alone, out.iloc[1, :3].to_numpy(dtype=float), rtol=1e-5)

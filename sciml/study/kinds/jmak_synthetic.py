@@ -16,10 +16,10 @@ import pandas as pd
 
 from sciml.data.paths import reference_file
 from sciml.evaluation.benchmark import fit_and_evaluate
-from sciml.evaluation.plots import plot_metric_vs_shots, plot_training_curves
+from sciml.evaluation.plots import plot_training_curves
 from sciml.evaluation.protocol import held_out_metrics, summarize
-from sciml.materials.kinetics import kinetics_metrics, kinetics_table
-from sciml.materials.plots import plot_isotherm_gallery
+from sciml.materials.kinetics import kinetics_metrics, kinetics_table, prior_centres
+from sciml.materials.plots import plot_isotherm_gallery, plot_kinetics_errors
 from sciml.materials.synthetic_alloys import SyntheticAlloyFamily, check_families_against_table, time_only
 from sciml.meta import CurveFit
 from sciml.meta.tables import build_learner, enabled_learners
@@ -104,24 +104,12 @@ def run(ctx: RunContext) -> None:
     summary = summarize(results[results.metric == "t50_rel_error"], by=("learner", "shots"), statistic="median")
     ctx.add_section("Median t50 error with a 95% CI over seeds", "Per seed, the median over held-out isotherms; then mean and "
                     "Student-t interval over seeds.\n\n" + markdown_table(summary.drop(columns=["n_seeds"])))
-    centres = [{"learner": label, **{f"{k} [{q.unit}]": float(q.value) for k, q in learner.adapt(test[0], steps=0).physical_params().items()}}
-               for label, learner in laws.items()]
-    if centres:
-        ctx.add_section("Meta-learned initializations (the priors' centres)", markdown_table(pd.DataFrame(centres)))
-    _plots(ctx, results, order, plot_isotherm_gallery(test, bench.learners, ks, ev["seeds"][0], dashed=BASELINES))
-
-
-def _plots(ctx: RunContext, results: pd.DataFrame, order: list[str], gallery: Any) -> None:
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    for ax, metric, stat, title in zip(axes, ("t50_rel_error", "n_rel_error", "diverged"), ("median", "median", "mean"),
-                                       ("median |t50 error| / t50", "median |n error| / n", "share diverged")):
-        plot_metric_vs_shots(results, metric, ax=ax, statistic=stat, learners=order, baselines=BASELINES, title=title)
-    axes[0].set_yscale("log")
-    axes[0].legend()
-    ctx.save_figure(fig, "error_vs_k", "Held-out alloys: calibration error and divergence vs number of measured points.")
-    ctx.save_figure(gallery, "example_calibrations", "Six held-out isotherms calibrated from 3 points (seed 0).")
-    if ctx.histories:
-        ax = plot_training_curves(pd.concat(ctx.histories, ignore_index=True))
+    if laws:
+        ctx.add_section("Meta-learned initializations (the priors' centres)", markdown_table(prior_centres(laws, test[0])))
+    ctx.save_figure(plot_kinetics_errors(results, order, BASELINES), "error_vs_k",
+                    "Held-out alloys: calibration error and divergence vs number of measured points.")
+    ctx.save_figure(plot_isotherm_gallery(test, bench.learners, ks, ev["seeds"][0], dashed=BASELINES), "example_calibrations",
+                    "Six held-out isotherms calibrated from 3 points (seed 0).")
+    ax = plot_training_curves(pd.concat(ctx.histories, ignore_index=True)) if ctx.histories else None
+    if ax is not None:
         ctx.save_figure(ax.figure, "training_curves", "Meta-training and validation loss (validation alloys come from the training split).")

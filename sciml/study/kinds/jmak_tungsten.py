@@ -14,21 +14,18 @@ results.csv names the design: ``tungsten:random``, ``tungsten:early`` or ``tungs
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import pandas as pd
 
-from sciml.data.recrystallization import load_kinetics_table, load_recrystallization
+from sciml.data.recrystallization import load_kinetics_source
 from sciml.evaluation.benchmark import BenchmarkResult
-from sciml.evaluation.protocol import held_out_metrics
-from sciml.materials.benchmark import law_learner, leave_one_group_out
-from sciml.materials.kinetics import kinetics_table
+from sciml.materials.benchmark import fit_law_prior, law_learner, leave_one_group_out
+from sciml.materials.kinetics import calibration_verdicts, design_table
 from sciml.materials.plots import plot_calibrated_materials, plot_metric_by_design, plot_sequential_design
 from sciml.materials.recrystallization import isotherm_tasks, material_tasks, pooled_noise_sd
 from sciml.meta.tables import enabled_learners
 from sciml.models.laws import JMAK, JMAKArrhenius
-from sciml.prior.domains.law import law_prior
 from sciml.study.context import RunContext
 from sciml.study.report import markdown_table
 
@@ -71,16 +68,9 @@ def _factories(cfg: dict[str, Any], specs: dict[str, Any], isothermal: bool = Fa
 
 def run(ctx: RunContext) -> None:
     """Run the study (see the module docstring)."""
-    import matplotlib.pyplot as plt
-
     cfg = ctx.config
     ev, tr, iso = cfg["evaluate"], cfg["train"], cfg["isotherm"]
-    if cfg["data"]["table"]:
-        df = load_kinetics_table(cfg["data"]["table"])
-    else:
-        with warnings.catch_warnings():  # the exclusions are logged below and listed in the report
-            warnings.simplefilter("ignore", UserWarning)
-            df = load_recrystallization(undocumented_time_unit=cfg["data"]["undocumented_time_unit"] or None)
+    df = load_kinetics_source(cfg["data"]["table"], cfg["data"]["undocumented_time_unit"] or None, warn=False)  # exclusions: in the report
     for dataset, path in df.attrs["files"].items():
         ctx.add_input(path, role=dataset)
     excluded = df.attrs.get("excluded", {})
@@ -113,28 +103,19 @@ def run(ctx: RunContext) -> None:
     if bench.details["kept"]:
         ctx.save_figure(plot_calibrated_materials(bench.details["kept"]), "calibrated_k3", f"Each held-out material calibrated by "
                         f"{cfg['report']['show_learner']} from 3 random points (stars), with 90% predictive bands; circles: all measured points.")
-    seq = bench.details["sequential"]
-    if len(seq):
-        ax = plot_sequential_design(plt.subplots(figsize=(6, 4))[1], seq.assign(strategy=seq.learner.str.split("/").str[1], t50_rel_error=seq.value))
-        ctx.save_figure(ax.figure, "suggest_next", "t50 error as measurements are added: suggest_next vs random vs equally spaced in log time.")
+    if len(bench.details["sequential"]):
+        ctx.save_figure(plot_sequential_design(None, bench.details["sequential"]).figure, "suggest_next",
+                        "t50 error as measurements are added: suggest_next vs random vs equally spaced in log time.")
     label = cfg["suggest"]["learner"]
-    final = _factories(cfg, {label: specs[label]})[label]()
-    final.fit(tasks, **fit, progress=False)
     refs = bench.details["references"]
-    ctx.save_prior("tungsten-jmak-arrhenius", law_prior(
-        final, tasks, pooled_noise_sd(refs, refs), metrics=held_out_metrics(results[results.learner == label], label, statistic="median"),
-        provenance={"trained_on": "every documented tungsten material", "held_out_metrics": "leave-one-material-out runs of "
-                    f"{label} (medians over materials and draws)"}))
-
-
-def _headline(results: pd.DataFrame, order: list[str]) -> pd.DataFrame:
-    head = kinetics_table(results[results.dataset.isin(["tungsten:random", "tungsten:early"])], order)
-    head.insert(0, "design", head.pop("dataset").str.split(":").str[1])
-    return head.sort_values(["design", "k"], kind="stable").reset_index(drop=True)
+    ctx.save_prior("tungsten-jmak-arrhenius", fit_law_prior(
+        _factories(cfg, {label: specs[label]})[label](), tasks, fit, pooled_noise_sd(refs, refs), results, label,
+        {"trained_on": "every documented tungsten material", "held_out_metrics": f"leave-one-material-out runs of {label} (medians over "
+         "materials and draws)"}))
 
 
 def _report(ctx: RunContext, results: pd.DataFrame, order: list[str], excluded: dict[str, str]) -> None:
-    head = _headline(results, order)
+    head = design_table(results[results.dataset.isin(["tungsten:random", "tungsten:early"])], order)
     k = ctx.config["report"]["headline_shots"]
     ctx.headline = (
         "Leave-one-material-out: each material is calibrated by priors learned on the other materials only. "
@@ -144,22 +125,7 @@ def _report(ctx: RunContext, results: pd.DataFrame, order: list[str], excluded: 
         f"Random design: {len(ctx.config['evaluate']['seeds'])} draws per material; early design: the k earliest "
         "points.\n\n" + markdown_table(head)
     )
-    lines = []
-    for design, d in head[head.k == k].groupby("design", sort=False):
-        d = d.set_index("learner")
-        metas = [n for n in d.index if n not in BASELINES]
-        if not metas:
-            continue
-        best = min(metas, key=lambda n: d.loc[n, "median t50 error"])
-        parts = [(f"**{design} design, k = {k}**: best meta-learner on this table (picked after the fact; every row is above) {best}: "
-                 f"median t50 error {d.loc[best, 'median t50 error']:.3f}, {d.loc[best, 'diverged']:.0%} diverged, 90% coverage "
-                 f"{d.loc[best, 'coverage90']:.2f}.")]
-        parts += [f"{b}: {d.loc[b, 'median t50 error']:.3f}, {d.loc[b, 'diverged']:.0%} diverged, coverage {d.loc[b, 'coverage90']:.2f}."
-                  for b in ("curve_fit", "pooled-prior MAP") if b in d.index]
-        cov = d.loc[best, "coverage90"]
-        parts.append("The 90% bands are " + ("calibrated (coverage within 0.80-0.95)." if 0.8 <= cov <= 0.95
-                                             else f"not calibrated (coverage {cov:.2f}, target 0.80-0.95)."))
-        lines.append(" ".join(parts))
+    lines = calibration_verdicts(head, k, BASELINES)
     ctx.add_section(f"At k = {k}", "\n\n".join(lines))
     seq = results[results.dataset == "tungsten:sequential"]
     if len(seq):
@@ -171,7 +137,7 @@ def _report(ctx: RunContext, results: pd.DataFrame, order: list[str], excluded: 
             "the candidates are the material's measured points.\n\n" + markdown_table(tab.reset_index())))
     iso = results[results.dataset.str.startswith("tungsten-isotherm")]
     if len(iso):
-        iso_head = _headline(iso.assign(dataset=iso.dataset.str.replace("tungsten-isotherm", "tungsten")), list(ctx.config["isotherm"]["learners"]))
+        iso_head = design_table(iso, list(ctx.config["isotherm"]["learners"]))
         ctx.add_section("Isotherm level (one isotherm a task, isothermal JMAK)", (
             "The same leave-one-material-out protocol with every isotherm a task (the material's isotherms are all "
             "held out together) and the isothermal JMAK law, with and without an incubation time; errors against the "

@@ -14,8 +14,9 @@ import pandas as pd
 
 from sciml.chem import benchmark as assays
 from sciml.chem.published import PUBLISHED_ROC_AUC as PUBLISHED
+from sciml.chem.published import setup_note
 from sciml.evaluation.plots import plot_bars
-from sciml.evaluation.tables import summary_table
+from sciml.evaluation.tables import per_task_table, summary_table
 from sciml.study.context import RunContext
 from sciml.study.report import markdown_table
 
@@ -50,26 +51,9 @@ def run(ctx: RunContext) -> None:
     _report(ctx, bench, data, list(p["shots"]))
 
 
-def _setup_note(cfg: dict[str, Any]) -> str:
-    """How our learners were set up, where it differs from the published baselines."""
-    note = []
-    if cfg["learners"]["init"] == "pretrained":
-        note.append("Our MAML, ANIL and ProtoNet start from a GIN trained (supervised, multi-task) on the labels of the "
-                    "training tasks only, with no outside data; the published MAML and ProtoNet rows started from a random "
-                    "initialization, and Pre-GNN, Meta-MGNN and PAR from self-supervised pretraining on 2 million ZINC molecules.")
-    if cfg["model"]["norm"] == "batch" and cfg["learners"]["batch_statistics"] == "pretrained":
-        note.append("BatchNorm with the fixed statistics of multi-task pretraining for MAML, ANIL and ProtoNet: each "
-                    "molecule is scored on its own, in adaptation and prediction alike.")
-    elif cfg["model"]["norm"] == "batch":
-        note.append("BatchNorm as in Hu et al.: MAML normalizes with the statistics of the batch at hand (the support set "
-                    "while adapting, the whole query set of thousands of molecules while predicting); ANIL and ProtoNet "
-                    "embed each test task's molecules in one batch; FineTune's frozen body uses the running statistics "
-                    "of pretraining.")
-    return " ".join(note)
-
-
 def _report(ctx: RunContext, bench: Any, data: Any, shots: list[int]) -> None:
     results, dataset, test = bench.results, data.name, data.test
+    lr, m = ctx.config["learners"], ctx.config["model"]
     table = summary_table(results, columns=("shots",), scale=100, digits=2)
     long = table.attrs["long"]
     cols = [str(k) for k in sorted(shots, reverse=True)]
@@ -81,16 +65,14 @@ def _report(ctx: RunContext, bench: Any, data: Any, shots: list[int]) -> None:
     gaps = [f"- {ref}: published {pub[ref][0]:.2f}; our best {max(shots)}-shot ({best.learner}) {best['mean']:.2f}, gap "
             f"{pub[ref][0] - best['mean']:+.2f} points" for ref in ("Meta-MGNN", "PAR (pretrained)", "MAML") if ref in pub]
     published_note = (" **The published numbers were selected on the test tasks** (Wang et al. 2021, PAR, Table 2), so they "
-                      f"are optimistic by an unknown margin. {_setup_note(ctx.config)}") if pub else ""
+                      f"are optimistic by an unknown margin. {setup_note(lr['init'], m['norm'], lr['batch_statistics'])}") if pub else ""
     ctx.headline = (
         f"ROC-AUC (%) on the {len(test)} test tasks ({', '.join(test.names)}), mean and 95% CI over {results.seed.nunique()} seeds "
         "(each seed: mean over test tasks of the ROC-AUC on every labelled molecule outside the support). Support = k positives + "
         "k negatives. Model selection (early stopping, inner steps) used only molecules held out of the training tasks."
         f"{published_note}\n\n" + markdown_table(table)
         + ("\n\nGaps to the published rows (positive: the published number is higher):\n\n" + "\n".join(gaps) if pub else ""))
-    per_task = results.groupby(["learner", "shots", "task"], sort=False).value.agg(["mean", "std"]).reset_index()
-    per_task[["mean", "std"]] *= 100
-    ctx.add_section("Per test task (ROC-AUC %, mean and std over seeds)", markdown_table(per_task, floatfmt=".2f"))
+    ctx.add_section("Per test task (ROC-AUC %, mean and std over seeds)", markdown_table(per_task_table(results, scale=100), floatfmt=".2f"))
     mols, held = data.molecules, bench.details["held"]
     ctx.add_section("Protocol", "\n".join([
         f"- training tasks ({len(data.train)}): {', '.join(data.train.names)}",

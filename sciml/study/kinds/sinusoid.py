@@ -7,14 +7,15 @@ and 10 inner steps. Published MSEs are placed beside ours, marked as published.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pandas as pd
 
+from sciml.data.sinusoid import PUBLISHED_MSE as PUBLISHED
 from sciml.data.sinusoid import SinusoidTasks
 from sciml.evaluation.benchmark import fit_and_evaluate
-from sciml.evaluation.protocol import summarize
+from sciml.evaluation.plots import plot_training_curves
+from sciml.evaluation.tables import regression_table
 from sciml.meta.tables import build_learner, enabled_learners
 from sciml.models import MLP
 from sciml.study.context import RunContext
@@ -33,15 +34,6 @@ DEFAULTS: dict[str, Any] = {
         "pretrained": {"class": "FineTune", "inner_optimizer": "sgd", "inner_lr": 0.01, "inner_steps": 1, "outer_lr": 1e-3, "meta_batch_size": 25},
     },
 }
-
-# Li et al. (2017), Meta-SGD, Table 1 (MSE, 5/10/20-shot), quoted from memory and not re-checked
-# against the paper; a public re-implementation reports 10-shot MAML 0.67 and
-# Meta-SGD 0.31.
-PUBLISHED = {
-    ("MAML", 5): 1.13, ("MAML", 10): 0.77, ("MAML", 20): 0.48,
-    ("MetaSGD", 5): 0.90, ("MetaSGD", 10): 0.53, ("MetaSGD", 20): 0.31,
-}
-
 
 def run(ctx: RunContext) -> None:
     """Run the study (see the module docstring)."""
@@ -63,46 +55,13 @@ def run(ctx: RunContext) -> None:
         frames.append(bench.results[bench.results.metric == "mse"])
     results = pd.concat(frames, ignore_index=True)
     ctx.add_results(results)
-    summary = summarize(results, by=("learner", "shots", "steps"))
-    per_task = results.groupby(["learner", "shots", "steps"]).value
-    sem = per_task.sem() * 1.96
-    rows = []
-    for (learner, shots, steps), grp in summary.groupby(["learner", "shots", "steps"]):
-        mse = float(grp.value.iloc[0])
-        finite = math.isfinite(mse)
-        rows.append(
-            {
-                "learner": learner,
-                "K": int(shots),
-                "inner steps": int(steps),
-                "MSE (ours)": f"{mse:.3g}" if finite else "diverged",
-                "95% CI over tasks": f"+-{float(sem.loc[(learner, shots, steps)]):.3f}" if finite else "",
-                "published": PUBLISHED.get((learner, int(shots)), float("nan")) if steps == 1 else float("nan"),
-            }
-        )
-    table = pd.DataFrame(rows).sort_values(["inner steps", "K", "learner"])
+    table = regression_table(results, PUBLISHED)
     ctx.headline = (
         f"Mean query MSE over {d['test_tasks']} fixed test tasks ({d['query']} query points each); "
         f"{tr['iterations']} meta-iterations per model (Finn et al. trained 70,000). *published*: Li et al. "
         "(2017, Meta-SGD, Table 1) as recalled, unverified here, 1 inner step at test. *pretrained* is the "
         "pooled-regression baseline fine-tuned with the same inner step.\n\n" + markdown_table(table)
     )
-    _plot(ctx)
-
-
-def _plot(ctx: RunContext) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    hist = pd.concat(ctx.histories, ignore_index=True)
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for name, grp in hist[hist.metric == "train_loss"].groupby("learner"):
-        smooth = grp.value.rolling(200, min_periods=1).mean()
-        ax.plot(grp.iteration, smooth, label=name)
-    ax.set_yscale("log")
-    ax.set_xlabel("meta-iteration")
+    ax = plot_training_curves(pd.concat(ctx.histories, ignore_index=True), metrics=["train_loss"], window=200)
     ax.set_ylabel("post-adaptation query MSE (rolling mean)")
-    ax.legend(fontsize=7)
-    ctx.save_figure(fig, "training_curves", "Meta-training loss per learner and K.")
+    ctx.save_figure(ax.figure, "training_curves", "Meta-training loss per learner and K.")

@@ -1,0 +1,300 @@
+"""Few-shot classification of new signal classes: episodes over held-out classes, the learners
+that read light-curve features or folded shapes, and one class split as a benchmark.
+
+Example:
+    >>> from sciml.astro.benchmark import class_split_benchmark
+    >>> bench = class_split_benchmark(features, phase, y, train_classes=[0, 1, 2, 3], test_classes=[4, 5, 6],
+    ...                               learners=["nearest-centroid", "ProtoNet-MLP"], n_way=3, shots=[1, 5])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+
+from sciml.evaluation.benchmark import BenchmarkResult, Log, quiet
+from sciml.meta import Learner
+from sciml.tasks import EpisodeSampler, Task, TaskSet, TensorData
+
+LEARNERS = ("nearest-centroid", "ProtoNet-MLP", "ProtoNet-CNN", "ProtoNet-CNN (sim+real)", "MAML-MLP", "FineTune-MLP")
+"""Learner names :func:`signal_learner` builds. ``nearest-centroid`` learns nothing (the floor);
+``-MLP`` learners read standardized features, ``-CNN`` learners the folded shape;
+``(sim+real)`` is first trained on simulated classes."""
+
+
+def episodes(x: torch.Tensor, y: torch.Tensor, classes: Sequence[int], n_way: int, shots: int, queries: int, count: int, seed: int,
+             prefix: str = "episode") -> list[Task]:
+    """``count`` seeded ``n_way``-way episodes over ``classes``: ``shots`` support and
+    ``queries`` query examples per class, labels ``0..n_way-1`` (``metadata["classes"]``
+    maps them back to ``classes``)."""
+    sampler = EpisodeSampler(x, y, list(classes), n_way=n_way, k_shot=shots, n_query=queries)
+    g = torch.Generator().manual_seed(seed)
+    return [sampler.sample(g, name=f"{prefix}-{i:04d}") for i in range(count)]
+
+
+def pooled_task(x: torch.Tensor, y: torch.Tensor, classes: Sequence[int]) -> TaskSet:
+    """Every example of ``classes`` in one task, relabelled ``0..len(classes)-1`` (supervised
+    pre-training of ``FineTune``)."""
+    keep = torch.isin(y, torch.tensor(list(classes)))
+    relabel = {c: i for i, c in enumerate(classes)}
+    data = TensorData(x[keep], torch.tensor([relabel[int(v)] for v in y[keep]]))
+    return TaskSet([Task(data, TensorData.empty_like(data), name="pooled")])
+
+
+def signal_learner(name: str, n_way: int, n_train_classes: int, feat_dim: int, seed: int) -> tuple[Learner, str]:
+    """A fresh learner of :data:`LEARNERS` (initialized from ``seed``) and the input it reads
+    (``features`` or ``phase``)."""
+    from sciml.meta import MAML, FineTune, ProtoNet
+    from sciml.models import MLP, PhaseCNN
+
+    torch.manual_seed(seed)
+    if name == "nearest-centroid":
+        return ProtoNet(nn.Identity(), n_way=n_way), "features"
+    if name == "ProtoNet-MLP":
+        return ProtoNet(MLP(feat_dim, (64, 64), 32), n_way=n_way, outer_lr=1e-3), "features"
+    if name.startswith("ProtoNet-CNN"):
+        return ProtoNet(PhaseCNN(out_features=32), n_way=n_way, outer_lr=1e-3), "phase"
+    if name == "MAML-MLP":
+        return MAML(MLP(feat_dim, (64, 64), n_way), loss="cross_entropy", inner_lr=0.1, inner_steps=5, first_order=True,
+                    outer_lr=1e-3, meta_batch_size=4), "features"
+    if name == "FineTune-MLP":
+        return FineTune(MLP(feat_dim, (64, 64), n_train_classes), loss="cross_entropy", inner_lr=1e-2, inner_steps=50,
+                        outer_lr=1e-3, meta_batch_size=1), "features"
+    raise ValueError(f"Unknown learner {name!r}; choose from {list(LEARNERS)}.")
+
+
+def train_on_classes(learner: Learner, name: str, x: torch.Tensor, y: torch.Tensor, classes: Sequence[int], *, n_way: int, queries: int,
+                     iterations: int, seed: int, episodic_seed: int | None = None) -> Learner:
+    """Train a :func:`signal_learner` on the training classes: 5-shot episodes (drawn from
+    ``episodic_seed``, default ``seed``), or one pooled task for ``FineTune``;
+    ``nearest-centroid`` is returned untrained."""
+    from sciml.meta import FineTune
+
+    if isinstance(learner, FineTune):
+        return learner.fit(pooled_task(x, y, classes), iterations=iterations, seed=seed, progress=False)
+    if name != "nearest-centroid":
+        learner.fit(EpisodeSampler(x, y, list(classes), n_way, 5, queries), iterations=iterations,
+                    seed=seed if episodic_seed is None else episodic_seed, progress=False)
+    return learner
+
+
+def confusion_table(learner: Learner, tasks: Sequence[Task], names: Sequence[str]) -> pd.DataFrame:
+    """Row-normalized confusion over the query examples of ``tasks`` (episodes of
+    :func:`episodes`), with class names."""
+    rows = []
+    for ep, (ad,) in zip(tasks, learner.adapt_many([t.support for t in tasks], [learner.inner_steps])):
+        pred = ad.predict(ep.query.x).argmax(-1)
+        cls = ep.metadata["classes"]
+        rows += [(names[cls[t]], names[cls[p]]) for t, p in zip(ep.query.y.tolist(), pred.tolist())]
+    return pd.crosstab(pd.Series([r[0] for r in rows], name="true"), pd.Series([r[1] for r in rows], name="predicted"), normalize="index")
+
+
+def class_splits(classes: Sequence[str], n_train: int, seeds: Sequence[int]) -> list[tuple[list[str], list[str]]]:
+    """Seeded splits of class names into ``(train, test)``, ``n_train`` training classes each
+    (both sides sorted)."""
+    import numpy as np
+
+    if not 0 < n_train < len(classes):
+        raise ValueError(f"n_train must be between 1 and {len(classes) - 1} for {len(classes)} classes, got {n_train}.")
+    perms = [np.random.default_rng(seed).permutation(len(classes)) for seed in seeds]
+    return [(sorted(classes[i] for i in perm[:n_train]), sorted(classes[i] for i in perm[n_train:])) for perm in perms]
+
+
+def class_split_benchmark(
+    features: torch.Tensor,
+    phase: torch.Tensor,
+    y: torch.Tensor,
+    train_classes: Sequence[int],
+    test_classes: Sequence[int],
+    *,
+    learners: Sequence[str] = LEARNERS,
+    n_way: int = 5,
+    shots: Sequence[int] = (1, 5),
+    queries: int = 15,
+    test_episodes: int = 600,
+    iterations: int = 1500,
+    seed: int = 0,
+    episode_seed: int | None = None,
+    episode_prefix: str = "",
+    simulated: tuple[torch.Tensor, torch.Tensor] | None = None,
+    rare_classes: Sequence[int] = (),
+    names: Sequence[str] = (),
+    confusion_of: str | None = None,
+    study: str = "",
+    dataset: str = "",
+    log: Log = quiet,
+) -> BenchmarkResult:
+    """Train every learner on the training classes; evaluate on episodes of the test classes.
+
+    Args:
+        features: Light-curve features ``[n, d]``; standardized here on the training classes
+            only (the :class:`~sciml.models.Standardize` is kept in ``details["scale"]``).
+        phase: Folded, resampled curves ``[n, bins]``.
+        y: Class index per curve ``[n]``.
+        train_classes, test_classes: Disjoint class indices.
+        learners: Names from :data:`LEARNERS`.
+        n_way, shots, queries: Episode shape (queries per class).
+        test_episodes: Episodes per k.
+        iterations: Meta-training iterations.
+        seed: Seed of initialization and training.
+        episode_seed: Seed of the test episodes (default ``seed + 1000``).
+        episode_prefix: Prefix of the test episodes' names (``<prefix>k<k>-<i>``).
+        simulated: ``(phase, y)`` of simulated classes for ``(sim+real)`` pre-training.
+        rare_classes: Extra novel classes probed 1-shot by the feature learners (``dataset``
+            ``<dataset>:rare-classes``; the string before ``:`` of ``dataset`` is kept).
+        names: Class names (for the confusion table).
+        confusion_of: A learner whose confusion over the largest k is kept (``details["confusion"]``).
+        study, dataset: Labels of the result rows (``group`` is the split's name, the part of
+            ``dataset`` after ``:``).
+        log: Progress callback.
+
+    Returns:
+        ``accuracy`` and ``ece`` rows per episode; every trained learner by label.
+    """
+    from sciml.evaluation.metrics import CLASSIFICATION_METRICS
+    from sciml.evaluation.protocol import few_shot_results
+    from sciml.models import Standardize
+
+    if set(train_classes) & set(test_classes):
+        raise ValueError(f"Classes on both sides of the split: {sorted(set(train_classes) & set(test_classes))}.")
+    scale = Standardize.fitted(features[torch.isin(y, torch.tensor(list(train_classes)))])
+    features = scale(features)
+    inputs = {"features": features, "phase": phase}
+    ep_seed = seed + 1000 if episode_seed is None else episode_seed
+    group = dataset.split(":")[-1]
+    out, frames = BenchmarkResult(pd.DataFrame(), details={"scale": scale}), []
+    for label in learners:
+        log(f"{dataset}: {label}")
+        learner, kind = signal_learner(label, n_way, len(train_classes), features.shape[1], seed)
+        x = inputs[kind]
+        if label.endswith("(sim+real)"):
+            if simulated is None:
+                raise ValueError(f"{label} needs simulated=(phase, y) of simulated classes.")
+            sim_phase, sim_y = simulated
+            learner.fit(EpisodeSampler(sim_phase, sim_y, sorted(set(sim_y.tolist())), n_way, 5, queries), iterations=iterations,
+                        seed=seed, progress=False)
+        train_on_classes(learner, label, x, y, train_classes, n_way=n_way, queries=queries, iterations=iterations, seed=seed,
+                         episodic_seed=seed + 1)
+        out.learners[label] = learner
+        if learner.history_:
+            out.histories[label] = learner.history_
+        for k in shots:
+            eps = episodes(x, y, test_classes, n_way, k, queries, test_episodes, ep_seed, f"{episode_prefix}k{k}")
+            res = few_shot_results(learner, eps, shots=[k], steps=[learner.inner_steps], seeds=[0], metrics=CLASSIFICATION_METRICS,
+                                   per_class=True, study=study, dataset=dataset, learner_name=label)
+            frames.append(res.assign(group=group))
+            if label == confusion_of and k == max(shots):
+                out.details["confusion"] = confusion_table(learner, eps, names)
+        if rare_classes and kind == "features" and label in ("nearest-centroid", "ProtoNet-MLP"):
+            rare_way = min(n_way, len(rare_classes))
+            eps = episodes(x, y, rare_classes, rare_way, 1, 5, test_episodes, seed + 7, "rare")
+            probe = learner if rare_way == n_way else signal_learner(label, rare_way, len(train_classes), features.shape[1], seed)[0]
+            frames.append(few_shot_results(probe, eps, shots=[1], steps=[0], seeds=[0], metrics=CLASSIFICATION_METRICS, per_class=True,
+                                           study=study, dataset=f"{dataset.split(':')[0]}:rare-classes", learner_name=label))
+    out.results = pd.concat(frames, ignore_index=True)
+    return out
+
+
+def light_curve_prior(learner: Learner, scale: nn.Module, results: pd.DataFrame, n_bins: int, provenance: dict[str, Any]) -> Any:
+    """A feature-based prototype learner with its standardization as a :class:`~sciml.prior.Prior`."""
+    from sciml.evaluation.protocol import held_out_metrics
+    from sciml.meta import ProtoNet
+    from sciml.models import PhaseCNN
+    from sciml.prior import Prior
+    from sciml.prior.domains.light_curves import LightCurveDomain
+
+    name = results.learner.iloc[0]
+    if not isinstance(learner, ProtoNet) or isinstance(learner.model, PhaseCNN):
+        raise TypeError(f"A light-curve prior needs a feature-based ProtoNet learner, got {name!r}.")
+    return Prior(learner, LightCurveDomain(n_bins=n_bins), encoder=scale, metrics=held_out_metrics(results, name), provenance=provenance)
+
+
+def pool_tensors(pool: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
+    """``(features [N, d], phase [N, bins], y [N], class names)`` of a featurized curve pool
+    (:class:`~sciml.astro.dataset.CurvePool`); ``y`` indexes the sorted class names."""
+    names = sorted(set(pool.labels))
+    y = torch.tensor([names.index(v) for v in pool.labels])
+    return torch.tensor(pool.features, dtype=torch.float32), torch.tensor(pool.phase, dtype=torch.float32), y, names
+
+
+def simulated_classes(per_class: int, n_bins: int, seed: int, log: Log = quiet) -> tuple[tuple[torch.Tensor, torch.Tensor], dict[str, Any]]:
+    """Simulated curves of every simulated class (RR Lyrae from Sesar et al.'s templates where
+    the data are present, else from Fourier ranges), as ``((phase, y), description)``."""
+    from sciml.astro.dataset import simulated_pool
+    from sciml.astro.simulate import SesarTemplates
+    from sciml.data.astro import load_sesar_templates
+
+    try:
+        templates = SesarTemplates(*load_sesar_templates("g"))
+    except FileNotFoundError as err:
+        templates = None
+        log(f"RR Lyrae templates unavailable ({err}); simulating RR Lyrae from Fourier ranges")
+    sim = simulated_pool(per_class=per_class, n_bins=n_bins, seed=seed, rrlyrae=templates)
+    _, phase, y, names = pool_tensors(sim)
+    card = {"classes": names, "per_class": per_class, "seed": seed, "rrlyrae": "Sesar et al. 2010 g-band templates" if templates else "Fourier ranges"}
+    return (phase, y), card
+
+
+def held_out_examples_benchmark(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    test_fraction: float = 0.5,
+    learners: Sequence[str] = ("nearest-centroid", "ProtoNet-MLP", "MAML-MLP", "FineTune-MLP"),
+    shots: Sequence[int] = (1, 5, 10),
+    queries: int = 15,
+    test_episodes: int = 600,
+    iterations: int = 1000,
+    seed: int = 0,
+    study: str = "",
+    dataset: str = "",
+    log: Log = quiet,
+) -> BenchmarkResult:
+    """Few-shot classification when the classes are shared but the examples are new (e.g.
+    pulsar candidates): a stratified ``test_fraction`` of the examples is held out, features
+    are standardized on the rest, and every learner is trained on the rest and evaluated on
+    ``len(classes)``-way episodes of the held-out examples.
+
+    Args:
+        x: Features ``[n, d]``.
+        y: Class index per example ``[n]`` (0..c-1).
+        test_fraction: Share of each class held out.
+        learners: Feature learners of :data:`LEARNERS`.
+        shots, queries, test_episodes, iterations, seed: As :func:`class_split_benchmark`.
+        study, dataset: Labels of the result rows.
+        log: Progress callback.
+
+    Returns:
+        ``accuracy`` and ``ece`` rows per episode; ``details["n_test"]``: held-out examples.
+    """
+    import numpy as np
+
+    from sciml.evaluation.metrics import CLASSIFICATION_METRICS
+    from sciml.evaluation.protocol import few_shot_results
+    from sciml.models import Standardize
+
+    y_np = y.numpy()
+    classes = sorted(set(y_np.tolist()))
+    rng = np.random.default_rng(seed)
+    test_mask = np.zeros(len(y_np), dtype=bool)
+    for c in classes:
+        idx = np.flatnonzero(y_np == c)
+        test_mask[rng.choice(idx, int(len(idx) * test_fraction), replace=False)] = True
+    tr, te = torch.tensor(~test_mask), torch.tensor(test_mask)
+    xs = Standardize.fitted(x[tr])(x)
+    out, frames = BenchmarkResult(pd.DataFrame(), details={"n_test": int(test_mask.sum())}), []
+    for label in learners:
+        log(label)
+        learner, _ = signal_learner(label, len(classes), len(classes), xs.shape[1], seed)
+        train_on_classes(learner, label, xs[tr], y[tr], classes, n_way=len(classes), queries=queries, iterations=iterations, seed=seed)
+        out.learners[label] = learner
+        for k in shots:
+            eps = episodes(xs[te], y[te], classes, len(classes), k, queries, test_episodes, seed + 2000 + k, f"k{k}")
+            frames.append(few_shot_results(learner, eps, shots=[k], steps=[learner.inner_steps], seeds=[0], metrics=CLASSIFICATION_METRICS,
+                                           per_class=True, study=study, dataset=dataset, learner_name=label))
+    out.results = pd.concat(frames, ignore_index=True)
+    return out
