@@ -44,3 +44,26 @@ def test_dielectric_families_smoke(tmp_path: Path) -> None:
     cal = prior.calibrate(cells, [1.70, 1.72, 1.74, 1.76, 1.78])
     out = cal.predict([cells[0].to(fmt="cif")])
     assert out.lower.iloc[0] < out["mean"].iloc[0] < out.upper.iloc[0]
+
+
+def test_the_family_protocol_runs_on_a_users_structure_table(tmp_path: Path) -> None:
+    from pymatgen.core import Lattice, Structure
+
+    rows = []
+    for cation in ("Li", "Na", "K", "Rb", "Cs", "Ag"):
+        for anion in ("F", "Cl", "Br", "I"):
+            for a in (4.0, 5.0):
+                name = f"{cation}{anion}_{a:.0f}.cif"
+                Structure(Lattice.cubic(a), [cation, anion], [[0, 0, 0], [0.5, 0.5, 0.5]]).to(filename=str(tmp_path / name))
+                rows.append({"structure": name, "target": 1.3 + 0.1 * ("FClBrI".index(anion[0]) + 1) + 0.01 * a})
+    pd.DataFrame(rows).to_csv(tmp_path / "my_crystals.csv", index=False)
+    overrides = [f'data.task="{tmp_path / "my_crystals.csv"}"', "data.min_members=12", "groupings.anion.n_test=1", "groupings.anion.splits=[0]",
+                 "groupings.crystal_system.splits=[]", "protocol.shots=[2]", "protocol.seeds=1", "protocol.min_query=3",
+                 "training.val_families=1", "training.iterations=1", "training.train_shots=[2]", "training.query_size=2",
+                 'learners.names=["support mean", "MAML"]', "model.atom_dim=8", "model.hidden=8"]
+    run_dir = run_study("dielectric-families", tmp_path / "runs", overrides)
+    results = pd.read_csv(run_dir / "results.csv")
+    assert set(results.learner) == {"support mean", "MAML"} and results.task.nunique() == 1
+    assert set(results.task) <= {"F", "Cl", "Br", "I"} and set(results.metric) == {"mae_log10n", "mae_n", "coverage90"}
+    manifest = (run_dir / "data_manifest.json").read_text()
+    assert "my_crystals.csv" in manifest and "structure table" in manifest
