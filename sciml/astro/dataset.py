@@ -7,6 +7,7 @@ import json
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -146,3 +147,47 @@ def simulated_pool(per_class: int, n_bins: int = 64, seed: int = 0, rrlyrae: Any
 
 
 __all__ = ["FEATURE_NAMES", "CurvePool", "asas_pool", "build_pool", "featurize", "simulated_pool"]
+
+
+def load_light_curve_table(path: str | Path) -> list[tuple[str, str, pd.DataFrame]]:
+    """A user's light curves from one long CSV: columns ``name`` (one per curve), ``label``
+    (its class), ``t`` (time [d]), ``mag`` (magnitude) and optionally ``err`` [mag].
+
+    Returns:
+        ``(name, label, DataFrame[t, mag, err])`` per curve, in file order (the input of
+        :func:`build_pool`).
+
+    Raises:
+        FileNotFoundError: for a missing file.
+        ValueError: for a missing column, a non-numeric or empty value (named with its line), or
+            a curve with more than one label.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such light-curve table (a CSV with columns name, label, t [d], mag[, err]).")
+    table = pd.read_csv(path)
+    missing = [c for c in ("name", "label", "t", "mag") if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: columns {missing} not found; it has {list(table.columns)} (expected name, label, t [d], mag[, err]).")
+    for col in [c for c in ("t", "mag", "err") if c in table.columns]:
+        values = pd.to_numeric(table[col], errors="coerce")
+        bad = [int(i) + 2 for i in values.index[values.isna()]]
+        if bad:
+            raise ValueError(f"{path}: column {col} is empty or not a number on line(s) {bad[:10]}.")
+        table[col] = values
+    labels = table.groupby("name", sort=False).label.nunique()
+    if (labels > 1).any():
+        raise ValueError(f"{path}: curve(s) {list(labels.index[labels > 1][:5])} carry more than one label.")
+    cols = [c for c in ("t", "mag", "err") if c in table.columns]
+    return [(str(name), str(rows.label.iloc[0]), rows[cols].reset_index(drop=True)) for name, rows in table.groupby("name", sort=False)]
+
+
+def light_curve_pool(source: str | Path = "asas", n_bins: int = 64, max_curves: int | None = None) -> CurvePool:
+    """The ASAS curves (``"asas"``) or a user's table (:func:`load_light_curve_table`),
+    featurized and cached (keyed by the file's sha256)."""
+    if str(source).lower() == "asas":
+        return asas_pool(n_bins=n_bins, max_curves=max_curves)
+    from sciml.data.download import sha256_of
+
+    curves = load_light_curve_table(source)[: max_curves or None]
+    return build_pool(curves, n_bins=n_bins, cache_key=sha256_of(Path(source)) + (f"|first{max_curves}" if max_curves else ""))

@@ -49,3 +49,4 @@ def test_htru2_study(tmp_path: Path) -> None:
     results = pd.read_csv(run_dir / "results.csv")
     acc = results[results.metric == "accuracy"]
     assert set(acc.shots) == {1, 5} and (acc.value.between(0, 1)).all()
+

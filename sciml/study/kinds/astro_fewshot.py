@@ -4,11 +4,14 @@ ASAS: 5-way K-shot episodes (K = 1, 5; 15 queries per class) whose classes are s
 learners meta-train on 8 of the classes with at least 20 members and are tested on the other 7
 (several stated splits, :func:`sciml.astro.benchmark.class_split_benchmark`); rarer classes
 serve as extra novel-class probes. HTRU2: 2-way K-shot episodes (pulsar vs not) on held-out
-candidates. The learners are those of :data:`sciml.astro.benchmark.LEARNERS`.
+candidates. The learners are those of :data:`sciml.astro.benchmark.LEARNERS`. Your own
+curves: ``data.curves`` may be the path of a CSV with columns ``name``, ``label``, ``t`` [d],
+``mag`` and optionally ``err`` (:func:`sciml.astro.dataset.load_light_curve_table`).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -24,7 +27,7 @@ DESCRIPTION = "few-shot classification of new variable-star classes (ASAS) and p
 
 DEFAULTS_ASAS: dict[str, Any] = {
     "study": {"kind": "asas-fewshot", "description": ""},
-    "data": {"max_curves": 0, "n_bins": 64},
+    "data": {"curves": "asas", "max_curves": 0, "n_bins": 64},
     "episodes": {"n_way": 5, "shots": [1, 5], "queries": 15, "test_episodes": 600, "iterations": 1500, "seed": 0, "min_members": 20,
                  "train_classes": 8, "splits": [0, 1, 2], "learners": list(signals.LEARNERS), "prior": "ProtoNet-MLP"},
 }
@@ -33,13 +36,15 @@ DEFAULTS_ASAS: dict[str, Any] = {
 
 def run_asas(ctx: RunContext) -> None:
     """Run the ASAS study."""
-    from sciml.astro.dataset import asas_pool
+    from sciml.astro.dataset import light_curve_pool
     from sciml.data.astro import asas_files
 
     e, d = ctx.config["episodes"], ctx.config["data"]
-    pool = asas_pool(n_bins=d["n_bins"], max_curves=d["max_curves"] or None)
-    for path in asas_files().values():
-        ctx.add_input(path, role="ASAS")
+    pool = light_curve_pool(d["curves"], n_bins=d["n_bins"], max_curves=d["max_curves"] or None)
+    own = str(d["curves"]).lower() != "asas"
+    source = Path(d["curves"]).stem if own else "asas"
+    for path in [d["curves"]] if own else asas_files().values():
+        ctx.add_input(path, role="light-curve table" if own else "ASAS")
     ctx.log(f"{len(pool.names)} curves featurized, {len(pool.skipped)} left out")
     common = pool.classes(e["min_members"])
     rare = [c for c in pool.classes(1 + 5) if c not in common]
@@ -55,23 +60,23 @@ def run_asas(ctx: RunContext) -> None:
             feats, phase, y, tr_idx, te_idx, learners=e["learners"], n_way=e["n_way"], shots=e["shots"], queries=e["queries"],
             test_episodes=e["test_episodes"], iterations=e["iterations"], seed=e["seed"], episode_seed=e["seed"] + 1000 + split,
             episode_prefix=f"s{split}", simulated=simulated, rare_classes=[names.index(c) for c in rare] if first else (),
-            names=names, confusion_of="ProtoNet-CNN" if first else None, study=ctx.name, dataset=f"asas:split{split}", log=ctx.log)
+            names=names, confusion_of="ProtoNet-CNN" if first else None, study=ctx.name, dataset=f"{source}:split{split}", log=ctx.log)
         bench.histories = {f"{k} split {split}": v for k, v in bench.histories.items()}
         ctx.add_benchmark(bench)
         frames.append(bench.results)
         confusion = bench.details.get("confusion", confusion)
         if first and e["prior"] in bench.learners:
-            own = bench.results[(bench.results.learner == e["prior"]) & (bench.results.dataset == f"asas:split{split}")]
-            ctx.save_prior(f"asas-{e['prior'].lower()}", signals.light_curve_prior(
-                bench.learners[e["prior"]], bench.details["scale"], own, d["n_bins"],
-                {"split": f"class split {split}", "held_out_metrics": "5-way accuracy on episodes of the split's held-out classes"}))
+            rows = bench.results[(bench.results.learner == e["prior"]) & (bench.results.dataset == f"{source}:split{split}")]
+            ctx.save_prior(f"{source}-{e['prior'].lower()}", signals.light_curve_prior(
+                bench.learners[e["prior"]], bench.details["scale"], rows, d["n_bins"],
+                {"split": f"class split {split}", "held_out_metrics": f"{e['n_way']}-way accuracy on episodes of the split's held-out classes"}))
     results = pd.concat(frames, ignore_index=True)
     table = summary_table(results[results.dataset.str.contains("split")].sort_values("metric", kind="stable"), unit="row")
     ctx.headline = (
-        f"5-way K-shot episodes on held-out classes: {e['test_episodes']} episodes per class split and K, "
+        f"{e['n_way']}-way K-shot episodes on held-out classes: {e['test_episodes']} episodes per class split and K, "
         f"{len(e['splits'])} splits; mean and 95% CI over all {e['test_episodes'] * len(e['splits'])} episodes. The floor is "
-        "nearest centroid on standardized features, with no learning (an independent measurement of it on this data "
-        "gave 0.561 at 1-shot and 0.727 at 5-shot).\n\n" + markdown_table(table))
+        "nearest centroid on standardized features, with no learning" + ("." if own else " (an independent measurement of it on "
+        "this data gave 0.561 at 1-shot and 0.727 at 5-shot).") + "\n\n" + markdown_table(table))
     ctx.add_section("Per split and for the rare-class probe, with 95% CI over episodes",
                     markdown_table(summary_table(results, rows=("dataset", "learner"), unit="row")))
     ctx.add_section("Class splits", "\n".join(split_lines) + f"\n\nRare classes probed (1-shot, {min(e['n_way'], len(rare))}-way): {', '.join(rare)}")
