@@ -269,7 +269,9 @@ def held_out_examples_benchmark(
         log: Progress callback.
 
     Returns:
-        ``accuracy`` and ``ece`` rows per episode; ``details["n_test"]``: held-out examples.
+        ``accuracy`` and ``ece`` rows per episode; every learner by label; ``details``:
+        ``n_test`` (held-out examples) and ``scale`` (the :class:`~sciml.models.Standardize`
+        fitted on the training examples).
     """
     import numpy as np
 
@@ -285,8 +287,9 @@ def held_out_examples_benchmark(
         idx = np.flatnonzero(y_np == c)
         test_mask[rng.choice(idx, int(len(idx) * test_fraction), replace=False)] = True
     tr, te = torch.tensor(~test_mask), torch.tensor(test_mask)
-    xs = Standardize.fitted(x[tr])(x)
-    out, frames = BenchmarkResult(pd.DataFrame(), details={"n_test": int(test_mask.sum())}), []
+    scale = Standardize.fitted(x[tr])
+    out, frames = BenchmarkResult(pd.DataFrame(), details={"n_test": int(test_mask.sum()), "scale": scale}), []
+    xs = scale(x)
     for label in learners:
         log(label)
         learner, _ = signal_learner(label, len(classes), len(classes), xs.shape[1], seed)
@@ -298,3 +301,18 @@ def held_out_examples_benchmark(
                                            per_class=True, study=study, dataset=dataset, learner_name=label))
     out.results = pd.concat(frames, ignore_index=True)
     return out
+
+
+def feature_prior(learner: Learner, scale: nn.Module, results: pd.DataFrame, columns: Sequence[str], units: Sequence[str], label: str,
+                  provenance: dict[str, Any]) -> Any:
+    """A feature-based prototype learner with its standardization as a feature-table
+    :class:`~sciml.prior.Prior` (:class:`~sciml.prior.domains.features.FeatureDomain`)."""
+    from sciml.evaluation.protocol import held_out_metrics
+    from sciml.meta import ProtoNet
+    from sciml.prior import Prior
+    from sciml.prior.domains.features import FeatureDomain
+
+    name = results.learner.iloc[0]
+    if not isinstance(learner, ProtoNet):
+        raise TypeError(f"A feature-table prior needs a ProtoNet learner, got {name!r}.")
+    return Prior(learner, FeatureDomain(columns, units, label), encoder=scale, metrics=held_out_metrics(results, name), provenance=provenance)

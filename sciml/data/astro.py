@@ -29,6 +29,9 @@ HTRU2_SHA256 = "f8c97fed0487647ede91cc8709cdc3b9966df93a5adacf513e81780a42a21e47
 HTRU2_FEATURES = (
     "IP_Mean", "IP_std", "IP_Exc_Kurtosis", "IP_Skewness", "DM-SNR_Mean", "DM-SNR_std", "DM-SNR_Exc_Kurtosis", "DM-SNR_Skewness",
 )
+HTRU2_UNITS = ("arbitrary flux", "arbitrary flux", "1", "1", "1 (S/N)", "1 (S/N)", "1", "1")
+"""Units of :data:`HTRU2_FEATURES`: statistics of the integrated pulse profile (flux in the
+survey's arbitrary units) and of the DM-SNR curve (signal-to-noise ratios)."""
 
 
 def asas_files() -> dict[str, Path]:

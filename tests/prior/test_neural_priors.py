@@ -155,3 +155,38 @@ def test_light_curve_errors(curves) -> None:
     t, mag, err = a
     with pytest.raises(LightCurveError, match="seconds"):
         curves.calibrate([(t * 86400, mag, err), b], ["x", "y"])
+
+
+def test_feature_table_prior_round_trip_and_row_checks(tmp_path) -> None:
+    """A prototype prior on named feature columns: separable classes are told apart, each row
+    is scored on its own, and missing columns or NaN rows are refused by name."""
+    import pandas as pd
+    import torch
+
+    from sciml import load_prior
+    from sciml.meta import ProtoNet
+    from sciml.models import MLP, Standardize
+    from sciml.prior import Prior
+    from sciml.prior.domains.features import FeatureDomain
+
+    cols = ["a", "b", "c"]
+    scale = Standardize.fitted(torch.tensor([[0.0, 10.0, 100.0], [2.0, 30.0, 300.0]]))
+    embed = MLP(3, (), 3)
+    with torch.no_grad():
+        for p in embed.parameters():
+            p.copy_(torch.eye(3) if p.ndim == 2 else torch.zeros(3))  # the identity map, so the geometry is known
+    path = Prior(ProtoNet(embed, n_way=2), FeatureDomain(cols, ["m", "s", "1"], "kind"), encoder=scale).save(tmp_path / "p")
+    prior = load_prior(path)
+    support = pd.DataFrame({"extra": 0, "a": [0.0, 0.1, 2.0, 2.1], "b": [10, 11, 30, 31], "c": [100, 99, 300, 301]})
+    cal = prior.calibrate(support, labels=["low", "low", "high", "high"])
+    query = pd.DataFrame({"c": [100.0, 298.0], "b": [10.5, 29.0], "a": [0.05, 1.95]})  # columns are matched by name, not position
+    out = cal.predict(query)
+    assert out.predicted.tolist() == ["low", "high"] and list(out.columns) == ["P(high)", "P(low)", "predicted"]
+    alone = cal.predict(query.iloc[[1]])
+    assert alone["P(high)"].iloc[0] == pytest.approx(out["P(high)"].iloc[1])  # row-wise: no batch effect
+    with pytest.raises(KeyError, match=r"\['c'\]"):
+        cal.predict(query.drop(columns="c"))
+    with pytest.raises(ValueError, match=r"Row\(s\) \[1\]"):
+        cal.predict(query.assign(b=[1.0, float("nan")]))
+    with pytest.raises(ValueError, match=r"array \[n, 3\]"):
+        cal.predict([[1.0, 2.0]])

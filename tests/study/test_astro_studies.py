@@ -49,4 +49,14 @@ def test_htru2_study(tmp_path: Path) -> None:
     results = pd.read_csv(run_dir / "results.csv")
     acc = results[results.metric == "accuracy"]
     assert set(acc.shots) == {1, 5} and (acc.value.between(0, 1)).all()
+    from sciml.data.astro import load_htru2
+    from sciml.prior import load_prior
+
+    prior = load_prior(run_dir / "priors" / "htru2-protonet-mlp")  # the saved prior reads the eight named features
+    x, y = load_htru2()
+    table = pd.DataFrame(x, columns=prior.domain.columns)
+    pulsars, others = table[y == 1].head(10), table[y == 0].head(10)
+    cal = prior.calibrate(pd.concat([pulsars.head(5), others.head(5)]), labels=[1] * 5 + [0] * 5)
+    out = cal.predict(pd.concat([pulsars.tail(5), others.tail(5)]))
+    assert (out.predicted.to_numpy() == [1] * 5 + [0] * 5).mean() >= 0.7
 

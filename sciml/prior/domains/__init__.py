@@ -1,4 +1,4 @@
-"""The domains a prior serves: physical laws on tables, molecules, crystals, light curves."""
+"""The domains a prior serves: physical laws on tables, molecules, crystals, light curves, feature tables."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ _KINDS = {
     "molecules": "sciml.prior.domains.molecules:MoleculeDomain",
     "crystals": "sciml.prior.domains.crystals:CrystalDomain",
     "light_curves": "sciml.prior.domains.light_curves:LightCurveDomain",
+    "features": "sciml.prior.domains.features:FeatureDomain",
 }
 
 

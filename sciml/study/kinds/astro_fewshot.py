@@ -37,6 +37,7 @@ DEFAULTS_ASAS: dict[str, Any] = {
 def run_asas(ctx: RunContext) -> None:
     """Run the ASAS study."""
     from sciml.astro.dataset import light_curve_pool
+    from sciml.astro.plots import plot_gallery
     from sciml.data.astro import asas_files
 
     e, d = ctx.config["episodes"], ctx.config["data"]
@@ -83,12 +84,6 @@ def run_asas(ctx: RunContext) -> None:
     if pool.skipped:
         ctx.add_section("Curves left out", f"{len(pool.skipped)} of {len(pool.skipped) + len(pool.names)}:\n\n"
                         + "\n".join(f"- {k}: {v}" for k, v in list(pool.skipped.items())[:50]))
-    _plots(ctx, results, pool, confusion)
-
-
-def _plots(ctx: RunContext, results: pd.DataFrame, pool: Any, confusion: pd.DataFrame | None) -> None:
-    from sciml.astro.plots import plot_gallery
-
     acc = results[(results.metric == "accuracy") & results.dataset.str.contains("split")]
     ax = plot_metric_vs_shots(acc, "accuracy", statistic="mean", baselines=("nearest-centroid",), title="accuracy, held-out classes")
     ax.legend(fontsize=7)
@@ -102,14 +97,14 @@ def _plots(ctx: RunContext, results: pd.DataFrame, pool: Any, confusion: pd.Data
 DEFAULTS_HTRU2: dict[str, Any] = {
     "study": {"kind": "htru2-fewshot", "description": ""},
     "episodes": {"shots": [1, 5, 10], "queries": 15, "test_episodes": 600, "iterations": 1000, "seed": 0, "test_fraction": 0.5,
-                 "learners": ["nearest-centroid", "ProtoNet-MLP", "MAML-MLP", "FineTune-MLP"]},
+                 "learners": ["nearest-centroid", "ProtoNet-MLP", "MAML-MLP", "FineTune-MLP"], "prior": "ProtoNet-MLP"},
 }
 
 
 def run_htru2(ctx: RunContext) -> None:
     """Run the HTRU2 study: 2-way K-shot on held-out candidates (the two classes are shared:
     HTRU2 has only pulsars and non-pulsars, so the novelty is in the candidates, not the classes)."""
-    from sciml.data.astro import HTRU2_SHA256, HTRU2_URL, load_htru2
+    from sciml.data.astro import HTRU2_FEATURES, HTRU2_SHA256, HTRU2_UNITS, HTRU2_URL, load_htru2
     from sciml.data.download import fetch
 
     e = ctx.config["episodes"]
@@ -121,6 +116,10 @@ def run_htru2(ctx: RunContext) -> None:
         study=ctx.name, dataset="htru2:held-out-candidates", log=ctx.log)
     ctx.add_benchmark(bench)
     results = bench.results
+    if e["prior"] in bench.learners:
+        ctx.save_prior(f"htru2-{e['prior'].lower()}", signals.feature_prior(
+            bench.learners[e["prior"]], bench.details["scale"], results[results.learner == e["prior"]], HTRU2_FEATURES, HTRU2_UNITS,
+            "pulsar (1) or not (0)", {"held_out_metrics": "2-way accuracy on episodes of held-out candidates"}))
     ctx.headline = (
         f"2-way K-shot (pulsar vs not) on held-out candidates ({bench.details['n_test']} of {len(y_np)}), {e['test_episodes']} "
         "episodes per K, 15 queries per class; mean and 95% CI over episodes.\n\n"
