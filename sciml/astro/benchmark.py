@@ -189,7 +189,7 @@ def class_split_benchmark(
             frames.append(res.assign(group=group))
             if label == confusion_of and k == max(shots):
                 out.details["confusion"] = confusion_table(learner, eps, names)
-        if rare_classes and kind == "features" and label in ("nearest-centroid", "ProtoNet-MLP"):
+        if rare_classes and label in ("nearest-centroid", "ProtoNet-MLP"):
             rare_way = min(n_way, len(rare_classes))
             eps = episodes(x, y, rare_classes, rare_way, 1, 5, test_episodes, seed + 7, "rare")
             probe = learner if rare_way == n_way else signal_learner(label, rare_way, len(train_classes), features.shape[1], seed)[0]

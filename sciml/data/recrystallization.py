@@ -176,8 +176,6 @@ def load_kinetics_source(table: str | Path = "", undocumented_time_unit: str | N
     """A user's kinetics table (:func:`load_kinetics_table`) when ``table`` names one, else the
     tungsten reference data (:func:`load_recrystallization`); with ``warn=False`` the
     reference data's exclusions are not warned about (they stay in ``attrs["excluded"]``)."""
-    import warnings
-
     if table:
         return load_kinetics_table(table)
     with warnings.catch_warnings():

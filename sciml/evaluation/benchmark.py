@@ -100,7 +100,7 @@ def fit_and_evaluate(
             learner = make()
             kwargs = {**fit, **(fit_overrides or {}).get(label, {})}
             log(f"meta-training {label} ({kwargs.get('iterations', '?')} iterations)")
-            learner.fit(train, val, **kwargs) if val is not None else learner.fit(train, **kwargs)
+            learner.fit(train, val, **kwargs)
             out.histories[label] = learner.history_
         out.learners[label] = learner
         tasks = (test_for or {}).get(label, test)

@@ -3,7 +3,7 @@ format of every study.toml and of any script that reads its learners from a file
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from torch import nn
@@ -41,5 +41,3 @@ def enabled_learners(cfg: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     """``[learners.*]`` tables not switched off with ``enabled = false``, in file order."""
     return {k: v for k, v in cfg.get("learners", {}).items() if v.get("enabled", True)}
 
-
-ModelFactory = Callable[[str, Mapping[str, Any]], nn.Module]

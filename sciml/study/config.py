@@ -81,12 +81,12 @@ def _open_table(node: Mapping[str, Any], depth: int) -> bool:
 
 def _learner_keys(node: Mapping[str, Any]) -> set[str]:
     """Keys a learner table (one with ``class = "..."``) accepts beyond those it sets: the
-    learner's constructor arguments and the study options of :func:`sciml.study.learners.build_learner`."""
+    learner's constructor arguments and the study options of :func:`sciml.meta.tables.build_learner`."""
     if "class" not in node:
         return set()
     from sciml.meta import resolve_learner
     from sciml.meta.checkpoint import accepted_arguments
-    from sciml.study.learners import FIT_KEYS, SPEC_KEYS
+    from sciml.meta.tables import FIT_KEYS, SPEC_KEYS
 
     try:
         cls = resolve_learner(str(node["class"]))

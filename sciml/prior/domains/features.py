@@ -5,20 +5,17 @@ in a meta-learned embedding)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from sciml.prior.calibration import Calibration
 from sciml.prior.domains.base import Domain, table_column
 from sciml.prior.domains.labels import class_indices
+from sciml.prior.domains.prototypes import PrototypeCalibration, calibrate_prototypes
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from sciml.prior.prior import Prior
 
 
@@ -85,41 +82,10 @@ class FeatureDomain(Domain):
             raise ValueError(f"Row(s) {bad[:10].tolist()} hold NaN or infinite features: fix or drop them.")
         return prior.encode(torch.tensor(np.ascontiguousarray(x), dtype=prior.learner._dtype))
 
-    def calibrate(self, prior: Prior, rows: Any, labels: Sequence[Any] | None = None, *, steps: int | None = None) -> FeatureCalibration:
+    def calibrate(self, prior: Prior, rows: Any, labels: Sequence[Any] | None = None, *, steps: int | None = None) -> PrototypeCalibration:
         """Calibrate on labelled rows: one prototype per class (any number of classes >= 2)."""
-        from sciml.meta import ProtoNet
-        from sciml.tasks import TensorData
-
         if labels is None:
             raise ValueError(f"labels are required: one {self.label} label per row.")
         x = self.features(prior, rows)
         y, classes = class_indices(labels, len(x), "rows")
-        adapted = ProtoNet(prior.learner.model, n_way=len(classes)).adapt(TensorData(x, torch.as_tensor(y)), steps)
-        return FeatureCalibration(prior, adapted, len(x), classes=tuple(classes))
-
-
-@dataclass(frozen=True)
-class FeatureCalibration(Calibration):
-    """A feature-table prior calibrated on labelled rows.
-
-    Attributes:
-        classes: The class names, in the order of the probability columns.
-    """
-
-    classes: tuple[Any, ...]
-
-    def predict(self, rows: Any) -> pd.DataFrame:
-        """Class probabilities per row and the most probable class (each row on its own).
-
-        Returns:
-            One column ``P(<class>)`` per class and ``predicted``.
-        """
-        import pandas as pd
-
-        proba = self.adapted.predict_proba(self.prior.domain.features(self.prior, rows)).double().numpy()
-        out = pd.DataFrame(proba, columns=[f"P({c})" for c in self.classes])
-        out["predicted"] = [self.classes[i] for i in proba.argmax(1)]
-        return out
-
-    def summary(self) -> dict[str, Any]:
-        return {**super().summary(), "classes": [str(c) for c in self.classes]}
+        return calibrate_prototypes(prior, x, y, classes, steps)

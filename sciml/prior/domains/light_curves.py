@@ -4,20 +4,17 @@ them), class probabilities out (prototypes in a meta-learned embedding)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from sciml.prior.calibration import Calibration
 from sciml.prior.domains.base import Domain, table_column
 from sciml.prior.domains.labels import class_indices
+from sciml.prior.domains.prototypes import PrototypeCalibration, calibrate_prototypes
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from sciml.prior.prior import Prior
 
 
@@ -100,44 +97,9 @@ class LightCurveDomain(Domain):
         x = torch.as_tensor(np.stack(rows), dtype=prior.learner._dtype)
         return prior.encode(x)
 
-    def calibrate(self, prior: Prior, curves: Sequence[Any], labels: Sequence[Any] | None = None, *, steps: int | None = None) -> LightCurveCalibration:
+    def calibrate(self, prior: Prior, curves: Sequence[Any], labels: Sequence[Any] | None = None, *, steps: int | None = None) -> PrototypeCalibration:
         """Calibrate on labelled curves: one prototype per class (any number of classes >= 2)."""
-        from sciml.meta import ProtoNet
-        from sciml.tasks import TensorData
-
         if labels is None:
             raise ValueError("labels are required: one class label per light curve.")
         y, classes = class_indices(labels, len(curves), "light curves")
-        x = self.features(prior, curves)
-        learner = ProtoNet(prior.learner.model, n_way=len(classes))
-        adapted = learner.adapt(TensorData(x, torch.as_tensor(y)), steps)
-        return LightCurveCalibration(prior, adapted, len(curves), classes=tuple(classes))
-
-
-@dataclass(frozen=True)
-class LightCurveCalibration(Calibration):
-    """A light-curve prior calibrated on labelled curves.
-
-    Attributes:
-        classes: The class names, in the order of the probability columns.
-    """
-
-    classes: tuple[Any, ...]
-
-    def predict(self, curves: Sequence[Any]) -> pd.DataFrame:
-        """Class probabilities per curve (softmax over negative squared distances to the
-        prototypes) and the most probable class.
-
-        Returns:
-            One column ``P(<class>)`` per class and ``predicted``.
-        """
-        import pandas as pd
-
-        x = self.prior.domain.features(self.prior, curves)
-        proba = self.adapted.predict_proba(x).double().numpy()
-        out = pd.DataFrame(proba, columns=[f"P({c})" for c in self.classes])
-        out["predicted"] = [self.classes[i] for i in proba.argmax(1)]
-        return out
-
-    def summary(self) -> dict[str, Any]:
-        return {**super().summary(), "classes": [str(c) for c in self.classes]}
+        return calibrate_prototypes(prior, self.features(prior, curves), y, classes, steps)
