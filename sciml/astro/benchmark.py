@@ -9,7 +9,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -20,10 +21,59 @@ from sciml.evaluation.benchmark import BenchmarkResult, Log, quiet
 from sciml.meta import Learner
 from sciml.tasks import EpisodeSampler, Task, TaskSet, TensorData
 
-LEARNERS = ("nearest-centroid", "ProtoNet-MLP", "ProtoNet-CNN", "ProtoNet-CNN (sim+real)", "MAML-MLP", "FineTune-MLP")
-"""Learner names :func:`signal_learner` builds. ``nearest-centroid`` learns nothing (the floor);
-``-MLP`` learners read standardized features, ``-CNN`` learners the folded shape;
-``(sim+real)`` is first trained on simulated classes."""
+LEARNERS: dict[str, dict[str, Any]] = {
+    "nearest-centroid": {"class": "ProtoNet", "model": "none"},
+    "ProtoNet-MLP": {"class": "ProtoNet", "model": "mlp"},
+    "ProtoNet-CNN": {"class": "ProtoNet", "model": "cnn"},
+    "ProtoNet-CNN (sim+real)": {"class": "ProtoNet", "model": "cnn", "pretrain": "simulated"},
+    "MAML-MLP": {"class": "MAML", "model": "mlp", "loss": "cross_entropy", "inner_lr": 0.1, "inner_steps": 5, "first_order": True,
+                 "meta_batch_size": 4},
+    "FineTune-MLP": {"class": "FineTune", "model": "mlp", "loss": "cross_entropy", "inner_lr": 1e-2, "inner_steps": 50,
+                     "meta_batch_size": 1},
+}
+"""The learner tables :func:`signal_learner` builds by default (label -> ``class``, arguments
+and the options of :data:`SIGNAL_OPTIONS`; :mod:`sciml.meta.tables`). ``nearest-centroid``
+learns nothing (the floor)."""
+
+FEATURE_LEARNERS = ("nearest-centroid", "ProtoNet-MLP", "MAML-MLP", "FineTune-MLP")
+"""The learners of :data:`LEARNERS` that read features."""
+
+SIGNAL_OPTIONS: dict[str, Any] = {"model": "mlp", "pretrain": "none"}
+"""Learner options. ``model``: ``"none"`` (the standardized features as they are), ``"mlp"``
+(an MLP on the standardized features, 64-64 hidden) or ``"cnn"`` (a
+:class:`~sciml.models.PhaseCNN` on the folded shape); a ``ProtoNet``'s model embeds in 32
+dimensions, a ``FineTune``'s classifies the training classes, any other learner's the episode's
+classes. ``pretrain``: ``"simulated"`` first trains on episodes of simulated classes (folded
+shapes only), ``"none"`` does not. ``FineTune`` trains on the training classes pooled, the
+others on 5-shot episodes."""
+
+
+def signal_specs(learners: Sequence[str] | Mapping[str, Mapping[str, Any]] = tuple(LEARNERS)) -> dict[str, Any]:
+    """The learners of the signal benchmarks, checked: labels of :data:`LEARNERS` or label ->
+    table (:func:`sciml.meta.tables.learner_specs`, with the options of :data:`SIGNAL_OPTIONS`).
+
+    Raises:
+        ValueError: for an unknown learner, class, key or option value.
+    """
+    from sciml.meta import Learner
+    from sciml.meta.tables import learner_specs
+
+    specs = learner_specs(learners, LEARNERS, options=SIGNAL_OPTIONS)
+    for label, spec in specs.items():
+        o = spec.options
+        if not issubclass(spec.cls, Learner):
+            raise TypeError(f"learners.{label}: {spec.kind} does not take a model; the signal benchmarks need a Learner class.")
+        if o["model"] not in ("none", "mlp", "cnn"):
+            raise ValueError(f"learners.{label}.model must be 'none', 'mlp' or 'cnn', got {o['model']!r}.")
+        if o["pretrain"] not in ("none", "simulated"):
+            raise ValueError(f"learners.{label}.pretrain must be 'none' or 'simulated', got {o['pretrain']!r}.")
+        if o["pretrain"] == "simulated" and o["model"] != "cnn":
+            raise ValueError(f"learners.{label}: pretrain = 'simulated' needs model = 'cnn' (simulated classes have folded shapes only).")
+        if o["model"] == "none" and spec.kind != "ProtoNet":
+            raise ValueError(f"learners.{label}: model = 'none' has nothing to train; it suits ProtoNet only (nearest centroid).")
+        if "n_way" in spec.args:
+            raise ValueError(f"learners.{label}: n_way comes from the episodes; leave it out of the table.")
+    return specs
 
 
 def episodes(x: torch.Tensor, y: torch.Tensor, classes: Sequence[int], n_way: int, shots: int, queries: int, count: int, seed: int,
@@ -45,38 +95,48 @@ def pooled_task(x: torch.Tensor, y: torch.Tensor, classes: Sequence[int]) -> Tas
     return TaskSet([Task(data, TensorData.empty_like(data), name="pooled")])
 
 
-def signal_learner(name: str, n_way: int, n_train_classes: int, feat_dim: int, seed: int) -> tuple[Learner, str]:
-    """A fresh learner of :data:`LEARNERS` (initialized from ``seed``) and the input it reads
-    (``features`` or ``phase``)."""
-    from sciml.meta import MAML, FineTune, ProtoNet
+def signal_learner(spec: Any, n_way: int, n_train_classes: int, feat_dim: int, seed: int) -> tuple[Learner, str]:
+    """A fresh learner (initialized from ``seed``) and the input it reads (``features`` or
+    ``phase``).
+
+    Args:
+        spec: A label of :data:`LEARNERS` or a :class:`~sciml.meta.tables.LearnerSpec` of
+            :func:`signal_specs`.
+        n_way: Classes per episode.
+        n_train_classes: Training classes (the outputs of a ``FineTune`` classifier).
+        feat_dim: Feature columns.
+        seed: Seed of the initialization.
+    """
+    from sciml.meta import FineTune, ProtoNet
     from sciml.models import MLP, PhaseCNN
 
+    if isinstance(spec, str):
+        spec = signal_specs([spec])[spec]
+    kind = spec.options["model"]
     torch.manual_seed(seed)
-    if name == "nearest-centroid":
-        return ProtoNet(nn.Identity(), n_way=n_way), "features"
-    if name == "ProtoNet-MLP":
-        return ProtoNet(MLP(feat_dim, (64, 64), 32), n_way=n_way, outer_lr=1e-3), "features"
-    if name.startswith("ProtoNet-CNN"):
-        return ProtoNet(PhaseCNN(out_features=32), n_way=n_way, outer_lr=1e-3), "phase"
-    if name == "MAML-MLP":
-        return MAML(MLP(feat_dim, (64, 64), n_way), loss="cross_entropy", inner_lr=0.1, inner_steps=5, first_order=True,
-                    outer_lr=1e-3, meta_batch_size=4), "features"
-    if name == "FineTune-MLP":
-        return FineTune(MLP(feat_dim, (64, 64), n_train_classes), loss="cross_entropy", inner_lr=1e-2, inner_steps=50,
-                        outer_lr=1e-3, meta_batch_size=1), "features"
-    raise ValueError(f"Unknown learner {name!r}; choose from {list(LEARNERS)}.")
+    is_protonet = issubclass(spec.cls, ProtoNet)
+    out = 32 if is_protonet else n_train_classes if issubclass(spec.cls, FineTune) else n_way
+    if kind == "none":
+        model: nn.Module = nn.Identity()
+    elif kind == "cnn":
+        model = PhaseCNN(out_features=out)
+    else:
+        model = MLP(feat_dim, (64, 64), out)
+    learner = spec.build(model, n_way=n_way, outer_lr=1e-3) if is_protonet else spec.build(model, outer_lr=1e-3)
+    return learner, "phase" if kind == "cnn" else "features"
 
 
-def train_on_classes(learner: Learner, name: str, x: torch.Tensor, y: torch.Tensor, classes: Sequence[int], *, n_way: int, queries: int,
+def train_on_classes(learner: Learner, spec: Any, x: torch.Tensor, y: torch.Tensor, classes: Sequence[int], *, n_way: int, queries: int,
                      iterations: int, seed: int, episodic_seed: int | None = None) -> Learner:
     """Train a :func:`signal_learner` on the training classes: 5-shot episodes (drawn from
-    ``episodic_seed``, default ``seed``), or one pooled task for ``FineTune``;
-    ``nearest-centroid`` is returned untrained."""
+    ``episodic_seed``, default ``seed``), or one pooled task for ``FineTune``; a learner with
+    ``model = "none"`` is returned untrained. A table's ``iterations`` overrides ``iterations``."""
     from sciml.meta import FineTune
 
+    iterations = spec.fit.get("iterations", iterations)
     if isinstance(learner, FineTune):
         return learner.fit(pooled_task(x, y, classes), iterations=iterations, seed=seed, progress=False)
-    if name != "nearest-centroid":
+    if spec.options["model"] != "none":
         learner.fit(EpisodeSampler(x, y, list(classes), n_way, 5, queries), iterations=iterations,
                     seed=seed if episodic_seed is None else episodic_seed, progress=False)
     return learner
@@ -111,7 +171,7 @@ def class_split_benchmark(
     train_classes: Sequence[int],
     test_classes: Sequence[int],
     *,
-    learners: Sequence[str] = LEARNERS,
+    learners: Sequence[str] | Mapping[str, Mapping[str, Any]] = tuple(LEARNERS),
     n_way: int = 5,
     shots: Sequence[int] = (1, 5),
     queries: int = 15,
@@ -136,15 +196,16 @@ def class_split_benchmark(
         phase: Folded, resampled curves ``[n, bins]``.
         y: Class index per curve ``[n]``.
         train_classes, test_classes: Disjoint class indices.
-        learners: Names from :data:`LEARNERS`.
+        learners: Labels of :data:`LEARNERS`, or label -> learner table (:func:`signal_specs`).
         n_way, shots, queries: Episode shape (queries per class).
         test_episodes: Episodes per k.
         iterations: Meta-training iterations.
         seed: Seed of initialization and training.
         episode_seed: Seed of the test episodes (default ``seed + 1000``).
         episode_prefix: Prefix of the test episodes' names (``<prefix>k<k>-<i>``).
-        simulated: ``(phase, y)`` of simulated classes for ``(sim+real)`` pre-training.
-        rare_classes: Extra novel classes probed 1-shot by the feature learners (``dataset``
+        simulated: ``(phase, y)`` of simulated classes for learners with ``pretrain =
+            "simulated"``.
+        rare_classes: Extra novel classes probed 1-shot by the feature ProtoNets (``dataset``
             ``<dataset>:rare-classes``; the string before ``:`` of ``dataset`` is kept).
         names: Class names (for the confusion table).
         confusion_of: A learner whose confusion over the largest k is kept (``details["confusion"]``).
@@ -157,8 +218,10 @@ def class_split_benchmark(
     """
     from sciml.evaluation.metrics import CLASSIFICATION_METRICS
     from sciml.evaluation.protocol import few_shot_results
+    from sciml.meta import ProtoNet
     from sciml.models import Standardize
 
+    specs = signal_specs(learners)
     if set(train_classes) & set(test_classes):
         raise ValueError(f"Classes on both sides of the split: {sorted(set(train_classes) & set(test_classes))}.")
     scale = Standardize.fitted(features[torch.isin(y, torch.tensor(list(train_classes)))])
@@ -167,17 +230,17 @@ def class_split_benchmark(
     ep_seed = seed + 1000 if episode_seed is None else episode_seed
     group = dataset.split(":")[-1]
     out, frames = BenchmarkResult(pd.DataFrame(), details={"scale": scale}), []
-    for label in learners:
+    for label, spec in specs.items():
         log(f"{dataset}: {label}")
-        learner, kind = signal_learner(label, n_way, len(train_classes), features.shape[1], seed)
+        learner, kind = signal_learner(spec, n_way, len(train_classes), features.shape[1], seed)
         x = inputs[kind]
-        if label.endswith("(sim+real)"):
+        if spec.options["pretrain"] == "simulated":
             if simulated is None:
                 raise ValueError(f"{label} needs simulated=(phase, y) of simulated classes.")
             sim_phase, sim_y = simulated
             learner.fit(EpisodeSampler(sim_phase, sim_y, sorted(set(sim_y.tolist())), n_way, 5, queries), iterations=iterations,
                         seed=seed, progress=False)
-        train_on_classes(learner, label, x, y, train_classes, n_way=n_way, queries=queries, iterations=iterations, seed=seed,
+        train_on_classes(learner, spec, x, y, train_classes, n_way=n_way, queries=queries, iterations=iterations, seed=seed,
                          episodic_seed=seed + 1)
         out.learners[label] = learner
         if learner.history_:
@@ -189,10 +252,13 @@ def class_split_benchmark(
             frames.append(res.assign(group=group))
             if label == confusion_of and k == max(shots):
                 out.details["confusion"] = confusion_table(learner, eps, names)
-        if rare_classes and label in ("nearest-centroid", "ProtoNet-MLP"):
+        if rare_classes and isinstance(learner, ProtoNet) and kind == "features":
             rare_way = min(n_way, len(rare_classes))
             eps = episodes(x, y, rare_classes, rare_way, 1, 5, test_episodes, seed + 7, "rare")
-            probe = learner if rare_way == n_way else signal_learner(label, rare_way, len(train_classes), features.shape[1], seed)[0]
+            probe = learner
+            if rare_way != n_way:  # the same trained embedding, fewer classes per episode
+                probe = copy.deepcopy(learner)
+                probe.n_way = rare_way
             frames.append(few_shot_results(probe, eps, shots=[1], steps=[0], seeds=[0], metrics=CLASSIFICATION_METRICS, per_class=True,
                                            study=study, dataset=f"{dataset.split(':')[0]}:rare-classes", learner_name=label))
     out.results = pd.concat(frames, ignore_index=True)
@@ -244,7 +310,7 @@ def held_out_examples_benchmark(
     y: torch.Tensor,
     *,
     test_fraction: float = 0.5,
-    learners: Sequence[str] = ("nearest-centroid", "ProtoNet-MLP", "MAML-MLP", "FineTune-MLP"),
+    learners: Sequence[str] | Mapping[str, Mapping[str, Any]] = FEATURE_LEARNERS,
     shots: Sequence[int] = (1, 5, 10),
     queries: int = 15,
     test_episodes: int = 600,
@@ -263,7 +329,8 @@ def held_out_examples_benchmark(
         x: Features ``[n, d]``.
         y: Class index per example ``[n]`` (0..c-1).
         test_fraction: Share of each class held out.
-        learners: Feature learners of :data:`LEARNERS`.
+        learners: Labels of :data:`LEARNERS` or label -> learner table (:func:`signal_specs`),
+            reading features (``model`` ``"none"`` or ``"mlp"``).
         shots, queries, test_episodes, iterations, seed: As :func:`class_split_benchmark`.
         study, dataset: Labels of the result rows.
         log: Progress callback.
@@ -279,6 +346,10 @@ def held_out_examples_benchmark(
     from sciml.evaluation.protocol import few_shot_results
     from sciml.models import Standardize
 
+    specs = signal_specs(learners)
+    phase_readers = [label for label, spec in specs.items() if spec.options["model"] == "cnn"]
+    if phase_readers:
+        raise ValueError(f"Learners {phase_readers} read folded shapes; this benchmark has features only (model = 'mlp' or 'none').")
     y_np = y.numpy()
     classes = sorted(set(y_np.tolist()))
     rng = np.random.default_rng(seed)
@@ -290,10 +361,10 @@ def held_out_examples_benchmark(
     scale = Standardize.fitted(x[tr])
     out, frames = BenchmarkResult(pd.DataFrame(), details={"n_test": int(test_mask.sum()), "scale": scale}), []
     xs = scale(x)
-    for label in learners:
+    for label, spec in specs.items():
         log(label)
-        learner, _ = signal_learner(label, len(classes), len(classes), xs.shape[1], seed)
-        train_on_classes(learner, label, xs[tr], y[tr], classes, n_way=len(classes), queries=queries, iterations=iterations, seed=seed)
+        learner, _ = signal_learner(spec, len(classes), len(classes), xs.shape[1], seed)
+        train_on_classes(learner, spec, xs[tr], y[tr], classes, n_way=len(classes), queries=queries, iterations=iterations, seed=seed)
         out.learners[label] = learner
         for k in shots:
             eps = episodes(xs[te], y[te], classes, len(classes), k, queries, test_episodes, seed + 2000 + k, f"k{k}")

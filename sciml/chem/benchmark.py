@@ -31,29 +31,41 @@ FROZEN_HEAD = "MAML head (frozen body)"
 """The pretrained body frozen with its BatchNorm statistics (each molecule embedded on its own)
 and a meta-learned logistic head: the learner saved as a molecule prior."""
 
-LEARNERS = ("MAML", "ANIL", FROZEN_HEAD, "ProtoNet", "FineTune", "Scratch", "kNN-Tanimoto")
-"""Learner names :func:`assay_benchmark` knows."""
+LEARNERS: dict[str, dict[str, Any]] = {
+    "MAML": {"class": "MAML", "inner_lr": 0.05, "inner_steps": 1},
+    "ANIL": {"class": "ANIL", "inner_lr": 0.05, "inner_steps": 1},
+    FROZEN_HEAD: {"class": "MAML", "body": "frozen", "inner_lr": 0.05, "inner_steps": 1},
+    "ProtoNet": {"class": "ProtoNet"},
+    "FineTune": {"class": "FineTune", "body": "frozen", "inner_lr": 0.01, "inner_steps": 50},
+    "Scratch": {"class": "Scratch", "inner_lr": 0.005, "inner_steps": 30},
+    "kNN-Tanimoto": {"class": "TanimotoKNN", "neighbours": 3},
+}
+"""The learner tables :func:`assay_benchmark` runs by default (label -> ``class`` and arguments,
+:mod:`sciml.meta.tables`). Any gradient-based learner class works on the GIN; options of
+:data:`BODY`."""
+
+BODY: dict[str, Any] = {"body": "meta-trained", "init": "pretrained", "batch_statistics": "task"}
+"""Learner options of the GIN body. ``body``: ``"meta-trained"`` (the whole GIN is the
+learner's model) or ``"frozen"`` (the multi-task pretrained body, with its BatchNorm statistics
+fixed, embeds each molecule on its own; the learner's model is a head on the embeddings: a
+logistic head, a linear head for ``FineTune``, prototypes for ``ProtoNet``). For a meta-trained
+body, ``init``: start from the ``"pretrained"`` body or at ``"random"``; ``batch_statistics``:
+BatchNorm normalizes each batch with its own (``"task"``) statistics or keeps the fixed
+statistics of pretraining (``"pretrained"``). ``Scratch`` always starts from a fresh GIN,
+``TanimotoKNN`` reads fingerprints."""
 
 MODEL: dict[str, Any] = {"hidden": 300, "layers": 5, "norm": "batch", "pooling": "mean", "dropout": 0.0}
 """GIN settings (:class:`~sciml.models.gnn.GIN` arguments)."""
 
 TRAINING: dict[str, Any] = {"iterations": 300, "pretrain_epochs": 40, "pretrain_batch_size": 128, "pretrain_ema_decay": 0.99,
                             "meta_batch_size": 9, "queries": 8, "val_queries": 32, "eval_every": 50, "seed": 0, "outer_lr": 1e-3,
-                            "holdout_fraction": 0.2}
+                            "holdout_fraction": 0.2, "step_choices": [1, 3, 10]}
 """Meta-training settings. ``holdout_fraction``: share of each training assay's molecules held
 out for model selection; ``queries`` / ``val_queries``: query molecules per class of a
-training / validation episode; ``pretrain_ema_decay``: weight averaging of pretraining (0: none)."""
-
-OPTIONS: dict[str, Any] = {
-    "init": "pretrained", "batch_statistics": "task",
-    "maml_inner_lr": 0.05, "maml_inner_steps": 1, "anil_inner_lr": 0.05, "anil_inner_steps": 1,
-    "finetune_inner_lr": 0.01, "finetune_inner_steps": 50, "scratch_inner_lr": 0.005, "scratch_inner_steps": 30,
-    "knn_neighbours": 3, "step_choices": [1, 3, 10],
-}
-"""Learner settings. ``init``: MAML, ANIL and ProtoNet start from the ``"pretrained"`` body or
-at ``"random"``; ``batch_statistics``: BatchNorm normalizes each batch with its own
-(``"task"``) statistics or keeps the fixed statistics of pretraining (``"pretrained"``);
-``step_choices``: test-time inner steps tried on held-out molecules of the training assays."""
+training / validation episode; ``pretrain_ema_decay``: weight averaging of pretraining (0: none);
+``step_choices``: test-time inner steps of MAML and ANIL learners, chosen on held-out molecules of
+the training assays (empty: keep the table's ``inner_steps``). ``outer_lr`` and
+``meta_batch_size`` apply to every learner whose table does not set them."""
 
 
 def build_gin(model: Mapping[str, Any], out: int, seed: int) -> nn.Module:
@@ -64,16 +76,46 @@ def build_gin(model: Mapping[str, Any], out: int, seed: int) -> nn.Module:
     return GIN(out, hidden=model["hidden"], layers=model["layers"], norm=model["norm"], pooling=model["pooling"], dropout=model["dropout"])
 
 
-def check_options(options: Mapping[str, Any]) -> None:
-    """Raise ``ValueError`` for an inconsistent ``init`` / ``batch_statistics`` pair."""
-    if options["init"] not in ("pretrained", "random"):
-        raise ValueError(f"learners.init must be 'pretrained' or 'random', got {options['init']!r}.")
-    if options["batch_statistics"] not in ("task", "pretrained"):
-        raise ValueError("learners.batch_statistics must be 'task' (each batch normalized with its own statistics) or "
-                         f"'pretrained' (the fixed statistics of multi-task pretraining), got {options['batch_statistics']!r}.")
-    if options["batch_statistics"] == "pretrained" and options["init"] != "pretrained":
-        raise ValueError("learners.batch_statistics = 'pretrained' needs learners.init = 'pretrained' (a random "
-                         "initialization has no statistics to keep).")
+def learner_specs(learners: Sequence[str] | Mapping[str, Mapping[str, Any]] = tuple(LEARNERS)) -> dict[str, Any]:
+    """The learners of :func:`assay_benchmark`, checked: labels of :data:`LEARNERS` or label ->
+    table (:func:`sciml.meta.tables.learner_specs`, with the options of :data:`BODY`).
+
+    Raises:
+        ValueError: for an unknown learner, class or key, or inconsistent body options.
+    """
+    from sciml.meta import Learner, ProtoNet, Scratch
+    from sciml.meta.tables import learner_specs as parse
+
+    specs = parse(learners, LEARNERS, options=BODY)
+    for label, spec in specs.items():
+        o = spec.options
+        if o["body"] not in ("meta-trained", "frozen"):
+            raise ValueError(f"learners.{label}.body must be 'meta-trained' or 'frozen', got {o['body']!r}.")
+        if o["init"] not in ("pretrained", "random"):
+            raise ValueError(f"learners.{label}.init must be 'pretrained' or 'random', got {o['init']!r}.")
+        if o["batch_statistics"] not in ("task", "pretrained"):
+            raise ValueError(f"learners.{label}.batch_statistics must be 'task' (each batch normalized with its own statistics) or "
+                             f"'pretrained' (the fixed statistics of multi-task pretraining), got {o['batch_statistics']!r}.")
+        if o["batch_statistics"] == "pretrained" and o["init"] != "pretrained":
+            raise ValueError(f"learners.{label}.batch_statistics = 'pretrained' needs learners.{label}.init = 'pretrained' (a random "
+                             "initialization has no statistics to keep).")
+        if spec.kind == "FineTune" and o["body"] != "frozen":
+            raise ValueError(f"learners.{label}: FineTune fine-tunes a head on the pretrained body; set body = 'frozen'.")
+        if issubclass(spec.cls, (Scratch,)) and o["body"] == "frozen":
+            raise ValueError(f"learners.{label}: Scratch trains a fresh GIN; body = 'frozen' does not apply.")
+        if not issubclass(spec.cls, Learner) and o["body"] == "frozen":
+            raise ValueError(f"learners.{label}: {spec.kind} has no model to put on a body.")
+        if issubclass(spec.cls, ProtoNet) and "n_way" in spec.args:
+            raise ValueError(f"learners.{label}: ProtoNet is 2-way here (actives and inactives); leave n_way out.")
+    return specs
+
+
+def _needs_pretrained_body(spec: Any) -> bool:
+    from sciml.meta import Learner, Scratch
+
+    if not issubclass(spec.cls, Learner) or issubclass(spec.cls, Scratch):
+        return False
+    return spec.options["body"] == "frozen" or spec.options["init"] == "pretrained"
 
 
 def _initial_gin(model: Mapping[str, Any], options: Mapping[str, Any], seed: int, out: int, pretrained: nn.Module | None) -> nn.Module:
@@ -89,16 +131,18 @@ def _initial_gin(model: Mapping[str, Any], options: Mapping[str, Any], seed: int
     return load_body(net, pretrained) if pretrained is not None else net
 
 
-def train_learner(name: str, source: Any, val: list[Task], pretrained: nn.Module | None, *, model: Mapping[str, Any],
-                  training: Mapping[str, Any], options: Mapping[str, Any]) -> tuple[Any, Any, Any]:
-    """Train one learner of :data:`LEARNERS` (all but ``Scratch``).
+def train_learner(spec: Any, source: Any, val: list[Task], pretrained: nn.Module | None, *, model: Mapping[str, Any],
+                  training: Mapping[str, Any]) -> tuple[Any, Any, Any]:
+    """Train one learner of :func:`learner_specs` (all but ``Scratch``, which
+    :func:`scratch_results` evaluates).
 
     Args:
-        name: The learner.
+        spec: The learner's :class:`~sciml.meta.tables.LearnerSpec`.
         source: Training episodes (:class:`~sciml.chem.fewshot.BalancedEpisodes`).
         val: Validation episodes from held-out molecules of the training assays.
-        pretrained: The multi-task pretrained GIN (needed by FineTune and the frozen head).
-        model, training, options: As :data:`MODEL`, :data:`TRAINING`, :data:`OPTIONS`.
+        pretrained: The multi-task pretrained GIN (needed by a frozen body or ``init =
+            "pretrained"``).
+        model, training: As :data:`MODEL`, :data:`TRAINING`.
 
     Returns:
         ``(trainer, embed, learner)``: the meta-trained learner (``None`` where nothing is
@@ -106,68 +150,62 @@ def train_learner(name: str, source: Any, val: list[Task], pretrained: nn.Module
         reads graphs) and the learner that adapts at test time.
     """
     from sciml.chem.fewshot import BalancedEpisodes
-    from sciml.chem.fingerprints import TanimotoKNN
-    from sciml.meta import ANIL, MAML, FineTune, ProtoNet
+    from sciml.meta import ANIL, MAML, FineTune, Learner, ProtoNet
     from sciml.models import MLP
     from sciml.models.gnn.gin import with_frozen_statistics
     from sciml.tasks.taskset import encode_tasks
 
-    tr, lr = training, options
-    fit = {"iterations": tr["iterations"], "eval_every": tr["eval_every"], "seed": tr["seed"], "progress": False}
+    tr, o, label = training, spec.options, spec.label
+    fit = {"iterations": tr["iterations"], "eval_every": tr["eval_every"], "seed": tr["seed"], "progress": False,
+           **{k: v for k, v in spec.fit.items() if k != "shots"}}
     common = {"outer_lr": tr["outer_lr"], "meta_batch_size": tr["meta_batch_size"]}
-    init = pretrained if lr["init"] == "pretrained" else None
-
-    def gin(out: int) -> nn.Module:
-        return _initial_gin(model, options, tr["seed"], out, init)
-
-    if name == "kNN-Tanimoto":
-        return None, None, TanimotoKNN(neighbours=lr["knn_neighbours"])
-    if name == "MAML":
-        learner = MAML(gin(1), loss="bce", inner_lr=lr["maml_inner_lr"], inner_steps=lr["maml_inner_steps"], **common)
-        return learner.fit(source, val, **fit), None, learner
-    if name == "ANIL":
-        learner = ANIL(gin(1), loss="bce", inner_lr=lr["anil_inner_lr"], inner_steps=lr["anil_inner_steps"], **common)
-        learner.fit(source, val, **fit)
-        head = MAML(copy.deepcopy(learner.model.head), loss="bce", inner_lr=lr["anil_inner_lr"], inner_steps=lr["anil_inner_steps"])
-        head.name = "ANIL"
-        return learner, learner.model.eval().embed, head
-    if name == "ProtoNet":
-        learner = ProtoNet(gin(model["hidden"]), n_way=2, **common)
-        learner.fit(source, val, **fit)
-        protos = ProtoNet(nn.Identity(), n_way=2)
-        protos.name = "ProtoNet"
-        return learner, learner.model.eval(), protos  # prototypes average the model's output
-    if name in (FROZEN_HEAD, "FineTune") and pretrained is None:
-        raise ValueError(f"{name} adapts on the pretrained body: pass the pretrained GIN.")
-    if name == FROZEN_HEAD:
+    if not issubclass(spec.cls, Learner):
+        return None, None, spec.build()
+    if _needs_pretrained_body(spec) and pretrained is None:
+        raise ValueError(f"{label} adapts on the pretrained body: pass the pretrained GIN.")
+    is_protonet = issubclass(spec.cls, ProtoNet)
+    if o["body"] == "frozen":
+        if issubclass(spec.cls, FineTune):
+            torch.manual_seed(tr["seed"])
+            return None, pretrained.embed, spec.build(nn.Linear(model["hidden"], 1), loss="bce")
         encoder = with_frozen_statistics(pretrained)
+        if is_protonet:
+            learner = spec.build(nn.Identity(), n_way=2)
+            return None, encoder.embed, learner
         fit_tasks, held = source.tasks.encoded(encoder.embed), encode_tasks(val, encoder.embed)
         torch.manual_seed(tr["seed"])
-        head = MAML(MLP(model["hidden"], (), 1), loss="bce", inner_lr=lr["anil_inner_lr"], inner_steps=lr["anil_inner_steps"], **common)
+        head = spec.build(MLP(model["hidden"], (), 1), loss="bce", **common)
         head.fit(BalancedEpisodes(fit_tasks, source.shots, queries=source.queries), held, **fit)
         return head, encoder.embed, head
-    if name == "FineTune":
-        torch.manual_seed(tr["seed"])
-        tuned = FineTune(nn.Linear(model["hidden"], 1), loss="bce", inner_lr=lr["finetune_inner_lr"], inner_steps=lr["finetune_inner_steps"])
-        return None, pretrained.embed, tuned
-    raise ValueError(f"Unknown learner {name!r}; choose from {list(LEARNERS)}.")
+    init = pretrained if o["init"] == "pretrained" else None
+    if is_protonet:
+        learner = spec.build(_initial_gin(model, o, tr["seed"], model["hidden"], init), n_way=2, **common)
+        learner.fit(source, val, **fit)
+        protos = ProtoNet(nn.Identity(), n_way=2)
+        protos.name = label
+        return learner, learner.model.eval(), protos  # prototypes average the model's output
+    learner = spec.build(_initial_gin(model, o, tr["seed"], 1, init), loss="bce", **common)
+    learner.fit(source, val, **fit)
+    if issubclass(spec.cls, ANIL):
+        head = MAML(copy.deepcopy(learner.model.head), loss="bce", inner_lr=learner.inner_lr, inner_steps=learner.inner_steps)
+        head.name = label
+        return learner, learner.model.eval().embed, head
+    return learner, None, learner
 
 
-def scratch_results(test: TaskSet, shots: Sequence[int], seeds: Sequence[int], *, model: Mapping[str, Any], options: Mapping[str, Any],
+def scratch_results(spec: Any, test: TaskSet, shots: Sequence[int], seeds: Sequence[int], *, model: Mapping[str, Any],
                     **labels: Any) -> pd.DataFrame:
     """Scratch: a fresh GIN initialization per seed (one fixed initialization for every seed
     would measure that initialization's bias, not training from scratch)."""
     from sciml.chem.fewshot import balanced_support
     from sciml.evaluation.metrics import BINARY_METRICS
     from sciml.evaluation.protocol import few_shot_results
-    from sciml.meta import Scratch
 
     frames = []
     for seed in seeds:
-        learner = Scratch(build_gin(model, 1, 10_000 + seed), loss="bce", inner_lr=options["scratch_inner_lr"],
-                          inner_steps=options["scratch_inner_steps"])
+        learner = spec.build(build_gin(model, 1, 10_000 + seed), loss="bce")
         frames.append(few_shot_results(learner, test, shots=shots, steps=[learner.inner_steps], seeds=[seed], metrics=BINARY_METRICS,
-                                       resample=balanced_support, learner_name="Scratch", **labels))
+                                       resample=balanced_support, learner_name=spec.label, **labels))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -175,12 +213,11 @@ def assay_benchmark(
     train: TaskSet,
     test: TaskSet,
     *,
-    learners: Sequence[str] = LEARNERS,
+    learners: Sequence[str] | Mapping[str, Mapping[str, Any]] = tuple(LEARNERS),
     shots: Sequence[int] = (10, 1),
     seeds: int = 10,
     model: Mapping[str, Any] | None = None,
     training: Mapping[str, Any] | None = None,
-    options: Mapping[str, Any] | None = None,
     study: str = "",
     dataset: str = "",
     log: Log = quiet,
@@ -190,17 +227,18 @@ def assay_benchmark(
     Args:
         train: Training assays (:func:`~sciml.chem.fewshot.label_tasks`, binary labels).
         test: Test assays, disjoint from ``train``.
-        learners: Names from :data:`LEARNERS`, in report order.
+        learners: Labels of :data:`LEARNERS`, or label -> learner table (:func:`learner_specs`),
+            in report order.
         shots: k of the k + k supports.
         seeds: Number of support draws per test assay (seeds ``0..seeds-1``).
-        model, training, options: Overrides of :data:`MODEL`, :data:`TRAINING`, :data:`OPTIONS`.
+        model, training: Overrides of :data:`MODEL`, :data:`TRAINING`.
         study, dataset: Labels of the result rows.
         log: Progress callback.
 
     Returns:
         ROC-AUC rows (metric ``roc_auc``) for every learner, test assay, k and seed. ``learners``
-        holds the frozen-head learner and its encoder (``{FROZEN_HEAD: (head, encoder)}``) when
-        it ran; ``details``: ``pretrain_history``, ``inner_steps`` (learner -> (steps, table of
+        holds every learner on a frozen body with its encoder (``{label: (learner, encoder)}``,
+        e.g. for :func:`frozen_head_prior`); ``details``: ``pretrain_history``, ``inner_steps`` (learner -> (steps, table of
         the choice)), ``held`` (the held-out molecules of the training assays).
     """
     from sciml.chem.fewshot import (
@@ -213,12 +251,10 @@ def assay_benchmark(
     from sciml.chem.pretrain import pretrain_multitask
     from sciml.evaluation.metrics import BINARY_METRICS
     from sciml.evaluation.protocol import few_shot_results
+    from sciml.meta import ANIL, MAML, Scratch
 
-    model, training, options = {**MODEL, **(model or {})}, {**TRAINING, **(training or {})}, {**OPTIONS, **(options or {})}
-    check_options(options)
-    unknown = [n for n in learners if n not in LEARNERS]
-    if unknown:
-        raise ValueError(f"Unknown learner(s) {unknown}; choose from {list(LEARNERS)}.")
+    model, training = {**MODEL, **(model or {})}, {**TRAINING, **(training or {})}
+    specs = learner_specs(learners)
     if set(train.names) & set(test.names):
         raise ValueError(f"Assays on both sides of the split: {sorted(set(train.names) & set(test.names))}.")
     tr, shots = training, list(shots)
@@ -228,9 +264,8 @@ def assay_benchmark(
     seed_list = list(range(seeds))
     labels = {"study": study, "dataset": dataset}
     out = BenchmarkResult(pd.DataFrame(), details={"pretrain_history": [], "inner_steps": {}, "held": held})
-    needs_body = bool({"FineTune", FROZEN_HEAD} & set(learners)) or (options["init"] == "pretrained" and bool({"MAML", "ANIL", "ProtoNet"} & set(learners)))
     pretrained = None
-    if needs_body:
+    if any(_needs_pretrained_body(spec) for spec in specs.values()):
         pretrained = build_gin(model, len(fit_tasks), tr["seed"])
         log(f"multi-task pretraining: {tr['pretrain_epochs']} epochs")
         history = pretrain_multitask(pretrained, fit_tasks, held, tr["pretrain_epochs"], tr["outer_lr"], tr["pretrain_batch_size"],
@@ -240,39 +275,40 @@ def assay_benchmark(
         best = max(history, key=lambda r: r["val_roc_auc"])
         log(f"multi-task pretraining: best held-out ROC-AUC {best['val_roc_auc']:.3f} (training tasks) at epoch {best['iteration']}")
     frames = []
-    for name in learners:
-        if name == "Scratch":
+    for name, spec in specs.items():
+        if issubclass(spec.cls, Scratch):
             log(f"{name}: evaluating (a fresh initialization per seed)")
-            frames.append(scratch_results(test, shots, seed_list, model=model, options=options, **labels))
+            frames.append(scratch_results(spec, test, shots, seed_list, model=model, **labels))
             continue
         log(f"{name}: training")
-        trainer, embed, learner = train_learner(name, source, val, pretrained, model=model, training=training, options=options)
+        trainer, embed, learner = train_learner(spec, source, val, pretrained, model=model, training=training)
         if getattr(trainer, "history_", None):
             out.histories[name] = trainer.history_
         steps = learner.inner_steps
-        if name in ("MAML", "ANIL", FROZEN_HEAD) and options["step_choices"]:
-            steps, table = select_inner_steps(learner, held.encoded(embed) if embed is not None else held, shots, list(options["step_choices"]))
+        if issubclass(spec.cls, (MAML, ANIL)) and tr["step_choices"]:
+            steps, table = select_inner_steps(learner, held.encoded(embed) if embed is not None else held, shots, list(tr["step_choices"]))
             out.details["inner_steps"][name] = (steps, table)
             log(f"{name}: {steps} inner steps at test time (best ROC-AUC on held-out molecules of the training tasks)")
         log(f"{name}: evaluating")
         frames.append(few_shot_results(learner, test.encoded(embed) if embed is not None else test, shots=shots, steps=[steps],
                                        seeds=seed_list, metrics=BINARY_METRICS, resample=balanced_support, learner_name=name, **labels))
-        if name == FROZEN_HEAD:
+        if spec.options["body"] == "frozen" and embed is not None:
             learner.inner_steps = steps
             out.learners[name] = (learner, embed.__self__)
     out.results = pd.concat(frames, ignore_index=True)
     return out
 
 
-def frozen_head_prior(head: Any, encoder: nn.Module, results: pd.DataFrame, dataset: str, featurizer: str) -> Any:
-    """The frozen-body learner of :func:`assay_benchmark` as a :class:`~sciml.prior.Prior`,
-    with its test ROC-AUC (mean over test assays and seeds) as held-out metrics."""
+def frozen_head_prior(head: Any, encoder: nn.Module, results: pd.DataFrame, dataset: str, featurizer: str, label: str = FROZEN_HEAD) -> Any:
+    """A frozen-body learner of :func:`assay_benchmark` (``bench.learners[label]``) as a
+    :class:`~sciml.prior.Prior`, with its test ROC-AUC (mean over test assays and seeds) as
+    held-out metrics."""
     from sciml.evaluation.protocol import held_out_metrics
     from sciml.prior import Prior
     from sciml.prior.domains.molecules import MoleculeDomain
 
     return Prior(head, MoleculeDomain(featurizer, label=f"active (1) in a new {dataset}-like assay"), encoder=encoder,
-                 encoder_method="embed", metrics=held_out_metrics(results, FROZEN_HEAD),
+                 encoder_method="embed", metrics=held_out_metrics(results, label),
                  provenance={"encoder": "GIN pretrained multi-task on the training assays (fixed BatchNorm statistics)",
                              "held_out_metrics": "ROC-AUC on the test assays, mean over assays and seeds"})
 

@@ -25,17 +25,11 @@ from sciml.tasks import Task, TaskSet
 
 def law_learner(label: str, spec: Mapping[str, Any], law: nn.Module) -> Learner:
     """A learner of a physical law from a config table (``class`` plus constructor arguments,
-    :func:`~sciml.meta.tables.build_learner`); ``CurveFit`` and ``AvramiPlot`` wrap the law as is."""
-    from sciml.materials.avrami import AvramiPlot
-    from sciml.meta import CurveFit
+    :mod:`sciml.meta.tables`; the domain options ``model`` and ``incubation`` are read by the
+    caller), e.g. ``{"class": "CurveFit"}`` or ``{"class": "MAML", "inner_lr": 0.3}``."""
     from sciml.meta.tables import build_learner
 
-    cls = str(spec["class"]).lower()
-    if cls == "curvefit":
-        return CurveFit(law)
-    if cls == "avramiplot":
-        return AvramiPlot(law)
-    return build_learner(label, {k: v for k, v in spec.items() if k != "incubation"}, law)[0]
+    return build_learner(label, spec, law)[0]
 
 
 def calibrate_and_judge(learner: Learner, test: Sequence[Task], *, label: str, shots: Sequence[int], designs: Sequence[str],

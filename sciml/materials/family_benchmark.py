@@ -20,19 +20,26 @@ import torch
 from sciml.evaluation.benchmark import BenchmarkResult, Log, quiet
 from sciml.tasks import Task, TaskSet
 
-LEARNERS = ("support mean", "ridge (composition)", "Scratch", "FineTune", "MAML", "ANIL")
-"""Learner names :func:`family_learner` builds."""
+LEARNERS: dict[str, dict[str, Any]] = {
+    "support mean": {"class": "CompositionRidge", "features": False},
+    "ridge (composition)": {"class": "CompositionRidge"},
+    "Scratch": {"class": "Scratch", "inner_lr": 5e-3, "inner_steps": 50},
+    "FineTune": {"class": "FineTune", "inner_lr": 1e-3, "inner_steps": 30},
+    "MAML": {"class": "MAML", "inner_lr": 0.005, "inner_steps": 3},
+    "ANIL": {"class": "ANIL", "inner_lr": 0.005, "inner_steps": 5},
+}
+"""The learner tables :func:`family_learner` builds by default (label -> ``class`` and
+arguments, :mod:`sciml.meta.tables`): learners that take a model get a fresh CGCNN; others
+(``CompositionRidge``) are built from their arguments alone."""
 
 MODEL: dict[str, Any] = {"atom_dim": 64, "layers": 3, "hidden": 128, "norm": "layer", "radius": 8.0}
 """CGCNN settings (``radius``: the graph cutoff in Angstrom)."""
 
 TRAINING: dict[str, Any] = {"iterations": 300, "train_shots": [5, 10], "query_size": 10, "meta_batch_size": 5, "outer_lr": 1e-3,
                             "eval_every": 25, "seed": 0}
-"""Meta-training settings."""
-
-OPTIONS: dict[str, Any] = {"maml_inner_lr": 0.005, "maml_inner_steps": 3, "anil_inner_lr": 0.005, "anil_inner_steps": 5,
-                           "finetune_inner_lr": 1e-3, "finetune_inner_steps": 30, "scratch_inner_lr": 5e-3, "scratch_inner_steps": 50}
-"""Inner-loop settings per learner."""
+"""Meta-training settings (``outer_lr`` and ``meta_batch_size`` apply to every learner whose
+table does not set them; a table's ``iterations``, ``shots``, ``query_size`` or ``eval_every``
+override these for that learner)."""
 
 
 def mae_log10(adapted: Any, task: Task) -> float:
@@ -51,35 +58,34 @@ METRICS = {"mae_log10n": mae_log10, "mae_n": mae_linear}
 """Metric names of the results (refractive index n, modelled as log10 n)."""
 
 
-def family_learner(name: str, train: TaskSet, val: TaskSet, *, model: Mapping[str, Any] | None = None,
-                   training: Mapping[str, Any] | None = None, options: Mapping[str, Any] | None = None) -> Any:
-    """A learner of :data:`LEARNERS`, meta-trained on ``train`` with early stopping on ``val``
-    (families held out of training, never the test families); ``support mean``, ``ridge
-    (composition)`` and ``Scratch`` are not meta-trained."""
-    from sciml.materials.composition import CompositionRidge
-    from sciml.meta import ANIL, MAML, FineTune, Scratch
+def family_learner(spec: Any, train: TaskSet, val: TaskSet, *, model: Mapping[str, Any] | None = None,
+                   training: Mapping[str, Any] | None = None) -> Any:
+    """A learner, meta-trained on ``train`` with early stopping on ``val`` (families held out of
+    training, never the test families); ``Scratch`` and learners without a model are not
+    meta-trained.
+
+    Args:
+        spec: A label of :data:`LEARNERS` or a :class:`~sciml.meta.tables.LearnerSpec`.
+        train, val: Training and validation families.
+        model, training: Overrides of :data:`MODEL`, :data:`TRAINING`.
+    """
+    from sciml.meta import Learner, Scratch
+    from sciml.meta.tables import learner_specs
     from sciml.models.cgcnn import CGCNN
 
-    m, tr, lr = {**MODEL, **(model or {})}, {**TRAINING, **(training or {})}, {**OPTIONS, **(options or {})}
-    if name == "support mean":
-        return CompositionRidge(features=False, name=name)
-    if name == "ridge (composition)":
-        return CompositionRidge()
+    if isinstance(spec, str):
+        spec = learner_specs([spec], LEARNERS)[spec]
+    m, tr = {**MODEL, **(model or {})}, {**TRAINING, **(training or {})}
+    if not issubclass(spec.cls, Learner):
+        return spec.build(name=spec.label)
     torch.manual_seed(tr["seed"])
     net = CGCNN(1, atom_dim=m["atom_dim"], layers=m["layers"], hidden=m["hidden"], cutoff=m["radius"], norm=m["norm"])
-    common = {"outer_lr": tr["outer_lr"], "meta_batch_size": tr["meta_batch_size"]}
-    if name == "Scratch":
-        return Scratch(net, inner_lr=lr["scratch_inner_lr"], inner_steps=lr["scratch_inner_steps"])
-    if name == "FineTune":
-        learner = FineTune(net, inner_lr=lr["finetune_inner_lr"], inner_steps=lr["finetune_inner_steps"], **common)
-    elif name == "MAML":
-        learner = MAML(net, inner_lr=lr["maml_inner_lr"], inner_steps=lr["maml_inner_steps"], **common)
-    elif name == "ANIL":
-        learner = ANIL(net, inner_lr=lr["anil_inner_lr"], inner_steps=lr["anil_inner_steps"], **common)
-    else:
-        raise ValueError(f"Unknown learner {name!r}; choose from {list(LEARNERS)}.")
-    return learner.fit(train, val, iterations=tr["iterations"], shots=tr["train_shots"], query_size=tr["query_size"],
-                       eval_every=tr["eval_every"], seed=tr["seed"], progress=False)
+    learner = spec.build(net, outer_lr=tr["outer_lr"], meta_batch_size=tr["meta_batch_size"])
+    if issubclass(spec.cls, Scratch):
+        return learner
+    fit = {"iterations": tr["iterations"], "shots": tr["train_shots"], "query_size": tr["query_size"], "eval_every": tr["eval_every"],
+           **spec.fit}
+    return learner.fit(train, val, **fit, seed=tr["seed"], progress=False)
 
 
 def band_halfwidths(learner: Any, val: TaskSet, shots: Sequence[int], seeds: int, min_query: int, level: float = 0.9) -> dict[int, float]:
@@ -105,13 +111,12 @@ def family_split_benchmark(
     val: TaskSet,
     test: TaskSet,
     *,
-    learners: Sequence[str] = LEARNERS,
+    learners: Sequence[str] | Mapping[str, Mapping[str, Any]] = tuple(LEARNERS),
     shots: Sequence[int] = (5, 10, 20, 50),
     seeds: int = 3,
     min_query: int = 5,
     model: Mapping[str, Any] | None = None,
     training: Mapping[str, Any] | None = None,
-    options: Mapping[str, Any] | None = None,
     band_for: str | None = None,
     level: float = 0.9,
     study: str = "",
@@ -124,11 +129,11 @@ def family_split_benchmark(
     Args:
         train, val, test: Families (one regression task each, target log10 of the property);
             disjoint.
-        learners: Names from :data:`LEARNERS`.
+        learners: Labels of :data:`LEARNERS`, or label -> learner table (:mod:`sciml.meta.tables`).
         shots: Members measured per test family.
         seeds: Support draws per family and k.
         min_query: Members kept out of every support for the query.
-        model, training, options: Overrides of :data:`MODEL`, :data:`TRAINING`, :data:`OPTIONS`.
+        model, training: Overrides of :data:`MODEL`, :data:`TRAINING`.
         band_for: A learner that gets split-conformal bands at ``level``
             (:func:`band_halfwidths` on ``val``); its ``coverage90`` is judged on the test
             families and its half-widths are kept in ``details["halfwidths"]``.
@@ -141,13 +146,15 @@ def family_split_benchmark(
     """
     from sciml.evaluation.conformal import band_coverage
     from sciml.evaluation.protocol import few_shot_results
+    from sciml.meta.tables import learner_specs
 
+    specs = learner_specs(learners, LEARNERS)
     if set(train.names) & set(test.names) or set(val.names) & set(test.names):
         raise ValueError("Test families must be held out of training and validation.")
     out, frames = BenchmarkResult(pd.DataFrame()), []
-    for name in learners:
+    for name, spec in specs.items():
         log(f"{dataset}: {name}")
-        learner = family_learner(name, train, val, model=model, training=training, options=options)
+        learner = family_learner(spec, train, val, model=model, training=training)
         out.learners[name] = learner
         if getattr(learner, "history_", None):
             out.histories[name] = learner.history_

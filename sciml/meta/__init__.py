@@ -22,15 +22,46 @@ LEARNERS: dict[str, type[Learner]] = {
 }
 
 
-def resolve_learner(name: str) -> type[Learner]:
-    """Learner class from its (case-insensitive) name, e.g. ``"maml"`` or ``"MetaSGD"``."""
+DOMAIN_LEARNERS: dict[str, str] = {
+    "tanimotoknn": "sciml.chem.fingerprints:TanimotoKNN",
+    "compositionridge": "sciml.materials.composition:CompositionRidge",
+    "avramiplot": "sciml.materials.avrami:AvramiPlot",
+}
+"""Learners of one domain, imported when named (their optional dependencies load only then)."""
+
+
+def resolve_learner(name: str) -> type[FewShotLearner]:
+    """Learner class from its (case-insensitive) name, e.g. ``"maml"``, ``"MetaSGD"`` or
+    ``"TanimotoKNN"``, or from ``"package.module:Class"`` for a learner of your own.
+
+    Raises:
+        ValueError: for an unknown name (with the valid names and the closest one) or a path
+            that does not import or is not a learner class.
+    """
+    import difflib
+
+    from sciml.meta.checkpoint import import_object
+
+    if ":" in name:
+        try:
+            cls = import_object(name)
+        except (ImportError, AttributeError) as err:
+            raise ValueError(f"Learner class {name!r} does not import: {err}.") from None
+        if not (isinstance(cls, type) and issubclass(cls, FewShotLearner)):
+            raise ValueError(f"{name!r} is not a learner class (a subclass of sciml.meta.FewShotLearner).")
+        return cls
     key = name.lower().replace("-", "").replace("_", "")
-    if key not in LEARNERS:
-        raise ValueError(f"Unknown learner {name!r}; choose from {sorted(c.__name__ for c in LEARNERS.values())}.")
-    return LEARNERS[key]
+    if key in LEARNERS:
+        return LEARNERS[key]
+    if key in DOMAIN_LEARNERS:
+        return import_object(DOMAIN_LEARNERS[key])
+    valid = sorted([c.__name__ for c in LEARNERS.values()] + [p.partition(":")[2] for p in DOMAIN_LEARNERS.values()])
+    close = difflib.get_close_matches(name, valid, n=1, cutoff=0.5)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"Unknown learner {name!r}; choose from {valid} or give 'package.module:Class'.{hint}")
 
 
 __all__ = [
-    "ANIL", "LEARNERS", "MAML", "Adapted", "CurveFit", "FewShotLearner", "FineTune", "Learner", "MetaSGD", "PriorMAP", "ProtoNet", "Reptile",
+    "ANIL", "DOMAIN_LEARNERS", "LEARNERS", "MAML", "Adapted", "CurveFit", "FewShotLearner", "FineTune", "Learner", "MetaSGD", "PriorMAP", "ProtoNet", "Reptile",
     "Scratch", "resolve_learner",
 ]

@@ -1,43 +1,172 @@
-"""Learners from config tables: ``[learners.<label>]`` with ``class = "MAML"`` and its arguments (the
-format of every study.toml and of any script that reads its learners from a file)."""
+"""Learners from config tables: one schema for every study kind and for any script that reads
+its learners from a file.
+
+Each learner is a table named by its label (the name results and reports show)::
+
+    [learners."MAML head (frozen body)"]
+    class = "MAML"      # resolved by sciml.meta.resolve_learner ("package.module:Class" for your own)
+    body = "frozen"     # an option of the domain (documented by the benchmark that reads it)
+    inner_lr = 0.05     # constructor arguments of the class
+    iterations = 300    # fit arguments (FIT_KEYS), where the protocol takes them per learner
+    enabled = true      # false: skip it
+
+Example:
+    >>> specs = learner_specs(["MAML"], {"MAML": {"class": "MAML", "inner_lr": 0.05}})
+    >>> learner = specs["MAML"].build(model)
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
 
-from sciml.meta import Learner, resolve_learner
+from sciml.meta import resolve_learner
 
 FIT_KEYS = ("iterations", "shots", "eval_every", "query_size")
-SPEC_KEYS = ("class", "model", "enabled", "incubation")
-"""Keys of a learner table that are not constructor arguments (``incubation``: the JMAK law
-with an incubation time, in the tungsten study)."""
+"""Keys of a learner table passed to ``fit`` rather than to the constructor."""
+
+SPEC_KEYS = ("class", "enabled")
+"""Keys every learner table may hold besides arguments and domain options."""
+
+DOMAIN_OPTION_KEYS = ("model", "incubation", "body", "init", "batch_statistics", "pretrain")
+"""Domain options the study kinds document (``model``: the model a domain builds;
+``incubation``: the JMAK law with an incubation time; ``body`` / ``init`` /
+``batch_statistics``: the GIN body of a molecule learner; ``pretrain``: a light-curve learner's
+pre-training on simulated classes). Each benchmark accepts its own subset."""
 
 
-def build_learner(label: str, spec: Mapping[str, Any], model: nn.Module) -> tuple[Learner, dict[str, Any]]:
-    """A learner and its fit overrides from a config table.
+@dataclass(frozen=True)
+class LearnerSpec:
+    """One learner table, checked.
+
+    Attributes:
+        label: The learner's name in results.
+        cls: The learner class.
+        args: Constructor arguments (besides the model).
+        fit: Fit overrides (keys of :data:`FIT_KEYS`).
+        options: Domain options, with the domain's defaults filled in.
+    """
+
+    label: str
+    cls: type
+    args: Mapping[str, Any] = field(default_factory=dict)
+    fit: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """The class name, e.g. ``"MAML"``."""
+        return self.cls.__name__
+
+    def build(self, model: nn.Module | None = None, **defaults: Any) -> Any:
+        """A fresh learner: ``cls(model, **defaults, **args)`` (``cls(**defaults, **args)``
+        for a learner that takes no model). ``defaults`` the class does not accept are left
+        out, so protocol-wide settings (``outer_lr``, ``meta_batch_size``) can be offered to
+        every learner; the table's own arguments win.
+
+        Raises:
+            ValueError: naming the label when the constructor refuses the arguments.
+        """
+        from sciml.meta.checkpoint import accepted_arguments
+
+        accepted = accepted_arguments(self.cls)
+        kwargs = {**{k: v for k, v in defaults.items() if k in accepted}, **self.args}
+        try:
+            return self.cls(**kwargs) if model is None else self.cls(model, **kwargs)
+        except TypeError as err:
+            raise ValueError(f"[learners.{self.label}] ({self.kind}): {err}") from None
+
+
+def learner_specs(
+    learners: Sequence[str] | Mapping[str, Mapping[str, Any]],
+    catalogue: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    options: Mapping[str, Any] | None = None,
+) -> dict[str, LearnerSpec]:
+    """Check learner tables and resolve their classes.
+
+    Args:
+        learners: Labels of ``catalogue`` (its tables used as they are), or label -> table. A
+            table without ``class`` (or with the catalogue's class) is read over the
+            catalogue's table of the same label, so ``{"MAML": {"inner_steps": 3}}`` changes
+            one setting; tables with ``enabled = false`` are skipped.
+        catalogue: The domain's default tables, label -> table.
+        options: Domain options this protocol reads, with their defaults; any other key that is
+            neither a constructor argument, a fit key nor in :data:`SPEC_KEYS` is refused.
+
+    Returns:
+        Label -> :class:`LearnerSpec`, in the given order.
+
+    Raises:
+        ValueError: for an unknown label or class, a table without ``class``, or an unknown
+            key (each named, with the valid ones and the closest match).
+    """
+    from sciml.meta.checkpoint import accepted_arguments
+
+    catalogue, options = dict(catalogue or {}), dict(options or {})
+    if isinstance(learners, str):
+        raise TypeError(f"learners must be a list of labels or a mapping of label -> table, got the string {learners!r}.")
+    if not isinstance(learners, Mapping):
+        unknown = [name for name in learners if name not in catalogue]
+        if unknown:
+            raise ValueError(f"Unknown learner(s) {unknown}; choose from {list(catalogue)}{_closest(unknown[0], catalogue)}, "
+                             "or pass label -> table with class = ... for a learner of your own.")
+        learners = {name: catalogue[name] for name in learners}
+    out: dict[str, LearnerSpec] = {}
+    for label, table in learners.items():
+        if not isinstance(table, Mapping):
+            raise TypeError(f"[learners.{label}] must be a table (class = ..., arguments), got {type(table).__name__}.")
+        base = catalogue.get(label, {})
+        if "class" not in table or (base and str(table["class"]).lower() == str(base.get("class", "")).lower()):
+            table = {**base, **table}
+        if not table.get("enabled", True):
+            continue
+        if "class" not in table:
+            raise ValueError(f"[learners.{label}] needs class = \"MAML\" (or another learner); known labels: {list(catalogue)}.")
+        try:
+            cls = resolve_learner(str(table["class"]))
+        except ValueError as err:
+            raise ValueError(f"[learners.{label}]: {err}") from None
+        accepted = accepted_arguments(cls)
+        keys = set(table) - set(SPEC_KEYS)
+        unknown = sorted(k for k in keys if k not in accepted and k not in FIT_KEYS and k not in options)
+        if unknown:
+            valid = sorted(accepted | set(FIT_KEYS) | set(options) | set(SPEC_KEYS))
+            raise ValueError(f"[learners.{label}] ({cls.__name__}): unknown key(s) {unknown}; valid keys: {valid}"
+                             f"{_closest(unknown[0], valid)}.")
+        out[label] = LearnerSpec(
+            label, cls,
+            args={k: v for k, v in table.items() if k in accepted and k not in FIT_KEYS and k not in options and k not in SPEC_KEYS},
+            fit={k: table[k] for k in FIT_KEYS if k in table},
+            options={**options, **{k: table[k] for k in options if k in table}},
+        )
+    return out
+
+
+def _closest(key: str, valid: Sequence[str] | Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def build_learner(label: str, spec: Mapping[str, Any], model: nn.Module) -> tuple[Any, dict[str, Any]]:
+    """A learner and its fit overrides from one config table (domain options ``model`` and
+    ``incubation`` are read by the caller and ignored here).
 
     Args:
         label: Name of the table (used in messages and results).
-        spec: ``class`` plus constructor arguments; keys in :data:`FIT_KEYS` are returned
-            separately as ``fit`` arguments, and ``model`` / ``enabled`` are ignored here.
+        spec: ``class`` plus constructor arguments and fit keys.
         model: The model to wrap.
     """
-    if "class" not in spec:
-        raise ValueError(f"[learners.{label}] needs class = \"MAML\" (or another learner).")
-    cls = resolve_learner(spec["class"])
-    kwargs = {k: v for k, v in spec.items() if k not in ("class", "model", "enabled", *FIT_KEYS)}
-    fit = {k: spec[k] for k in FIT_KEYS if k in spec}
-    try:
-        learner = cls(model, **kwargs)
-    except TypeError as err:
-        raise ValueError(f"[learners.{label}]: {err}") from None
-    return learner, fit
+    parsed = learner_specs({label: spec}, options={"model": None, "incubation": None})
+    if label not in parsed:
+        raise ValueError(f"[learners.{label}] is switched off (enabled = false).")
+    return parsed[label].build(model), dict(parsed[label].fit)
 
 
 def enabled_learners(cfg: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     """``[learners.*]`` tables not switched off with ``enabled = false``, in file order."""
     return {k: v for k, v in cfg.get("learners", {}).items() if v.get("enabled", True)}
-

@@ -43,7 +43,8 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
 
 
 def apply_overrides(cfg: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """Apply ``key.path=value`` overrides (``value`` in TOML syntax, e.g. ``train.iterations=50``).
+    """Apply ``key.path=value`` overrides (``value`` in TOML syntax, e.g. ``train.iterations=50``;
+    a key part with spaces or dots is quoted as in TOML: ``learners."MAML head (frozen body)".enabled=false``).
 
     Raises:
         ValueError: for a malformed override or a key the config does not have (naming the
@@ -59,7 +60,7 @@ def apply_overrides(cfg: dict[str, Any], overrides: Sequence[str]) -> dict[str, 
         except tomllib.TOMLDecodeError:
             value = raw  # a bare string
         node = cfg
-        *parents, leaf = key.strip().split(".")
+        *parents, leaf = _key_path(item, key)
         for depth, p in enumerate(parents):
             if p not in node and not _open_table(node, depth):
                 _unknown(item, p, node, parents[:depth])
@@ -72,6 +73,20 @@ def apply_overrides(cfg: dict[str, Any], overrides: Sequence[str]) -> dict[str, 
     return cfg
 
 
+def _key_path(item: str, key: str) -> list[str]:
+    """The parts of a dotted TOML key (quoted parts may hold spaces and dots)."""
+    try:
+        node: Any = tomllib.loads(f"{key} = 0")
+    except tomllib.TOMLDecodeError:
+        raise ValueError(f"Override {item!r}: {key.strip()!r} is not a dotted key; quote parts with spaces, e.g. "
+                         'learners."MAML head (frozen body)".enabled=false.') from None
+    parts = []
+    while isinstance(node, dict):
+        (part, node), = node.items()
+        parts.append(part)
+    return parts
+
+
 def _open_table(node: Mapping[str, Any], depth: int) -> bool:
     """Whether a table takes new keys: a table of labelled tables below the top level (e.g.
     ``learners`` holding ``[learners.MAML]``), or a new, empty one. Other keys must already
@@ -81,18 +96,18 @@ def _open_table(node: Mapping[str, Any], depth: int) -> bool:
 
 def _learner_keys(node: Mapping[str, Any]) -> set[str]:
     """Keys a learner table (one with ``class = "..."``) accepts beyond those it sets: the
-    learner's constructor arguments and the study options of :func:`sciml.meta.tables.build_learner`."""
+    learner's constructor arguments and the domain options of :mod:`sciml.meta.tables`."""
     if "class" not in node:
         return set()
     from sciml.meta import resolve_learner
     from sciml.meta.checkpoint import accepted_arguments
-    from sciml.meta.tables import FIT_KEYS, SPEC_KEYS
+    from sciml.meta.tables import DOMAIN_OPTION_KEYS, FIT_KEYS, SPEC_KEYS
 
     try:
         cls = resolve_learner(str(node["class"]))
     except ValueError:
         return set()
-    return accepted_arguments(cls) | set(FIT_KEYS) | set(SPEC_KEYS)
+    return accepted_arguments(cls) | set(FIT_KEYS) | set(SPEC_KEYS) | set(DOMAIN_OPTION_KEYS)
 
 
 def _unknown(item: str, key: str, node: Mapping[str, Any], parents: Sequence[str]) -> None:

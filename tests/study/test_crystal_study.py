@@ -19,7 +19,7 @@ def test_dielectric_families_smoke(tmp_path: Path) -> None:
         pytest.skip("needs the reference data: set SCIML_DATA_DIR to the folder holding crystals/matbench_dielectric.json.gz")
     overrides = ["data.max_structures=700", "training.iterations=2", "training.eval_every=1", "protocol.seeds=1",
                  "protocol.shots=[5, 10]", "groupings.anion.n_test=2", "groupings.anion.splits=[0]", "groupings.crystal_system.splits=[]",
-                 "learners.scratch_inner_steps=2", "learners.finetune_inner_steps=2", "model.atom_dim=16", "model.hidden=16"]
+                 "learners.Scratch.inner_steps=2", "learners.FineTune.inner_steps=2", "model.atom_dim=16", "model.hidden=16"]
     run_dir = run_study("dielectric-families", tmp_path, overrides)
     results = pd.read_csv(run_dir / "results.csv")
     assert set(results.metric) == {"mae_log10n", "mae_n", "coverage90"}
@@ -60,7 +60,7 @@ def test_the_family_protocol_runs_on_a_users_structure_table(tmp_path: Path) -> 
     overrides = [f'data.task="{tmp_path / "my_crystals.csv"}"', "data.min_members=12", "groupings.anion.n_test=1", "groupings.anion.splits=[0]",
                  "groupings.crystal_system.splits=[]", "protocol.shots=[2]", "protocol.seeds=1", "protocol.min_query=3",
                  "training.val_families=1", "training.iterations=1", "training.train_shots=[2]", "training.query_size=2",
-                 'learners.names=["support mean", "MAML"]', "model.atom_dim=8", "model.hidden=8"]
+                 *(f'learners."{label}".enabled=false' for label in ("ridge (composition)", "Scratch", "FineTune", "ANIL")), "model.atom_dim=8", "model.hidden=8"]
     run_dir = run_study("dielectric-families", tmp_path / "runs", overrides)
     results = pd.read_csv(run_dir / "results.csv")
     assert set(results.learner) == {"support mean", "MAML"} and results.task.nunique() == 1

@@ -17,11 +17,18 @@ pytest.importorskip("rdkit", reason="needs RDKit: pip install 'sciml[chem]'")
 pytest.importorskip("torch_geometric", reason="needs torch-geometric: pip install 'sciml[chem]'")
 
 
+def only(*labels: str) -> list[str]:
+    """Overrides that switch off every default learner but ``labels``."""
+    from sciml.chem.benchmark import LEARNERS
+
+    return [f'learners."{label}".enabled=false' for label in LEARNERS if label not in labels]
+
+
 def test_tox21_protocol_smoke(tmp_path: Path) -> None:
     if reference_file("molecules/tox21.csv") is None:
         pytest.skip("needs the reference data: set SCIML_DATA_DIR to the folder holding molecules/tox21.csv")
     overrides = ["training.iterations=2", "training.pretrain_epochs=1", "training.eval_every=1", "protocol.seeds=1", "model.hidden=16", "model.layers=2",
-                 "learners.finetune_inner_steps=2", "learners.scratch_inner_steps=2"]
+                 "learners.FineTune.inner_steps=2", "learners.Scratch.inner_steps=2"]
     run_dir = run_study("tox21-fewshot", tmp_path, overrides)
     results = pd.read_csv(run_dir / "results.csv")
     assert set(results.metric) == {"roc_auc"}
@@ -68,8 +75,10 @@ def test_pretraining_rejects_an_ema_decay_outside_zero_to_one() -> None:
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
-    (['learners.batch_statistics="running"'], "batch_statistics must be 'task'"),
-    (['learners.batch_statistics="pretrained"', 'learners.init="random"'], "needs learners.init = 'pretrained'"),
+    (['learners.MAML.batch_statistics="running"'], "learners.MAML.batch_statistics must be 'task'"),
+    (['learners.ANIL.batch_statistics="pretrained"', 'learners.ANIL.init="random"'], "needs learners.ANIL.init = 'pretrained'"),
+    (['learners.FineTune.body="meta-trained"'], "set body = 'frozen'"),
+    (['learners.MAML.inner_stepz=3'], "Did you mean 'learners.MAML.inner_steps'"),
 ])
 def test_study_rejects_inconsistent_batch_statistics(tmp_path: Path, overrides: list[str], message: str,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
@@ -101,8 +110,8 @@ def test_model_selection_never_receives_a_test_task(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(Learner, "fit", spy_fit)
     monkeypatch.setattr(fewshot, "select_inner_steps", spy_select)
     overrides = ["training.iterations=2", "training.pretrain_epochs=1", "training.eval_every=1", "protocol.seeds=1", "model.hidden=16",
-                 "model.layers=2", "learners.finetune_inner_steps=2", "learners.scratch_inner_steps=2",
-                 'learners.names=["MAML", "ANIL", "MAML head (frozen body)"]']
+                 "model.layers=2", "learners.FineTune.inner_steps=2", "learners.Scratch.inner_steps=2",
+                 *only("MAML", "ANIL", "MAML head (frozen body)")]
     run_study("tox21-fewshot", tmp_path, overrides)
     train_assays = {"NR-AR", "NR-AR-LBD", "NR-AhR", "NR-Aromatase", "NR-ER", "NR-ER-LBD", "NR-PPAR-gamma", "SR-ARE", "SR-ATAD5"}
     for what, names in seen.items():
@@ -121,8 +130,8 @@ def test_the_protocol_runs_on_a_users_own_assay_table(tmp_path: Path, capsys: py
     mine.to_csv(tmp_path / "my_assays.csv", index=False)
     overrides = [f'data.dataset="{tmp_path / "my_assays.csv"}"', 'data.train_assays=["assay A", "assay B", "assay C"]',
                  'data.test_assays=["new assay"]', "protocol.shots=[5, 1]", "training.iterations=2", "training.pretrain_epochs=1",
-                 "training.eval_every=1", "protocol.seeds=1", "model.hidden=16", "model.layers=2", "learners.finetune_inner_steps=2",
-                 'learners.names=["MAML head (frozen body)", "FineTune", "kNN-Tanimoto"]']
+                 "training.eval_every=1", "protocol.seeds=1", "model.hidden=16", "model.layers=2", "learners.FineTune.inner_steps=2",
+                 *only("MAML head (frozen body)", "FineTune", "kNN-Tanimoto")]
     run_dir = run_study("tox21-fewshot", tmp_path / "runs", overrides)
     results = pd.read_csv(run_dir / "results.csv")
     assert set(results.task) == {"new assay"} and set(results.dataset) == {"my_assays"}

@@ -4,13 +4,16 @@ ASAS: 5-way K-shot episodes (K = 1, 5; 15 queries per class) whose classes are s
 learners meta-train on 8 of the classes with at least 20 members and are tested on the other 7
 (several stated splits, :func:`sciml.astro.benchmark.class_split_benchmark`); rarer classes
 serve as extra novel-class probes. HTRU2: 2-way K-shot episodes (pulsar vs not) on held-out
-candidates. The learners are those of :data:`sciml.astro.benchmark.LEARNERS`. Your own
+candidates. Learners: ``[learners.<label>]`` tables (``class``, arguments and the options of
+:data:`sciml.astro.benchmark.SIGNAL_OPTIONS`), by default those of
+:data:`sciml.astro.benchmark.LEARNERS`. Your own
 curves: ``data.curves`` may be the path of a CSV with columns ``name``, ``label``, ``t`` [d],
 ``mag`` and optionally ``err`` (:func:`sciml.astro.dataset.load_light_curve_table`).
 """
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,8 @@ DEFAULTS_ASAS: dict[str, Any] = {
     "study": {"kind": "asas-fewshot", "description": ""},
     "data": {"curves": "asas", "max_curves": 0, "n_bins": 64},
     "episodes": {"n_way": 5, "shots": [1, 5], "queries": 15, "test_episodes": 600, "iterations": 1500, "seed": 0, "min_members": 20,
-                 "train_classes": 8, "splits": [0, 1, 2], "learners": list(signals.LEARNERS), "prior": "ProtoNet-MLP"},
+                 "train_classes": 8, "splits": [0, 1, 2], "prior": "ProtoNet-MLP"},
+    "learners": copy.deepcopy(signals.LEARNERS),
 }
 """``episodes.prior``: the learner saved as the study's prior (trained on the first class split)."""
 
@@ -58,7 +62,7 @@ def run_asas(ctx: RunContext) -> None:
         tr_idx, te_idx = [names.index(c) for c in train_cls], [names.index(c) for c in test_cls]
         first = split == e["splits"][0]
         bench = signals.class_split_benchmark(
-            feats, phase, y, tr_idx, te_idx, learners=e["learners"], n_way=e["n_way"], shots=e["shots"], queries=e["queries"],
+            feats, phase, y, tr_idx, te_idx, learners=ctx.config["learners"], n_way=e["n_way"], shots=e["shots"], queries=e["queries"],
             test_episodes=e["test_episodes"], iterations=e["iterations"], seed=e["seed"], episode_seed=e["seed"] + 1000 + split,
             episode_prefix=f"s{split}", simulated=simulated, rare_classes=[names.index(c) for c in rare] if first else (),
             names=names, confusion_of="ProtoNet-CNN" if first else None, study=ctx.name, dataset=f"{source}:split{split}", log=ctx.log)
@@ -97,7 +101,8 @@ def run_asas(ctx: RunContext) -> None:
 DEFAULTS_HTRU2: dict[str, Any] = {
     "study": {"kind": "htru2-fewshot", "description": ""},
     "episodes": {"shots": [1, 5, 10], "queries": 15, "test_episodes": 600, "iterations": 1000, "seed": 0, "test_fraction": 0.5,
-                 "learners": ["nearest-centroid", "ProtoNet-MLP", "MAML-MLP", "FineTune-MLP"], "prior": "ProtoNet-MLP"},
+                 "prior": "ProtoNet-MLP"},
+    "learners": {label: copy.deepcopy(signals.LEARNERS[label]) for label in signals.FEATURE_LEARNERS},
 }
 
 
@@ -111,7 +116,7 @@ def run_htru2(ctx: RunContext) -> None:
     x_np, y_np = load_htru2()
     ctx.add_input(fetch("astro/htru2/HTRU_2.csv", HTRU2_URL, HTRU2_SHA256), role="HTRU2")
     bench = signals.held_out_examples_benchmark(
-        torch.tensor(x_np, dtype=torch.float32), torch.tensor(y_np), test_fraction=e["test_fraction"], learners=e["learners"],
+        torch.tensor(x_np, dtype=torch.float32), torch.tensor(y_np), test_fraction=e["test_fraction"], learners=ctx.config["learners"],
         shots=e["shots"], queries=e["queries"], test_episodes=e["test_episodes"], iterations=e["iterations"], seed=e["seed"],
         study=ctx.name, dataset="htru2:held-out-candidates", log=ctx.log)
     ctx.add_benchmark(bench)

@@ -10,11 +10,13 @@ log10(n) (n has a heavy tail); errors are reported in log10(n) and in n. The pro
 Your own structures: ``data.task`` may be the path of a CSV with a ``structure`` column (CIF or
 POSCAR files, relative to the CSV) and a ``target`` column
 (:func:`~sciml.materials.family_benchmark.load_structure_table`); the target is modelled as
-log10, so it must be positive.
+log10, so it must be positive. Learners: ``[learners.<label>]`` tables (``class`` and
+arguments, :data:`sciml.materials.family_benchmark.LEARNERS`).
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -39,7 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "model": {k: v for k, v in families.MODEL.items() if k != "radius"},
     "training": {**families.TRAINING, "val_families": 2},
     "prior": {"learner": "MAML", "grouping": "anion", "level": 0.9},
-    "learners": {"names": list(families.LEARNERS), **families.OPTIONS},
+    "learners": copy.deepcopy(families.LEARNERS),
 }
 
 MATBENCH_FULL_DATA_MAE_N = {"MODNet": 0.271, "ALIGNN": 0.345, "CGCNN": 0.599, "predict the mean (MAD)": 0.809}
@@ -84,9 +86,9 @@ def run(ctx: RunContext) -> None:
             split_lines.append(split.describe())
             saving = grouping == cfg["prior"]["grouping"] and not ctx.priors
             bench = families.family_split_benchmark(
-                split.train, split.val, split.test, learners=cfg["learners"]["names"], shots=p["shots"], seeds=p["seeds"],
+                split.train, split.val, split.test, learners=cfg["learners"], shots=p["shots"], seeds=p["seeds"],
                 min_query=p["min_query"], model={**cfg["model"], "radius": d["radius"]}, training=tr,
-                options={k: v for k, v in cfg["learners"].items() if k != "names"}, band_for=cfg["prior"]["learner"] if saving else None,
+                band_for=cfg["prior"]["learner"] if saving else None,
                 level=cfg["prior"]["level"], study=ctx.name, dataset=f"{d['task']}:{split.label}", log=ctx.log)
             bench.histories = {f"{k} {split.label}": v for k, v in bench.histories.items()}
             ctx.add_benchmark(bench)
