@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 PUBLISHED_ROC_AUC: dict[str, dict[str, tuple[float, float]]] = {
     "tox21": {"MAML": (80.21, 75.74), "ProtoNet": (74.98, 65.58), "Siamese": (80.40, 65.00), "EGNN": (81.21, 79.44),
               "Pre-GNN": (82.14, 81.68), "Meta-MGNN": (82.97, 82.13), "PAR (pretrained)": (84.93, 83.01)},
@@ -14,9 +17,15 @@ numbers were selected on the test tasks."""
 SOURCE = "Wang et al. (2021), Property-Aware Relation Networks for Few-Shot Molecular Property Prediction, NeurIPS, Table 2"
 
 
-def setup_note(init: str, norm: str, batch_statistics: str) -> str:
-    """How :func:`~sciml.chem.benchmark.assay_benchmark`'s learners were set up (its ``init``,
-    the GIN's ``norm`` and ``batch_statistics`` options), where that differs from the published rows."""
+def setup_note(specs: Mapping[str, Any], norm: str) -> str:
+    """How :func:`~sciml.chem.benchmark.assay_benchmark`'s learners were set up (``init`` and
+    ``batch_statistics`` of the first learner with a meta-trained body, of
+    :func:`~sciml.chem.benchmark.learner_specs`; the GIN's ``norm``), where that differs from the
+    published rows."""
+    from sciml.chem.benchmark import BODY
+
+    body = next((s.options for s in specs.values() if s.options["body"] == "meta-trained"), BODY)
+    init, batch_statistics = body["init"], body["batch_statistics"]
     note = []
     if init == "pretrained":
         note.append("Our MAML, ANIL and ProtoNet start from a GIN trained (supervised, multi-task) on the labels of the "

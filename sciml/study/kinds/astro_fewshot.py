@@ -4,16 +4,13 @@ ASAS: 5-way K-shot episodes (K = 1, 5; 15 queries per class) whose classes are s
 learners meta-train on 8 of the classes with at least 20 members and are tested on the other 7
 (several stated splits, :func:`sciml.astro.benchmark.class_split_benchmark`); rarer classes
 serve as extra novel-class probes. HTRU2: 2-way K-shot episodes (pulsar vs not) on held-out
-candidates. Learners: ``[learners.<label>]`` tables (``class``, arguments and the options of
-:data:`sciml.astro.benchmark.SIGNAL_OPTIONS`), by default those of
-:data:`sciml.astro.benchmark.LEARNERS`. Your own
+candidates. Learners: ``[learners.<label>]`` tables (:func:`sciml.astro.benchmark.signal_specs`). Your own
 curves: ``data.curves`` may be the path of a CSV with columns ``name``, ``label``, ``t`` [d],
 ``mag`` and optionally ``err`` (:func:`sciml.astro.dataset.load_light_curve_table`).
 """
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +30,7 @@ DEFAULTS_ASAS: dict[str, Any] = {
     "data": {"curves": "asas", "max_curves": 0, "n_bins": 64},
     "episodes": {"n_way": 5, "shots": [1, 5], "queries": 15, "test_episodes": 600, "iterations": 1500, "seed": 0, "min_members": 20,
                  "train_classes": 8, "splits": [0, 1, 2], "prior": "ProtoNet-MLP"},
-    "learners": copy.deepcopy(signals.LEARNERS),
+    "learners": signals.LEARNERS,
 }
 """``episodes.prior``: the learner saved as the study's prior (trained on the first class split)."""
 
@@ -102,7 +99,7 @@ DEFAULTS_HTRU2: dict[str, Any] = {
     "study": {"kind": "htru2-fewshot", "description": ""},
     "episodes": {"shots": [1, 5, 10], "queries": 15, "test_episodes": 600, "iterations": 1000, "seed": 0, "test_fraction": 0.5,
                  "prior": "ProtoNet-MLP"},
-    "learners": {label: copy.deepcopy(signals.LEARNERS[label]) for label in signals.FEATURE_LEARNERS},
+    "learners": {label: signals.LEARNERS[label] for label in signals.FEATURE_LEARNERS},
 }
 
 

@@ -10,13 +10,11 @@ log10(n) (n has a heavy tail); errors are reported in log10(n) and in n. The pro
 Your own structures: ``data.task`` may be the path of a CSV with a ``structure`` column (CIF or
 POSCAR files, relative to the CSV) and a ``target`` column
 (:func:`~sciml.materials.family_benchmark.load_structure_table`); the target is modelled as
-log10, so it must be positive. Learners: ``[learners.<label>]`` tables (``class`` and
-arguments, :data:`sciml.materials.family_benchmark.LEARNERS`).
+log10, so it must be positive. Learners: ``[learners.<label>]`` tables (:data:`~sciml.materials.family_benchmark.LEARNERS`).
 """
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import numpy as np
@@ -41,7 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "model": {k: v for k, v in families.MODEL.items() if k != "radius"},
     "training": {**families.TRAINING, "val_families": 2},
     "prior": {"learner": "MAML", "grouping": "anion", "level": 0.9},
-    "learners": copy.deepcopy(families.LEARNERS),
+    "learners": families.LEARNERS,
 }
 
 MATBENCH_FULL_DATA_MAE_N = {"MODNet": 0.271, "ALIGNN": 0.345, "CGCNN": 0.599, "predict the mean (MAD)": 0.809}

@@ -1,15 +1,14 @@
 """Study kind ``molecule-fewshot``: few-shot molecular property prediction (Tox21, SIDER).
 
 Config -> :func:`sciml.chem.benchmark.assay_benchmark` -> results and report. The protocol,
-the learners (``[learners.<label>]`` tables: ``class``, arguments and the GIN body options of
-:data:`sciml.chem.benchmark.BODY`) and their settings are documented there. Your own assays: ``data.dataset`` may
+the learners (``[learners.<label>]`` tables, :func:`~sciml.chem.benchmark.learner_specs`) are documented there.
+Your own assays: ``data.dataset`` may
 be the path of a CSV with a ``smiles`` column and one 0/1 column per assay (blank where not
 measured), with ``data.train_assays`` and ``data.test_assays`` naming the columns on each side.
 """
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pandas as pd
@@ -31,10 +30,8 @@ DEFAULTS: dict[str, Any] = {
     "model": dict(assays.MODEL),
     "protocol": {"shots": [10, 1], "seeds": 10},
     "training": _TRAINING,
-    "learners": copy.deepcopy(assays.LEARNERS),
-    "prior": {"learner": assays.FROZEN_HEAD, "name": "maml-head"},
+    "learners": assays.LEARNERS,
 }
-"""``prior.learner``: the frozen-body learner saved as ``priors/<dataset>-<prior.name>``."""
 
 
 def run(ctx: RunContext) -> None:
@@ -48,18 +45,15 @@ def run(ctx: RunContext) -> None:
                                    model=cfg["model"], training={**cfg["training"], "holdout_fraction": d["holdout_fraction"]},
                                    study=ctx.name, dataset=data.name, log=ctx.log)
     ctx.add_benchmark(bench)
-    label = cfg["prior"]["learner"]
-    if label in bench.learners:
-        head, encoder = bench.learners[label]
-        ctx.save_prior(f"{data.name}-{cfg['prior']['name']}",
-                       assays.frozen_head_prior(head, encoder, bench.results, data.name, d["featurizer"], label))
+    if assays.FROZEN_HEAD in bench.learners:
+        head, encoder = bench.learners[assays.FROZEN_HEAD]
+        ctx.save_prior(f"{data.name}-maml-head", assays.frozen_head_prior(head, encoder, bench.results, data.name, d["featurizer"]))
     _report(ctx, bench, data, list(p["shots"]))
 
 
 def _report(ctx: RunContext, bench: Any, data: Any, shots: list[int]) -> None:
     results, dataset, test = bench.results, data.name, data.test
     specs, m = assays.learner_specs(ctx.config["learners"]), ctx.config["model"]
-    body = next((s.options for s in specs.values() if s.options["body"] == "meta-trained"), assays.BODY)
     table = summary_table(results, columns=("shots",), scale=100, digits=2)
     long = table.attrs["long"]
     cols = [str(k) for k in sorted(shots, reverse=True)]
@@ -71,7 +65,7 @@ def _report(ctx: RunContext, bench: Any, data: Any, shots: list[int]) -> None:
     gaps = [f"- {ref}: published {pub[ref][0]:.2f}; our best {max(shots)}-shot ({best.learner}) {best['mean']:.2f}, gap "
             f"{pub[ref][0] - best['mean']:+.2f} points" for ref in ("Meta-MGNN", "PAR (pretrained)", "MAML") if ref in pub]
     published_note = (" **The published numbers were selected on the test tasks** (Wang et al. 2021, PAR, Table 2), so they "
-                      f"are optimistic by an unknown margin. {setup_note(body['init'], m['norm'], body['batch_statistics'])}") if pub else ""
+                      f"are optimistic by an unknown margin. {setup_note(specs, m['norm'])}") if pub else ""
     ctx.headline = (
         f"ROC-AUC (%) on the {len(test)} test tasks ({', '.join(test.names)}), mean and 95% CI over {results.seed.nunique()} seeds "
         "(each seed: mean over test tasks of the ROC-AUC on every labelled molecule outside the support). Support = k positives + "
