@@ -55,21 +55,18 @@ def signal_specs(learners: Sequence[str] | Mapping[str, Mapping[str, Any]] = tup
     Raises:
         ValueError: for an unknown learner, class, key or option value.
     """
-    from sciml.meta import Learner
+    from sciml.meta import Learner, ProtoNet
     from sciml.meta.tables import learner_specs
 
-    specs = learner_specs(learners, LEARNERS, options=SIGNAL_OPTIONS)
+    specs = learner_specs(learners, LEARNERS, options=SIGNAL_OPTIONS,
+                          choices={"model": ("none", "mlp", "cnn"), "pretrain": ("none", "simulated")})
     for label, spec in specs.items():
         o = spec.options
         if not issubclass(spec.cls, Learner):
             raise TypeError(f"learners.{label}: {spec.kind} does not take a model; the signal benchmarks need a Learner class.")
-        if o["model"] not in ("none", "mlp", "cnn"):
-            raise ValueError(f"learners.{label}.model must be 'none', 'mlp' or 'cnn', got {o['model']!r}.")
-        if o["pretrain"] not in ("none", "simulated"):
-            raise ValueError(f"learners.{label}.pretrain must be 'none' or 'simulated', got {o['pretrain']!r}.")
         if o["pretrain"] == "simulated" and o["model"] != "cnn":
             raise ValueError(f"learners.{label}: pretrain = 'simulated' needs model = 'cnn' (simulated classes have folded shapes only).")
-        if o["model"] == "none" and spec.kind != "ProtoNet":
+        if o["model"] == "none" and not issubclass(spec.cls, ProtoNet):
             raise ValueError(f"learners.{label}: model = 'none' has nothing to train; it suits ProtoNet only (nearest centroid).")
         if "n_way" in spec.args:
             raise ValueError(f"learners.{label}: n_way comes from the episodes; leave it out of the table.")

@@ -54,6 +54,14 @@ BatchNorm normalizes each batch with its own (``"task"``) statistics or keeps th
 statistics of pretraining (``"pretrained"``). ``Scratch`` always starts from a fresh GIN,
 ``TanimotoKNN`` reads fingerprints."""
 
+BODY_CHOICES: dict[str, Any] = {
+    "body": ("meta-trained", "frozen"),
+    "init": ("pretrained", "random"),
+    "batch_statistics": {"task": "each batch normalized with its own statistics",
+                         "pretrained": "the fixed statistics of multi-task pretraining"},
+}
+"""The values each option of :data:`BODY` may take."""
+
 MODEL: dict[str, Any] = {"hidden": 300, "layers": 5, "norm": "batch", "pooling": "mean", "dropout": 0.0}
 """GIN settings (:class:`~sciml.models.gnn.GIN` arguments)."""
 
@@ -83,25 +91,18 @@ def learner_specs(learners: Sequence[str] | Mapping[str, Mapping[str, Any]] = tu
     Raises:
         ValueError: for an unknown learner, class or key, or inconsistent body options.
     """
-    from sciml.meta import Learner, ProtoNet, Scratch
+    from sciml.meta import FineTune, Learner, ProtoNet, Scratch
     from sciml.meta.tables import learner_specs as parse
 
-    specs = parse(learners, LEARNERS, options=BODY)
+    specs = parse(learners, LEARNERS, options=BODY, choices=BODY_CHOICES)
     for label, spec in specs.items():
         o = spec.options
-        if o["body"] not in ("meta-trained", "frozen"):
-            raise ValueError(f"learners.{label}.body must be 'meta-trained' or 'frozen', got {o['body']!r}.")
-        if o["init"] not in ("pretrained", "random"):
-            raise ValueError(f"learners.{label}.init must be 'pretrained' or 'random', got {o['init']!r}.")
-        if o["batch_statistics"] not in ("task", "pretrained"):
-            raise ValueError(f"learners.{label}.batch_statistics must be 'task' (each batch normalized with its own statistics) or "
-                             f"'pretrained' (the fixed statistics of multi-task pretraining), got {o['batch_statistics']!r}.")
         if o["batch_statistics"] == "pretrained" and o["init"] != "pretrained":
             raise ValueError(f"learners.{label}.batch_statistics = 'pretrained' needs learners.{label}.init = 'pretrained' (a random "
                              "initialization has no statistics to keep).")
-        if spec.kind == "FineTune" and o["body"] != "frozen":
+        if issubclass(spec.cls, FineTune) and o["body"] != "frozen":
             raise ValueError(f"learners.{label}: FineTune fine-tunes a head on the pretrained body; set body = 'frozen'.")
-        if issubclass(spec.cls, (Scratch,)) and o["body"] == "frozen":
+        if issubclass(spec.cls, Scratch) and o["body"] == "frozen":
             raise ValueError(f"learners.{label}: Scratch trains a fresh GIN; body = 'frozen' does not apply.")
         if not issubclass(spec.cls, Learner) and o["body"] == "frozen":
             raise ValueError(f"learners.{label}: {spec.kind} has no model to put on a body.")

@@ -3,9 +3,10 @@ its isotherms), learn priors on the other materials only, calibrate the held-out
 its points and judge it against the fit to all its points, with 90% band coverage.
 
 Example:
-    >>> from sciml.materials.benchmark import law_learner, leave_one_group_out
+    >>> from sciml.materials.benchmark import leave_one_group_out
+    >>> from sciml.meta.tables import build_learner
     >>> law = JMAKArrhenius(T_ref=1573.15).double()
-    >>> bench = leave_one_group_out(material_tasks(df), {"MAML": lambda: law_learner("MAML", {"class": "MAML"}, law)},
+    >>> bench = leave_one_group_out(material_tasks(df), {"MAML": lambda: build_learner("MAML", {"class": "MAML"}, law)[0]},
     ...                             law=law, fit={"iterations": 300, "shots": [2, 3], "query_size": 20, "seed": 0})
 """
 
@@ -21,15 +22,6 @@ from torch import nn
 from sciml.evaluation.benchmark import BenchmarkResult, Log, quiet
 from sciml.meta import Learner
 from sciml.tasks import Task, TaskSet
-
-
-def law_learner(label: str, spec: Mapping[str, Any], law: nn.Module) -> Learner:
-    """A learner of a physical law from a config table (``class`` plus constructor arguments,
-    :mod:`sciml.meta.tables`; the domain options ``model`` and ``incubation`` are read by the
-    caller), e.g. ``{"class": "CurveFit"}`` or ``{"class": "MAML", "inner_lr": 0.3}``."""
-    from sciml.meta.tables import build_learner
-
-    return build_learner(label, spec, law)[0]
 
 
 def calibrate_and_judge(learner: Learner, test: Sequence[Task], *, label: str, shots: Sequence[int], designs: Sequence[str],

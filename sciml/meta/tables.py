@@ -86,6 +86,7 @@ def learner_specs(
     catalogue: Mapping[str, Mapping[str, Any]] | None = None,
     *,
     options: Mapping[str, Any] | None = None,
+    choices: Mapping[str, Sequence[Any] | Mapping[Any, str]] | None = None,
 ) -> dict[str, LearnerSpec]:
     """Check learner tables and resolve their classes.
 
@@ -93,21 +94,25 @@ def learner_specs(
         learners: Labels of ``catalogue`` (its tables used as they are), or label -> table. A
             table without ``class`` (or with the catalogue's class) is read over the
             catalogue's table of the same label, so ``{"MAML": {"inner_steps": 3}}`` changes
-            one setting; tables with ``enabled = false`` are skipped.
+            one setting; tables with ``enabled = false`` are skipped; a :class:`LearnerSpec`
+            (already checked, e.g. before a long featurization) is kept as it is.
         catalogue: The domain's default tables, label -> table.
         options: Domain options this protocol reads, with their defaults; any other key that is
             neither a constructor argument, a fit key nor in :data:`SPEC_KEYS` is refused.
+        choices: The values an option may take (a sequence, or value -> what it means, shown
+            in the error).
 
     Returns:
         Label -> :class:`LearnerSpec`, in the given order.
 
     Raises:
-        ValueError: for an unknown label or class, a table without ``class``, or an unknown
-            key (each named, with the valid ones and the closest match).
+        ValueError: for an unknown label or class, a table without ``class``, an unknown key
+            (each named, with the valid ones and the closest match), or an option outside its
+            ``choices``.
     """
     from sciml.meta.checkpoint import accepted_arguments
 
-    catalogue, options = dict(catalogue or {}), dict(options or {})
+    catalogue, options, choices = dict(catalogue or {}), dict(options or {}), dict(choices or {})
     if isinstance(learners, str):
         raise TypeError(f"learners must be a list of labels or a mapping of label -> table, got the string {learners!r}.")
     if not isinstance(learners, Mapping):
@@ -118,6 +123,9 @@ def learner_specs(
         learners = {name: catalogue[name] for name in learners}
     out: dict[str, LearnerSpec] = {}
     for label, table in learners.items():
+        if isinstance(table, LearnerSpec):
+            out[label] = table
+            continue
         if not isinstance(table, Mapping):
             raise TypeError(f"[learners.{label}] must be a table (class = ..., arguments), got {type(table).__name__}.")
         base = catalogue.get(label, {})
@@ -138,13 +146,23 @@ def learner_specs(
             valid = sorted(accepted | set(FIT_KEYS) | set(options) | set(SPEC_KEYS))
             raise ValueError(f"[learners.{label}] ({cls.__name__}): unknown key(s) {unknown}; valid keys: {valid}"
                              f"{_closest(unknown[0], valid)}.")
+        chosen = {**options, **{k: table[k] for k in options if k in table}}
+        for key, allowed in choices.items():
+            if chosen[key] not in allowed:
+                raise ValueError(f"learners.{label}.{key} must be {_either(allowed)}, got {chosen[key]!r}.")
         out[label] = LearnerSpec(
             label, cls,
             args={k: v for k, v in table.items() if k in accepted and k not in FIT_KEYS and k not in options and k not in SPEC_KEYS},
             fit={k: table[k] for k in FIT_KEYS if k in table},
-            options={**options, **{k: table[k] for k in options if k in table}},
+            options=chosen,
         )
     return out
+
+
+def _either(allowed: Sequence[Any] | Mapping[Any, str]) -> str:
+    """``'a', 'b' or 'c'``, each value followed by ``(its meaning)`` when ``allowed`` maps them."""
+    named = [f"{v!r} ({allowed[v]})" if isinstance(allowed, Mapping) else repr(v) for v in allowed]
+    return ", ".join(named[:-1]) + f" or {named[-1]}" if len(named) > 1 else named[0]
 
 
 def _closest(key: str, valid: Sequence[str] | Mapping[str, Any]) -> str:

@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 import torch
 
-from sciml.materials.benchmark import law_learner, leave_one_group_out
+from sciml.materials.benchmark import leave_one_group_out
 from sciml.materials.family_benchmark import held_out_family_splits, load_structure_table
 from sciml.materials.recrystallization import material_tasks
 from sciml.materials.synthetic_alloys import SyntheticAlloyFamily
+from sciml.meta.tables import build_learner
 from sciml.models.laws import JMAKArrhenius
 from sciml.tasks import GraphData, Task, TaskSet
 from tests.prior.builders import structure
@@ -68,7 +69,7 @@ def test_leave_one_group_out_never_trains_on_the_held_out_material() -> None:
     law = JMAKArrhenius(T_ref=1000.0, k_ref=1e-3, Q=300.0, n=1.5).double()
 
     def make():
-        learner = law_learner("MAML", {"class": "PriorMAP"}, JMAKArrhenius(T_ref=1000.0, k_ref=1e-3, Q=300.0, n=1.5).double())
+        learner = build_learner("MAML", {"class": "PriorMAP"}, JMAKArrhenius(T_ref=1000.0, k_ref=1e-3, Q=300.0, n=1.5).double())[0]
         original = learner.fit
 
         def fit(train, *args, **kwargs):

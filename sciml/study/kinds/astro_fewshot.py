@@ -41,7 +41,7 @@ def run_asas(ctx: RunContext) -> None:
     from sciml.astro.plots import plot_gallery
     from sciml.data.astro import asas_files
 
-    e, d = ctx.config["episodes"], ctx.config["data"]
+    e, d, specs = ctx.config["episodes"], ctx.config["data"], signals.signal_specs(ctx.config["learners"])  # checked before featurizing
     pool = light_curve_pool(d["curves"], n_bins=d["n_bins"], max_curves=d["max_curves"] or None)
     own = str(d["curves"]).lower() != "asas"
     source = Path(d["curves"]).stem if own else "asas"
@@ -59,7 +59,7 @@ def run_asas(ctx: RunContext) -> None:
         tr_idx, te_idx = [names.index(c) for c in train_cls], [names.index(c) for c in test_cls]
         first = split == e["splits"][0]
         bench = signals.class_split_benchmark(
-            feats, phase, y, tr_idx, te_idx, learners=ctx.config["learners"], n_way=e["n_way"], shots=e["shots"], queries=e["queries"],
+            feats, phase, y, tr_idx, te_idx, learners=specs, n_way=e["n_way"], shots=e["shots"], queries=e["queries"],
             test_episodes=e["test_episodes"], iterations=e["iterations"], seed=e["seed"], episode_seed=e["seed"] + 1000 + split,
             episode_prefix=f"s{split}", simulated=simulated, rare_classes=[names.index(c) for c in rare] if first else (),
             names=names, confusion_of="ProtoNet-CNN" if first else None, study=ctx.name, dataset=f"{source}:split{split}", log=ctx.log)

@@ -60,9 +60,10 @@ def run(ctx: RunContext) -> None:
     """Run the study."""
     from sciml.materials.crystal_graph import featurize_structures_cached
     from sciml.materials.families import family_labels, family_tasks
+    from sciml.meta.tables import learner_specs
 
     cfg = ctx.config
-    d, p, tr = cfg["data"], cfg["protocol"], cfg["training"]
+    d, p, tr, specs = cfg["data"], cfg["protocol"], cfg["training"], learner_specs(cfg["learners"], families.LEARNERS)  # checked first
     df = families.load_family_structures(d["task"], d["max_structures"])
     ctx.add_input(df.attrs["path"], role="structure table" if str(d["task"]).endswith(".csv") else f"matbench {d['task']}")
     graphs = featurize_structures_cached(df.structure.tolist(), df.id.tolist(), f"{df.attrs['sha256']}|{d['max_structures']}",
@@ -84,7 +85,7 @@ def run(ctx: RunContext) -> None:
             split_lines.append(split.describe())
             saving = grouping == cfg["prior"]["grouping"] and not ctx.priors
             bench = families.family_split_benchmark(
-                split.train, split.val, split.test, learners=cfg["learners"], shots=p["shots"], seeds=p["seeds"],
+                split.train, split.val, split.test, learners=specs, shots=p["shots"], seeds=p["seeds"],
                 min_query=p["min_query"], model={**cfg["model"], "radius": d["radius"]}, training=tr,
                 band_for=cfg["prior"]["learner"] if saving else None,
                 level=cfg["prior"]["level"], study=ctx.name, dataset=f"{d['task']}:{split.label}", log=ctx.log)

@@ -20,11 +20,11 @@ import pandas as pd
 
 from sciml.data.recrystallization import load_kinetics_source
 from sciml.evaluation.benchmark import BenchmarkResult
-from sciml.materials.benchmark import fit_law_prior, law_learner, leave_one_group_out
+from sciml.materials.benchmark import fit_law_prior, leave_one_group_out
 from sciml.materials.kinetics import calibration_verdicts, design_table
 from sciml.materials.plots import plot_calibrated_materials, plot_metric_by_design, plot_sequential_design
 from sciml.materials.recrystallization import isotherm_tasks, material_tasks, pooled_noise_sd
-from sciml.meta.tables import enabled_learners
+from sciml.meta.tables import build_learner, enabled_learners
 from sciml.models.laws import JMAK, JMAKArrhenius
 from sciml.study.context import RunContext
 from sciml.study.report import markdown_table
@@ -62,7 +62,7 @@ def _law(cfg: dict[str, Any], isothermal: bool = False, incubation: bool = False
 
 
 def _factories(cfg: dict[str, Any], specs: dict[str, Any], isothermal: bool = False) -> dict[str, Any]:
-    return {label: (lambda label=label, spec=spec: law_learner(label, spec, _law(cfg, isothermal, bool(spec.get("incubation")))))
+    return {label: (lambda label=label, spec=spec: build_learner(label, spec, _law(cfg, isothermal, bool(spec.get("incubation"))))[0])
             for label, spec in specs.items()}
 
 

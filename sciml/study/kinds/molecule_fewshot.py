@@ -37,23 +37,22 @@ DEFAULTS: dict[str, Any] = {
 def run(ctx: RunContext) -> None:
     """Run the study."""
     cfg = ctx.config
-    d, p = cfg["data"], cfg["protocol"]
+    d, p, specs = cfg["data"], cfg["protocol"], assays.learner_specs(cfg["learners"])  # bad tables fail before featurizing
     data = assays.load_assay_tasks(d["dataset"], d["featurizer"], d["train_assays"], d["test_assays"])
     ctx.add_input(data.path, role=data.name)
     ctx.log(f"{data.name}: {len(data.molecules.graphs)} molecules featurized, {len(data.molecules.skipped)} SMILES skipped")
-    bench = assays.assay_benchmark(data.train, data.test, learners=cfg["learners"], shots=p["shots"], seeds=p["seeds"],
+    bench = assays.assay_benchmark(data.train, data.test, learners=specs, shots=p["shots"], seeds=p["seeds"],
                                    model=cfg["model"], training={**cfg["training"], "holdout_fraction": d["holdout_fraction"]},
                                    study=ctx.name, dataset=data.name, log=ctx.log)
     ctx.add_benchmark(bench)
     if assays.FROZEN_HEAD in bench.learners:
         head, encoder = bench.learners[assays.FROZEN_HEAD]
         ctx.save_prior(f"{data.name}-maml-head", assays.frozen_head_prior(head, encoder, bench.results, data.name, d["featurizer"]))
-    _report(ctx, bench, data, list(p["shots"]))
+    _report(ctx, bench, data, specs, list(p["shots"]))
 
 
-def _report(ctx: RunContext, bench: Any, data: Any, shots: list[int]) -> None:
-    results, dataset, test = bench.results, data.name, data.test
-    specs, m = assays.learner_specs(ctx.config["learners"]), ctx.config["model"]
+def _report(ctx: RunContext, bench: Any, data: Any, specs: dict[str, Any], shots: list[int]) -> None:
+    results, dataset, test, m = bench.results, data.name, data.test, ctx.config["model"]
     table = summary_table(results, columns=("shots",), scale=100, digits=2)
     long = table.attrs["long"]
     cols = [str(k) for k in sorted(shots, reverse=True)]
