@@ -33,6 +33,37 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from dataclasses import fields
+
+    from sciml.serve import CalibrationStore, Limits, create_app, load_priors
+
+    try:
+        import uvicorn
+    except ImportError:
+        raise ImportError("sciml serve needs FastAPI and uvicorn: pip install 'sciml[serve]'.") from None
+    token = None
+    if args.token_file:
+        path = Path(args.token_file)
+        if not path.is_file():
+            raise FileNotFoundError(f"--token-file {path} does not exist.")
+        token = path.read_text().strip()
+        if not token:
+            raise ValueError(f"--token-file {path} is empty: write the token into it.")
+    limits = Limits(**{f.name: getattr(args, f.name) for f in fields(Limits)})
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
+    app = create_app(load_priors(args.priors), token=token, limits=limits, threads=args.threads,
+                     store=CalibrationStore(max_size=args.cache_size, ttl_s=args.ttl))
+    where = f"http://{args.host}:{args.port}"
+    print(f"Serving {len(args.priors)} prior(s) at {where} (page {where}/, API docs {where}/docs)"
+          + ("; bearer token required" if token else "; no token (open to anyone who can reach the port)"))
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from sciml.study.config import read_study_file
     from sciml.study.runner import KINDS, kind_module
@@ -70,6 +101,21 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--units", action="append", default=[], metavar="COLUMN=UNIT", help="unit of a column whose name has none, e.g. --units time=h")
     cal.add_argument("--overwrite", action="store_true", help="replace files in --out")
     cal.set_defaults(func=_cmd_calibrate)
+    srv = sub.add_parser("serve", help="serve saved priors over HTTP (calibrate, predict, suggest; a page at /)")
+    srv.add_argument("priors", nargs="+", metavar="PRIOR_DIR", help="prior folders (holding prior.json); each is served under its folder name")
+    srv.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
+    srv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    srv.add_argument("--token-file", default=None, metavar="F", help="file holding a bearer token every API request must carry")
+    srv.add_argument("--cache-size", type=int, default=1000, help="calibrations kept at most (default 1000)")
+    srv.add_argument("--ttl", type=float, default=3600.0, metavar="SECONDS", help="a calibration expires this long after its last use")
+    srv.add_argument("--threads", type=int, default=4, help="calibrations running at once (default 4)")
+    srv.add_argument("--torch-threads", type=int, default=1, help="torch threads per calibration (default 1; 0 keeps torch's default)")
+    srv.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    from sciml.serve.limits import Limits
+
+    for name, value in Limits.__dataclass_fields__.items():
+        srv.add_argument("--" + name.replace("_", "-"), dest=name, type=int, default=value.default, help=f"request limit (default {value.default})")
+    srv.set_defaults(func=_cmd_serve)
     lst = sub.add_parser("list", help="list studies and study kinds")
     lst.add_argument("root", nargs="?", default="studies", help="folder of studies (default: studies)")
     lst.set_defaults(func=_cmd_list)

@@ -79,7 +79,7 @@ def calibrate_files(
         if not law:
             raise ValueError("--suggest applies to law priors (it ranks experiments by how much they narrow an interval).")
         written["suggestions"] = out / "suggestions.csv"
-        cal.suggest_next(box=_box(cal), q=int(suggest)).to_csv(written["suggestions"], index=False)
+        cal.suggest_next(box=cal.training_box(), q=int(suggest)).to_csv(written["suggestions"], index=False)
     if law:
         import matplotlib
 
@@ -93,17 +93,3 @@ def calibrate_files(
     (out / "files.json").write_text(json.dumps({k: str(v) for k, v in written.items()}, indent=2))
     return written
 
-
-def _box(cal: Any) -> dict[str, tuple[float, float]]:
-    """The search box of ``--suggest``: each input over the prior's training range (SI), or
-    around the support where the prior records none."""
-    box = {}
-    for i, col in enumerate(cal.schema.inputs):
-        values = cal.support_x[:, i]
-        lo, hi = col.training_range or (float(values.min()), float(values.max()))
-        if col.scale == "log":
-            lo, hi = max(lo, 1e-9), max(hi, lo * 10)
-        elif hi <= lo:
-            lo, hi = lo - 50.0, hi + 50.0
-        box[f"{col.name} [{col.unit}]"] = (lo, hi)
-    return box

@@ -227,6 +227,20 @@ class LawCalibration(Calibration):
         x, _ = self.schema.read(candidates, units, target=False)
         return x
 
+    def training_box(self) -> dict[str, tuple[float, float]]:
+        """A search box for :meth:`suggest_next`: each input over the prior's training range
+        (SI units, keys like ``"time [s]"``), or around the support where the prior records none."""
+        box = {}
+        for i, col in enumerate(self.schema.inputs):
+            values = self.support_x[:, i]
+            lo, hi = col.training_range or (float(values.min()), float(values.max()))
+            if col.scale == "log":
+                lo, hi = max(lo, 1e-9), max(hi, lo * 10)
+            elif hi <= lo:
+                lo, hi = lo - 50.0, hi + 50.0
+            box[f"{col.name} [{col.unit}]"] = (lo, hi)
+        return box
+
     def suggest_next(
         self,
         candidates: Any = None,
