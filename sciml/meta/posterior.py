@@ -107,13 +107,16 @@ class LaplacePosterior:
 
     def physical_intervals(self, level: float = 0.9) -> pd.DataFrame:
         """Every named physical parameter of the law with its ``level`` interval (log scale)."""
-        rows = []
-        for name, q in self.model.physical_params(dict(self.params)).items():
-            if q.value.numel() != 1:
-                continue
-            value, lo, hi = self.interval(lambda p, key=name: self.model.physical_params(p)[key].value.reshape(()), level)
-            rows.append({"parameter": name, "value": value, "lower": lo, "upper": hi, "unit": q.unit, "level": level})
-        return pd.DataFrame(rows)
+        quantities = {k: q for k, q in self.model.physical_params(dict(self.params)).items() if q.value.numel() == 1}
+        names = list(quantities)
+        # One Jacobian for all of them (one reverse pass per parameter, batched), not one each.
+        log_values, var = self._delta(lambda v: torch.stack(
+            [self.model.physical_params(self._unflatten(v))[k].value.reshape(()) for k in names]).log())
+        half = _z(level) * var.sqrt()
+        rows = [{"parameter": k, "value": math.exp(float(log_values[i])), "lower": math.exp(float(log_values[i] - half[i])),
+                 "upper": math.exp(float(log_values[i] + half[i])), "unit": quantities[k].unit, "level": level}
+                for i, k in enumerate(names)]
+        return pd.DataFrame(rows, columns=["parameter", "value", "lower", "upper", "unit", "level"])
 
     def variance(self, fn: ParamFn) -> float:
         """Posterior variance of ``log fn(params)``."""

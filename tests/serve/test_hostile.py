@@ -123,6 +123,29 @@ def test_streamed_body_over_the_limit_is_refused(client):
     assert reply.status_code == 413 and "max_body_bytes" in reply.json()["detail"]
 
 
+def test_declared_body_over_the_limit_is_refused_unread():
+    """A Content-Length over the limit is answered 413 before a byte of the body is read."""
+    import anyio
+
+    from sciml.serve.body_limit import BodyLimit
+
+    sent = []
+
+    async def app(scope, receive, send):  # pragma: no cover - must not be reached
+        raise AssertionError("the application saw an oversized request")
+
+    async def receive():
+        raise AssertionError("the body was read")
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "headers": [(b"content-length", b"5000000")]}
+    anyio.run(BodyLimit(app, max_bytes=1000), scope, receive, send)
+    assert sent[0]["status"] == 413
+    assert b"max_body_bytes" in sent[1]["body"] and b"5000000 bytes" in sent[1]["body"]
+
+
 def test_token_is_enforced(priors, tmp_path):
     from fastapi.testclient import TestClient
 
