@@ -20,6 +20,7 @@ import io
 import logging
 import math
 import re
+import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,9 @@ class Served:
     name: str
     prior: "Prior"
     payloads: Payloads
+    lock: threading.Lock
+    """Held by work on this prior: ``torch.func.functional_call`` swaps a module's parameters
+    while it runs, so two threads must not use one prior's modules at once."""
 
 
 class ServiceError(Exception):
@@ -181,7 +185,7 @@ def create_app(
     for name, prior in priors.items():
         if not NAME.match(name):
             raise ValueError(f"Prior name {name!r}: use letters, digits, '.', '_', '-' (it appears in URLs).")
-        served[name] = Served(name, prior, payloads_for(prior))
+        served[name] = Served(name, prior, payloads_for(prior), threading.Lock())
     suggest_models = {s.name: _suggest_model(s) for s in served.values() if s.prior.domain.kind == "law"}
     limiter = anyio.CapacityLimiter(threads)
     expected = None if token is None else token.encode()
@@ -235,8 +239,12 @@ def create_app(
                                     f"({store.ttl_s:g} s after its last use; at most {store.max_size} are kept). Calibrate again.")
         return item
 
-    async def in_thread(fn: Callable[[], Any]) -> tuple[Any, list[str]]:
-        return await anyio.to_thread.run_sync(lambda: _run_user_input(fn), limiter=limiter)
+    async def in_thread(s: Served, fn: Callable[[], Any]) -> tuple[Any, list[str]]:
+        def locked() -> tuple[Any, list[str]]:
+            with s.lock:
+                return _run_user_input(fn)
+
+        return await anyio.to_thread.run_sync(locked, limiter=limiter)
 
     def parse(model: Any, data: Any) -> Any:
         try:
@@ -311,7 +319,7 @@ def create_app(
             return s.prior.calibrate(*args, **kwargs)
 
         async def calibrate(body: cal_model) -> dict[str, Any]:  # type: ignore[valid-type]
-            cal, notes = await in_thread(lambda: calibrate_body(body))
+            cal, notes = await in_thread(s, lambda: calibrate_body(body))
             return calibration_reply(store.add((cal, s)), s, cal, notes)
 
         async def predict(body: both) -> dict[str, Any]:  # type: ignore[valid-type]
@@ -320,7 +328,7 @@ def create_app(
                 qargs, qkwargs = s.payloads.query_args(body.query, limits)
                 return cal.predict(*qargs, **qkwargs)
 
-            frame, notes = await in_thread(work)
+            frame, notes = await in_thread(s, work)
             return predict_reply(frame, notes)
 
         app.post(f"/priors/{s.name}/calibrate", tags=[s.name], dependencies=guard, summary=f"Calibrate {s.name}",
@@ -348,7 +356,7 @@ def create_app(
             args, kwargs = s.payloads.query_args(body, limits)
             return cal.predict(*args, **kwargs)
 
-        frame, notes = await in_thread(work)
+        frame, notes = await in_thread(s, work)
         return predict_reply(frame, notes)
 
     @app.post("/calibrations/{cal_id}/suggest-next", tags=["calibrations"], dependencies=guard)
@@ -371,7 +379,7 @@ def create_app(
             units = {k: v for k, v in body.units.model_dump().items() if v is not None}
             return cal.suggest_next(box={k: tuple(v) for k, v in body.box.model_dump().items()}, q=body.q, units=units)
 
-        frame, notes = await in_thread(work)
+        frame, notes = await in_thread(s, work)
         return {"suggestions": records(frame), "target": frame.attrs.get("target"), "warnings": notes}
 
     @app.get("/calibrations/{cal_id}/plot.svg", tags=["calibrations"], dependencies=guard, response_class=Response)
@@ -380,7 +388,7 @@ def create_app(
         cal, s = calibration(cal_id)
         if s.prior.domain.kind != "law":
             raise ServiceError(422, f"plots are drawn for law priors; {s.name} is a {s.prior.domain.kind} prior.")
-        svg, _ = await in_thread(lambda: _svg(cal))
+        svg, _ = await in_thread(s, lambda: _svg(cal))
         return Response(svg, media_type="image/svg+xml")
 
     @app.delete("/calibrations/{cal_id}", tags=["calibrations"], dependencies=guard)

@@ -113,3 +113,21 @@ def test_warnings_reach_the_client(client):
             {"time": 0.04, "temperature": 1300, "X": 0.78}]
     reply = client.post("/priors/tungsten/calibrate", json={"units": {"time": "s", "temperature": "C"}, "rows": rows}).json()
     assert any("training range" in w for w in reply["warnings"])
+
+
+def test_concurrent_calibrations_of_one_prior_agree_with_one_at_a_time(priors):
+    """Many calibrations of one prior at once (the model's parameters are swapped in and out by
+    functional calls): every one answers 200 with the parameters it gets alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    from sciml.serve import create_app
+
+    bodies = [{"units": UNITS, "rows": [dict(r, X=min(1.0, r["X"] * (1 + 0.02 * i))) for r in ROWS]} for i in range(16)]
+    with TestClient(create_app({"tungsten": priors["tungsten"]}, threads=4)) as c:
+        alone = [c.post("/priors/tungsten/calibrate", json=b).json()["parameters"] for b in bodies]
+        with ThreadPoolExecutor(8) as pool:
+            replies = list(pool.map(lambda b: c.post("/priors/tungsten/calibrate", json=b), bodies * 2))
+    assert [r.status_code for r in replies] == [200] * len(replies)
+    assert [r.json()["parameters"] for r in replies] == alone * 2
