@@ -100,7 +100,9 @@ def test_calibrate_an_alloy_on_the_page(server, page, priors, tmp_path):
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
     if os.environ.get("SCIML_SCREENSHOT_DIR"):
-        shutil.copy(shot, os.environ["SCIML_SCREENSHOT_DIR"])
+        keep = os.environ["SCIML_SCREENSHOT_DIR"]
+        os.makedirs(keep, exist_ok=True)
+        shutil.copy(shot, os.path.join(keep, shot.name))
 
 
 def test_page_shows_errors_from_the_service(server, page):
