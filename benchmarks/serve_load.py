@@ -45,8 +45,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-GAS_CONSTANT = 8.314462618e-3  # kJ/(mol K)
-
 
 # ------------------------------------------------------------------------------------ priors
 def jmak_prior(root: Path) -> Path:
@@ -83,19 +81,20 @@ def molecule_prior(root: Path) -> Path:
 
 # ------------------------------------------------------------------------------ requests
 def alloy_rows(rng: np.random.Generator, n: int, with_x: bool = True) -> list[dict[str, float]]:
-    """``n`` measurements of a random tungsten-like alloy (hours, Celsius, fraction X)."""
-    k_ref = 1e-4 * math.exp(rng.normal(0, 0.7))
-    q, order = 400.0 * math.exp(rng.normal(0, 0.1)), 1.5 * math.exp(rng.normal(0, 0.15))
-    rows = []
-    for _ in range(n):
-        temp_c = float(rng.uniform(1200, 1400))
-        hours = float(math.exp(rng.uniform(math.log(0.2), math.log(20))))
-        row = {"time": round(hours, 4), "temperature": round(temp_c, 2)}
-        if with_x:
-            k = k_ref * math.exp(-q / GAS_CONSTANT * (1 / (temp_c + 273.15) - 1 / 1573.15))
-            x = 1 - math.exp(-((k * hours * 3600) ** order))
-            row["X"] = round(min(1.0, max(0.0, x + rng.normal(0, 0.02))), 4)
-        rows.append(row)
+    """``n`` measurements of a random tungsten-like alloy (hours, Celsius, fraction X with noise
+    0.02)."""
+    from sciml.models.laws import JMAKArrhenius
+
+    hours = np.exp(rng.uniform(math.log(0.2), math.log(20), n)).round(4)
+    celsius = rng.uniform(1200, 1400, n).round(2)
+    rows = [{"time": float(h), "temperature": float(c)} for h, c in zip(hours, celsius)]
+    if with_x:
+        alloy = JMAKArrhenius(T_ref=1573.15, k_ref=1e-4 * math.exp(rng.normal(0, 0.7)), Q=400.0 * math.exp(rng.normal(0, 0.1)),
+                              n=1.5 * math.exp(rng.normal(0, 0.15))).double()
+        with torch.no_grad():
+            x = alloy(torch.tensor(np.stack([hours * 3600, celsius + 273.15], axis=1))).reshape(-1).numpy()
+        for row, value in zip(rows, np.clip(x + rng.normal(0, 0.02, n), 0.0, 1.0).round(4)):
+            row["X"] = float(value)
     return rows
 
 
@@ -298,15 +297,13 @@ def main() -> None:
             s_mol = mol.summary(t_mol)
             print(line(f"molecules, batches of {args.batch}", s_mol) + f"  -> {scored / t_mol:.0f} molecules/s", flush=True)
             done = warm.calibrations + closed.calibrations + paced.calibrations
-            memory = []
             for target in (1000, args.calibrations):
                 if target > done:
                     rec, _ = asyncio.run(calibrations_only(base, args.clients, target - done, args.seed + target))
                     if rec.errors:
                         print(f"memory phase: {rec.errors} errors, first: {rec.first_error}")
                     done += rec.calibrations
-                memory.append((done, rss_mib(proc.pid)))
-                print(f"RSS after {done} calibrations: {memory[-1][1]:.0f} MiB", flush=True)
+                print(f"RSS after {done} calibrations: {rss_mib(proc.pid):.0f} MiB", flush=True)
             import httpx
 
             held = httpx.get(f"{base}/health").json()["calibrations"]

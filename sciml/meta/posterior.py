@@ -36,6 +36,12 @@ def _z(level: float) -> float:
     return float(torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(0.5 + level / 2)))
 
 
+def _log_interval(log_value: float, var: float, level: float) -> tuple[float, float, float]:
+    """``(value, lower, upper)`` of a positive quantity from the mean and variance of its log."""
+    half = _z(level) * math.sqrt(var)
+    return math.exp(log_value), math.exp(log_value - half), math.exp(log_value + half)
+
+
 @dataclass(frozen=True)
 class LaplacePosterior:
     """Gaussian approximation of the posterior over the adapted parameters.
@@ -99,8 +105,7 @@ class LaplacePosterior:
         """
         if log_scale:
             value, var = self._delta(lambda v: fn(self._unflatten(v)).log())
-            half = _z(level) * float(var.sqrt())
-            return math.exp(float(value)), math.exp(float(value) - half), math.exp(float(value) + half)
+            return _log_interval(float(value), float(var), level)
         value, var = self._delta(lambda v: fn(self._unflatten(v)))
         half = _z(level) * float(var.sqrt())
         return float(value), float(value) - half, float(value) + half
@@ -112,9 +117,8 @@ class LaplacePosterior:
         # One Jacobian for all of them (one reverse pass per parameter, batched), not one each.
         log_values, var = self._delta(lambda v: torch.stack(
             [self.model.physical_params(self._unflatten(v))[k].value.reshape(()) for k in names]).log())
-        half = _z(level) * var.sqrt()
-        rows = [{"parameter": k, "value": math.exp(float(log_values[i])), "lower": math.exp(float(log_values[i] - half[i])),
-                 "upper": math.exp(float(log_values[i] + half[i])), "unit": quantities[k].unit, "level": level}
+        rows = [dict(zip(("parameter", "value", "lower", "upper", "unit", "level"),
+                         (k, *_log_interval(float(log_values[i]), float(var[i]), level), quantities[k].unit, level)))
                 for i, k in enumerate(names)]
         return pd.DataFrame(rows, columns=["parameter", "value", "lower", "upper", "unit", "level"])
 

@@ -134,8 +134,8 @@ def _run_user_input(fn: Callable[[], Any]) -> tuple[Any, list[str]]:
         warnings.simplefilter("always")
         try:
             result = fn()
-        except LimitExceeded as err:
-            raise ServiceError(413, str(err)) from None
+        except LimitExceeded:
+            raise  # a ValueError, but answered 413 by its own handler
         except INPUT_ERRORS as err:
             message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
             raise ServiceError(422, str(message)) from None
@@ -198,6 +198,10 @@ def create_app(
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
         return JSONResponse({"detail": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(LimitExceeded)
+    async def _over_limit(request: Request, exc: LimitExceeded) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=413)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -368,8 +372,7 @@ def create_app(
         if s.prior.domain.kind != "law":
             raise ServiceError(422, f"suggest-next applies to law priors; {s.name} is a {s.prior.domain.kind} prior.")
         body = parse(suggest_models[s.name], await json_body(request))
-        if body.q > limits.max_suggestions:
-            raise ServiceError(413, f"q: {body.q}, over the limit of {limits.max_suggestions} (max_suggestions; the server's --max-suggestions).")
+        limits.check(body.q, "max_suggestions", "q")
         if body.box is not None and body.units is None:
             raise ServiceError(422, "box needs units: give the unit of each input, e.g. \"units\": {\"time\": \"h\", \"temperature\": \"C\"}.")
 
