@@ -353,6 +353,10 @@ class Learner(FewShotLearner):
         raise ValueError(f"Unknown outer_optimizer {self.outer_optimizer!r}; use 'adam' or 'sgd'.")
 
     def _apply_gradient(self, grads: Mapping[str, Tensor], optimizer: torch.optim.Optimizer) -> None:
+        from sciml.meta.distributed import average_gradients
+
+        it = getattr(self, "_fit_iteration", None)
+        grads = average_gradients(grads, f" at iteration {it}" if it else "")
         params = self.meta_parameters()
         for name, p in params.items():
             p.grad = grads[name].detach().clone() if name in grads else None
@@ -437,36 +441,70 @@ class Learner(FewShotLearner):
         seed: int = 0,
         progress: bool = True,
         callback: Callable[[int, dict[str, float]], None] | None = None,
+        checkpoint_dir: str | Path | None = None,
+        checkpoint_every: int = 100,
+        resume_from: str | Path | None = None,
     ) -> Learner:
         """Meta-train on ``train_tasks``.
+
+        Under ``torchrun`` (a ``torch.distributed`` process group, see
+        :mod:`sciml.meta.distributed`) every rank draws ``meta_batch_size / world_size`` tasks
+        per meta-batch and the meta-gradients are averaged across ranks before each step.
 
         Args:
             train_tasks: Meta-training tasks, or any source with ``sample_batch(n, generator)``.
             val_tasks: Tasks for early stopping, drawn from the *training* groups (e.g. with
                 ``TaskSet.split`` on the training set); never pass meta-test tasks. The state
                 with the lowest validation loss is kept.
-            iterations: Meta-iterations.
+            iterations: Meta-iterations (in total, counting those of a resumed checkpoint).
             shots: Resample every drawn task into a ``shots``-point support and the rest as
                 query; a sequence draws one support size per meta-batch. Validation tasks are
                 resampled once, with a fixed seed, at every listed size.
             query_size: Query size when resampling.
             per_class: Resample ``shots`` per class.
             eval_every: Iterations between validations.
-            seed: Seed of task sampling.
-            progress: Show a progress bar.
+            seed: Seed of task sampling (with several ranks, each rank's generator is seeded
+                by ``seed`` and its rank, see :func:`~sciml.meta.distributed.rank_seed`).
+            progress: Show a progress bar (rank 0 only).
             callback: Called as ``callback(iteration, record)`` after every iteration.
+            checkpoint_dir: Save the whole training state (parameters, optimizer, every RNG,
+                iteration, early-stopping state, history) to ``checkpoint_dir/checkpoint.pt``
+                every ``checkpoint_every`` iterations and at the end (atomically; rank 0
+                writes). Inside a :func:`~sciml.meta.training_state.checkpointing` block the
+                folder is chosen for you and an existing checkpoint there is resumed.
+            checkpoint_every: Iterations between checkpoints.
+            resume_from: A checkpoint folder of an earlier call with the same learner, data,
+                seed and sampling settings: training continues from it and ends exactly as
+                the uninterrupted run would have. A finished run's checkpoint returns its
+                final state at once.
 
         Returns:
             ``self``.
+
+        Raises:
+            ValueError: if ``meta_batch_size`` does not split evenly over the ranks.
+            CheckpointError: if ``resume_from`` holds no checkpoint, or one of another run.
+            RankFailure: if another rank died or stopped responding.
         """
         from tqdm.auto import tqdm
+
+        from sciml.meta import distributed
+        from sciml.meta import training_state as ts
 
         if isinstance(train_tasks, (list, tuple)):
             train_tasks = TaskSet(train_tasks)
         if not hasattr(train_tasks, "sample_batch"):
             raise TypeError("train_tasks must be a TaskSet, a list of Tasks, or have sample_batch(n, generator).")
+        if checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be >= 1 iteration, got {checkpoint_every}.")
+        me = distributed.world()
+        per_rank = distributed.shard_size(self.meta_batch_size, me.size)
         self._validate_source(train_tasks)
-        generator = torch.Generator().manual_seed(seed)
+        active = ts.active_checkpointing()
+        if checkpoint_dir is None and active is not None:
+            checkpoint_dir, checkpoint_every = active.next_directory(), active.every
+            if resume_from is None and distributed.broadcast_object(ts.has_checkpoint(checkpoint_dir)):
+                resume_from = checkpoint_dir
         val_batch: list[Task] | None = None
         if val_tasks is not None and len(val_tasks):
             self._validate_source(val_tasks)
@@ -477,34 +515,123 @@ class Learner(FewShotLearner):
                 for k in sizes
                 for t in val_tasks
             ]
+        run = {"learner": _spec(self), "train": _describe_tasks(train_tasks), "val": _describe_tasks(val_tasks),
+               "seed": seed, "shots": shots, "query_size": query_size, "per_class": per_class, "eval_every": eval_every,
+               "world_size": me.size}
+        fp = ts.fingerprint(run)
+        distributed.broadcast_tensors([*self.meta_parameters().values(), *self._buffer_refs.values()])
+        generator = torch.Generator().manual_seed(distributed.rank_seed(seed, me.rank, me.size))
         optimizer = self._make_optimizer()
-        self.history_ = []
-        best_val, best_state = math.inf, None
-        self.best_iteration_ = None
+        state = _FitState()
+        self.history_, self.best_iteration_ = [], None
+        if resume_from is not None and self._resume(Path(resume_from), fp, iterations, optimizer, generator, state):
+            return self
         self.model.train()
-        bar = tqdm(range(iterations), desc=f"{self.name} meta-training", disable=not progress, leave=False)
+        bar = tqdm(range(state.iteration, iterations), desc=f"{self.name} meta-training", initial=state.iteration,
+                   total=iterations, disable=not progress or me.rank != 0, leave=False)
         for it in bar:
-            batch = train_tasks.sample_batch(
-                self.meta_batch_size, generator, shots=shots, query_size=query_size, per_class=per_class
-            )
+            self._fit_iteration = it + 1
+            batch = train_tasks.sample_batch(per_rank, generator, shots=shots, query_size=query_size, per_class=per_class)
             if it == 0 and not isinstance(train_tasks, TaskSet):
                 self.check_target_shape(batch[0].data, batch[0].name)
-            record: dict[str, float] = {"iteration": it + 1, "train_loss": self.meta_step(batch, optimizer)}
+            loss = distributed.average_scalar(self.meta_step(batch, optimizer), f" at iteration {it + 1}")
+            record: dict[str, float] = {"iteration": it + 1, "train_loss": loss}
             if val_batch is not None and ((it + 1) % eval_every == 0 or it + 1 == iterations):
                 val = self._validation_loss(val_batch)
                 record["val_loss"] = val
-                if val < best_val:
-                    best_val, self.best_iteration_ = val, it + 1
-                    best_state = {k: v.detach().clone() for k, v in self.state_dict().items()}
+                if val < state.best_val:
+                    state.best_val, self.best_iteration_ = val, it + 1
+                    state.best_state = {k: v.detach().clone() for k, v in self.state_dict().items()}
                 bar.set_postfix(loss=f"{record['train_loss']:.4g}", val=f"{val:.4g}")
             elif it % 20 == 0:
                 bar.set_postfix(loss=f"{record['train_loss']:.4g}")
             self.history_.append(record)
+            state.iteration = it + 1
             if callback is not None:
                 callback(it + 1, record)
-        if best_state is not None:
-            self.load_state_dict(best_state)
+            if checkpoint_dir is not None and (it + 1) % checkpoint_every == 0 and it + 1 < iterations:
+                self._checkpoint(Path(checkpoint_dir), fp, run, optimizer, generator, state, complete=False)
+        self._fit_iteration = None
+        training = self._checkpoint_doc(fp, run, optimizer, generator, state) if checkpoint_dir is not None else None
+        if state.best_state is not None:
+            self.load_state_dict(state.best_state)
+        if training is not None:
+            self._checkpoint(Path(checkpoint_dir), fp, run, optimizer, generator, state, complete=True, doc=training)
         return self
+
+    def _checkpoint_doc(self, fp: str, run: dict[str, Any], optimizer: torch.optim.Optimizer,
+                        generator: torch.Generator, state: _FitState) -> dict[str, Any] | None:
+        """The training state on rank 0 (``None`` elsewhere); gathers every rank's RNGs."""
+        from sciml.meta import distributed
+        from sciml.meta import training_state as ts
+
+        ranks = distributed.gather_objects({"generator": generator.get_state(), "rng": ts.rng_state()})
+        if ranks is None:
+            return None
+        return {
+            "fingerprint": fp, "run": json.loads(json.dumps(run, default=str)), "iteration": state.iteration,
+            "learner": {k: v.detach().cpu().clone() for k, v in self.state_dict().items()},
+            "optimizer": optimizer.state_dict(), "ranks": ranks, "history": list(self.history_),
+            "best_val": state.best_val, "best_iteration": self.best_iteration_,
+            "best_state": None if state.best_state is None else {k: v.cpu() for k, v in state.best_state.items()},
+        }
+
+    def _checkpoint(self, directory: Path, fp: str, run: dict[str, Any], optimizer: torch.optim.Optimizer,
+                    generator: torch.Generator, state: _FitState, *, complete: bool,
+                    doc: dict[str, Any] | None = None) -> None:
+        from sciml.meta import distributed
+        from sciml.meta import training_state as ts
+
+        if doc is None:
+            doc = self._checkpoint_doc(fp, run, optimizer, generator, state)
+        final_rng = distributed.gather_objects(ts.rng_state()) if complete else None
+        if doc is not None:
+            doc = {**doc, "complete": complete}
+            if complete:
+                doc["final"] = {k: v.detach().cpu().clone() for k, v in self.state_dict().items()}
+                doc["final_rng"] = final_rng
+            ts.save_checkpoint(directory, doc)
+        distributed.barrier()
+
+    def _resume(self, directory: Path, fp: str, iterations: int, optimizer: torch.optim.Optimizer,
+                generator: torch.Generator, state: _FitState) -> bool:
+        """Load a checkpoint into this fit; ``True`` if it was a finished run of ``iterations``."""
+        from sciml.meta import distributed
+        from sciml.meta import training_state as ts
+        from sciml.meta.checkpoint import CheckpointError
+
+        me = distributed.world()
+        doc = ts.load_checkpoint(directory) if me.rank == 0 else None
+        if me.rank == 0:
+            assert doc is not None
+            if doc.get("fingerprint") != fp:
+                raise CheckpointError(
+                    f"{directory}: the checkpoint is of another run (learner, data, seed, sampling or world size "
+                    f"differ; it recorded {json.dumps(doc.get('run'), default=str)[:400]}). Resume with the settings "
+                    "it was written with, or start without resume_from."
+                )
+            if int(doc["iteration"]) > iterations:
+                raise CheckpointError(f"{directory}: the checkpoint is at iteration {doc['iteration']}, past "
+                                      f"iterations={iterations}.")
+        ranks = doc.pop("ranks") if doc is not None else None
+        final_rng = doc.pop("final_rng", None) if doc is not None else None
+        doc = distributed.broadcast_object(doc)
+        mine = distributed.scatter_object(ranks)
+        finished = bool(doc.get("complete")) and int(doc["iteration"]) == iterations
+        self.history_ = list(doc["history"])
+        self.best_iteration_ = doc["best_iteration"]
+        if finished:
+            self.load_state_dict(doc["final"])
+            ts.set_rng_state(distributed.scatter_object(final_rng))
+            return True
+        self.load_state_dict(doc["learner"])
+        optimizer.load_state_dict(doc["optimizer"])
+        generator.set_state(mine["generator"])
+        ts.set_rng_state(mine["rng"])
+        state.iteration = int(doc["iteration"])
+        state.best_val = float(doc["best_val"])
+        state.best_state = doc["best_state"]
+        return False
 
     # ------------------------------------------------------------------ adaptation
     def _support_tensors(self, support: TensorData | Task, name: str = "support") -> tuple[Tensor, Tensor]:
@@ -576,6 +703,31 @@ class Learner(FewShotLearner):
     def __repr__(self) -> str:
         cfg = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if not callable(v))
         return f"{type(self).__name__}({type(self.model).__name__}, {cfg})"
+
+
+class _FitState:
+    """The mutable part of a ``fit`` call that a checkpoint must carry."""
+
+    def __init__(self) -> None:
+        self.iteration = 0
+        self.best_val = math.inf
+        self.best_state: dict[str, Tensor] | None = None
+
+
+def _spec(learner: Learner) -> dict[str, Any]:
+    from sciml.meta.checkpoint import learner_spec
+
+    return learner_spec(learner)
+
+
+def _describe_tasks(tasks: Any) -> Any:
+    """What identifies a task collection in a checkpoint's fingerprint (names and sizes)."""
+    if tasks is None:
+        return None
+    if isinstance(tasks, (TaskSet, list, tuple)):
+        return [[t.name, len(t.support), len(t.query)] for t in tasks]
+    describe = getattr(tasks, "fingerprint", None)
+    return describe() if callable(describe) else type(tasks).__qualname__
 
 
 class _InnerProblem:

@@ -1,0 +1,50 @@
+"""Data-parallel meta-training: 2 gloo ranks take the same steps as one process on the union
+of their tasks (float64, to 1e-10)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from sciml.meta.distributed import rank_seed, shard_size, world
+from tests.meta.distributed_cases import CASES, fit_on_rank, free_port
+
+STEPS, SEED = 3, 7
+
+
+def _single_process_reference(case: str, world_size: int) -> dict[str, torch.Tensor]:
+    """Plain meta-steps on the tasks every rank would draw, concatenated (no process group)."""
+    learner, tasks, sampling = CASES[case]()
+    optimizer = learner._make_optimizer()
+    gens = [torch.Generator().manual_seed(rank_seed(SEED, r, world_size)) for r in range(world_size)]
+    per_rank = learner.meta_batch_size // world_size
+    for _ in range(STEPS):
+        batch = [t for g in gens for t in tasks.sample_batch(per_rank, g, **sampling)]
+        learner.meta_step(batch, optimizer)
+    return learner.state_dict()
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_two_ranks_take_the_steps_of_one_process(case: str, tmp_path) -> None:
+    if case == "maml_gin":
+        pytest.importorskip("rdkit", reason="needs RDKit: pip install 'sciml[chem]'")
+        pytest.importorskip("torch_geometric", reason="needs torch-geometric: pip install 'sciml[graph]'")
+    out = tmp_path / "rank0.pt"
+    mp.spawn(fit_on_rank, args=(2, free_port(), case, STEPS, SEED, str(out)), nprocs=2, join=True)
+    got = torch.load(out, weights_only=True)
+    want = _single_process_reference(case, 2)
+    start = CASES[case]()[0].state_dict()
+    assert set(got) == set(want)
+    assert sum(float((want[n] - start[n]).abs().max()) for n in want) > 1e-3  # the steps moved the parameters
+    for name in want:
+        torch.testing.assert_close(got[name], want[name], rtol=0, atol=1e-10, msg=f"{case}: {name}")
+
+
+def test_one_process_keeps_its_seed_and_shards_must_be_equal() -> None:
+    assert world() == (0, 1)
+    assert rank_seed(5, 0, 1) == 5
+    assert len({rank_seed(5, r, 4) for r in range(4)}) == 4
+    assert shard_size(8, 2) == 4
+    with pytest.raises(ValueError, match="does not split evenly over 3 ranks"):
+        shard_size(8, 3)
