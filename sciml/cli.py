@@ -9,11 +9,41 @@ import sys
 from pathlib import Path
 
 
+def _torchrun_command(argv: list[str], nproc: int, max_restarts: int) -> list[str]:
+    """``torchrun --standalone --nproc_per_node N -m sciml run ...`` for ``sciml run ... --nproc N``."""
+    rest, skip = [], False
+    for i, a in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        if a in ("--nproc", "--max-restarts"):
+            skip = i + 1 < len(argv)
+            continue
+        if a.startswith(("--nproc=", "--max-restarts=")):
+            continue
+        rest.append(a)
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+            f"--max-restarts={max_restarts}", "-m", "sciml", *rest]
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
+    from sciml.meta.distributed import is_writer, launched_by_torchrun
     from sciml.study.runner import run_study
 
-    run_dir = run_study(args.study, overrides=args.set, runs_dir=args.runs_dir)
-    print(run_dir)
+    if args.study is None and args.resume is None:
+        raise ValueError("sciml run needs a study folder, or --resume RUN_DIR.")
+    if args.nproc < 1:
+        raise ValueError(f"--nproc must be >= 1, got {args.nproc}.")
+    if args.nproc > 1 and not launched_by_torchrun():
+        import subprocess
+
+        return subprocess.call(_torchrun_command(args.argv, args.nproc, args.max_restarts))
+    if launched_by_torchrun() and int(os.environ.get("RANK", "0")) != 0:
+        os.environ["TQDM_DISABLE"] = "1"  # progress bars from rank 0 only
+    run_dir = run_study(args.study, overrides=args.set, runs_dir=args.runs_dir, resume=args.resume,
+                        checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints)
+    if is_writer():
+        print(run_dir)
     return 0
 
 
@@ -88,9 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sciml", description="Scientific meta-learning studies.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a study folder (holding study.toml)")
-    run.add_argument("study", help="path to the study folder, e.g. studies/jmak-synthetic-alloys")
+    run.add_argument("study", nargs="?", default=None, help="path to the study folder, e.g. studies/jmak-synthetic-alloys")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value (TOML syntax), e.g. --set train.iterations=50")
     run.add_argument("--runs-dir", default=None, help="write the run folder here instead of <study>/runs")
+    run.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue an interrupted run folder (ends as an uninterrupted run would)")
+    run.add_argument("--nproc", type=int, default=1, metavar="N", help="data-parallel meta-training on N processes (launches torchrun)")
+    run.add_argument("--max-restarts", type=int, default=0, metavar="K", help="with --nproc: restart a failed job up to K times, resuming from its checkpoints")
+    run.add_argument("--checkpoint-every", type=int, default=100, metavar="N", help="meta-iterations between checkpoints (default 100)")
+    run.add_argument("--keep-checkpoints", action="store_true", help="keep the run folder's resume/ checkpoints once it is done")
     run.set_defaults(func=_cmd_run)
     cal = sub.add_parser("calibrate", help="calibrate a saved prior on your own measurements (CSV)")
     cal.add_argument("prior", help="prior folder (holding prior.json), e.g. a run's priors/<name>")
@@ -124,7 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return int(args.func(args))
     except (FileNotFoundError, FileExistsError, ValueError, KeyError, TypeError) as err:
@@ -133,6 +170,13 @@ def main(argv: list[str] | None = None) -> int:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"sciml: error: {message} (set SCIML_DEBUG=1 for the traceback)", file=sys.stderr)
         return 2
+    except RuntimeError as err:
+        from sciml.meta.distributed import RankFailure
+
+        if not isinstance(err, RankFailure) or os.environ.get("SCIML_DEBUG"):
+            raise
+        print(f"sciml: error: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

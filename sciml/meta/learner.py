@@ -524,7 +524,7 @@ class Learner(FewShotLearner):
         optimizer = self._make_optimizer()
         state = _FitState()
         self.history_, self.best_iteration_ = [], None
-        if resume_from is not None and self._resume(Path(resume_from), fp, iterations, optimizer, generator, state):
+        if resume_from is not None and self._resume(Path(resume_from), fp, run, iterations, optimizer, generator, state):
             return self
         self.model.train()
         bar = tqdm(range(state.iteration, iterations), desc=f"{self.name} meta-training", initial=state.iteration,
@@ -593,7 +593,7 @@ class Learner(FewShotLearner):
             ts.save_checkpoint(directory, doc)
         distributed.barrier()
 
-    def _resume(self, directory: Path, fp: str, iterations: int, optimizer: torch.optim.Optimizer,
+    def _resume(self, directory: Path, fp: str, run: dict[str, Any], iterations: int, optimizer: torch.optim.Optimizer,
                 generator: torch.Generator, state: _FitState) -> bool:
         """Load a checkpoint into this fit; ``True`` if it was a finished run of ``iterations``."""
         from sciml.meta import distributed
@@ -605,10 +605,13 @@ class Learner(FewShotLearner):
         if me.rank == 0:
             assert doc is not None
             if doc.get("fingerprint") != fp:
+                now = json.loads(json.dumps(run, default=str))
+                then = doc.get("run") or {}
+                differ = [f"{k}: {json.dumps(then.get(k))[:200]} then, {json.dumps(now.get(k))[:200]} now"
+                          for k in sorted(set(now) | set(then)) if now.get(k) != then.get(k)]
                 raise CheckpointError(
-                    f"{directory}: the checkpoint is of another run (learner, data, seed, sampling or world size "
-                    f"differ; it recorded {json.dumps(doc.get('run'), default=str)[:400]}). Resume with the settings "
-                    "it was written with, or start without resume_from."
+                    f"{directory}: the checkpoint is of another run ({'; '.join(differ) or 'its fingerprint differs'}). "
+                    "Resume with the settings it was written with, or start without resume_from."
                 )
             if int(doc["iteration"]) > iterations:
                 raise CheckpointError(f"{directory}: the checkpoint is at iteration {doc['iteration']}, past "

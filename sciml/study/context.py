@@ -68,6 +68,9 @@ class RunContext:
     Study kinds call :meth:`add_input` for every file they read, :meth:`add_results` for
     result tables, :meth:`add_history` for training curves, :meth:`save_figure` for plots and
     :meth:`add_section` for report text.
+
+    In a data-parallel run (``torchrun``) every rank runs the study; only the writer (rank 0)
+    logs and writes files.
     """
 
     config: dict[str, Any]
@@ -81,6 +84,8 @@ class RunContext:
     priors: list[str] = field(default_factory=list)
     overrides: list[str] = field(default_factory=list)
     headline: str = ""
+    writer: bool = True
+    resumed: bool = False
 
     @property
     def name(self) -> str:
@@ -88,7 +93,9 @@ class RunContext:
         return str(self.config["study"].get("name", self.study_dir.name))
 
     def log(self, message: str) -> None:
-        """Progress message on stderr."""
+        """Progress message on stderr (writer only)."""
+        if not self.writer:
+            return
         print(f"[{datetime.now(timezone.utc).strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
     def add_input(self, path: Path, role: str = "input") -> None:
@@ -126,8 +133,9 @@ class RunContext:
         import matplotlib.pyplot as plt
 
         path = self.run_dir / "figures" / f"{name}.png"
-        path.parent.mkdir(exist_ok=True)
-        fig.savefig(path, dpi=120, bbox_inches="tight")
+        if self.writer:
+            path.parent.mkdir(exist_ok=True)
+            fig.savefig(path, dpi=120, bbox_inches="tight")
         plt.close(fig)
         self.figures.append(f"![{caption or name}](figures/{name}.png)" + (f"\n\n*{caption}*" if caption else ""))
 
@@ -146,9 +154,18 @@ class RunContext:
         prior.provenance = {"study": self.name, "kind": self.config["study"]["kind"], "run": self.run_dir.name,
                             "config_sha256": hashlib.sha256(blob).hexdigest(), **prior.provenance}
         prior.name = prior.name or name
-        path = prior.save(self.run_dir / "priors" / name)
-        self.log(f"prior saved: {path}")
+        path = self.run_dir / "priors" / name
+        if self.writer:
+            prior.save(path, overwrite=self.resumed)
+            self.log(f"prior saved: {path}")
         self.priors.append(name)
+        return path
+
+    def save_learner(self, name: str, learner: Any) -> Path:
+        """Write a trained learner to ``learners/<name>/`` in the run folder (writer only)."""
+        path = self.run_dir / "learners" / name
+        if self.writer:
+            learner.save(path)
         return path
 
     def all_results(self) -> pd.DataFrame:

@@ -51,7 +51,7 @@ def run(ctx: RunContext) -> None:
             shots=[k], steps=ev["steps"], query_size=d["query"], study=ctx.name, dataset="sinusoid", log=lambda m, k=k: ctx.log(f"K={k}: {m}"))
         for label, learner in bench.learners.items():
             ctx.add_history(f"{label} K={k}", learner.history_)
-            learner.save(ctx.run_dir / "checkpoints" / f"{label}-K{k}")
+            ctx.save_learner(f"{label}-K{k}", learner)
         frames.append(bench.results[bench.results.metric == "mse"])
     results = pd.concat(frames, ignore_index=True)
     ctx.add_results(results)
