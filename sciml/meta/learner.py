@@ -555,7 +555,7 @@ class Learner(FewShotLearner):
         training = self._checkpoint_doc(fp, run, optimizer, generator, state) if checkpoint_dir is not None else None
         if state.best_state is not None:
             self.load_state_dict(state.best_state)
-        if training is not None:
+        if checkpoint_dir is not None:  # every rank: the final RNG states are gathered to rank 0
             self._checkpoint(Path(checkpoint_dir), fp, run, optimizer, generator, state, complete=True, doc=training)
         return self
 
@@ -582,7 +582,7 @@ class Learner(FewShotLearner):
         from sciml.meta import distributed
         from sciml.meta import training_state as ts
 
-        if doc is None:
+        if doc is None and not complete:
             doc = self._checkpoint_doc(fp, run, optimizer, generator, state)
         final_rng = distributed.gather_objects(ts.rng_state()) if complete else None
         if doc is not None:

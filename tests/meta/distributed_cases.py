@@ -86,17 +86,37 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def fit_on_rank(rank: int, world_size: int, port: int, case: str, steps: int, seed: int, out: str) -> None:
-    """One rank of a gloo job: fit ``case`` for ``steps`` meta-steps; rank 0 saves the state."""
+class Interrupt(Exception):
+    pass
+
+
+def fit_on_rank(rank: int, world_size: int, port: int, case: str, steps: int, seed: int, out: str,
+                checkpoint_dir: str | None = None, stop_at: int | None = None, resume: bool = False) -> None:
+    """One rank of a gloo job: fit ``case`` for ``steps`` meta-steps; rank 0 saves the state.
+
+    With ``checkpoint_dir`` it checkpoints every 2 iterations; ``stop_at`` interrupts every rank
+    at that iteration; ``resume`` continues from ``checkpoint_dir``."""
     import torch.distributed as dist
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=world_size)
+
+    def stop(it: int, _: dict) -> None:
+        if it == stop_at:
+            raise Interrupt
+
     try:
         learner, tasks, sampling = CASES[case]()
-        learner.fit(tasks, iterations=steps, seed=seed, progress=False, **sampling)
+        extra: dict[str, Any] = {}
+        if checkpoint_dir is not None:
+            extra = {"checkpoint_dir": checkpoint_dir, "checkpoint_every": 2, "callback": stop,
+                     "resume_from": checkpoint_dir if resume else None}
+        try:
+            learner.fit(tasks, tasks[:2], iterations=steps, seed=seed, progress=False, eval_every=2, **sampling, **extra)
+        except Interrupt:
+            return
         if rank == 0:
-            torch.save(learner.state_dict(), Path(out))
+            torch.save({**learner.state_dict(), "rng": torch.rand(4, dtype=torch.float64)}, Path(out))
     finally:
         dist.destroy_process_group()
