@@ -40,11 +40,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return subprocess.call(_torchrun_command(args.argv, args.nproc, args.max_restarts))
     if launched_by_torchrun() and int(os.environ.get("RANK", "0")) != 0:
         os.environ["TQDM_DISABLE"] = "1"  # progress bars from rank 0 only
-    run_dir = run_study(args.study, overrides=args.set, runs_dir=args.runs_dir, resume=args.resume,
-                        checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints)
-    if is_writer():
-        print(run_dir)
+    try:
+        run_dir = run_study(args.study, overrides=args.set, runs_dir=args.runs_dir, resume=args.resume,
+                            checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints)
+        if is_writer():
+            print(run_dir)
+    except (FileNotFoundError, FileExistsError, ValueError, KeyError, TypeError):
+        _leave_process_group()  # raised on every rank alike: leave cleanly
+        raise
+    _leave_process_group()
     return 0
+
+
+def _leave_process_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:

@@ -95,7 +95,15 @@ def init_from_environment(backend: str | None = None) -> World:
     backend = backend or default_backend()
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout_seconds()))
+    rank, size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    timeout = timedelta(seconds=timeout_seconds())
+    # torchrun's agent hosts the store and keeps it across restarts: keys of a failed attempt
+    # (the dead ranks' addresses) would stall the next one, so each attempt gets its own prefix
+    agent_store = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == str(True)
+    store = dist.TCPStore(os.environ.get("MASTER_ADDR", "127.0.0.1"), int(os.environ["MASTER_PORT"]), size,
+                          is_master=not agent_store and rank == 0, timeout=timeout)
+    attempt = dist.PrefixStore(f"sciml/attempt{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
+    dist.init_process_group(backend=backend, store=attempt, rank=rank, world_size=size, timeout=timeout)
     return world()
 
 

@@ -112,10 +112,10 @@ def _prepare_run_dir(study_dir: Path, overrides: list[str] | None, runs_dir: str
     if resume is not None:
         run_dir = Path(resume).resolve()
         recorded = _check_resumable(run_dir, world_size)
-        if overrides:
+        recorded_overrides = list(_launch_record(run_dir).get("overrides", []))
+        if overrides and list(overrides) != recorded_overrides:
             raise ValueError("--set cannot change a resumed run: it continues with the config in its config.resolved.json.")
-        # resolve again (config.resolved.json has sorted keys; the kinds read tables in file order)
-        overrides = list(_launch_record(run_dir).get("overrides", []))
+        overrides = recorded_overrides
         cfg = resolve_config(study_dir, overrides)
         if config_hash(cfg) != config_hash(recorded):
             raise ValueError(f"{study_dir / 'study.toml'} (or a default of its kind) changed since {run_dir} started: "
@@ -154,7 +154,8 @@ def run_study(study_dir: str | Path | None, overrides: list[str] | None = None, 
             the run folder).
         overrides: ``key=value`` config overrides (TOML values).
         runs_dir: Write the run folder here instead of ``<study>/runs``.
-        resume: A run folder to continue (its config is used; ``overrides`` must be empty).
+        resume: A run folder to continue with the config it started with (``overrides``, if
+            given, must be the ones it was started with).
         checkpoint_every: Meta-iterations between checkpoints of each ``fit``.
         keep_checkpoints: Keep ``resume/`` after the run is done.
     """
@@ -168,8 +169,16 @@ def run_study(study_dir: str | Path | None, overrides: list[str] | None = None, 
         recorded = _launch_record(Path(resume)).get("study_dir")
         study_dir = Path(recorded) if recorded else Path(resume).resolve().parent.parent
     study_dir = Path(study_dir).resolve()
-    prepared = _prepare_run_dir(study_dir, overrides, runs_dir, resume, me.size) if me.rank == 0 else None
-    run_dir, cfg, resumed, overrides = distributed.broadcast_object(prepared)
+    prepared: Any = None
+    if me.rank == 0:
+        try:
+            prepared = _prepare_run_dir(study_dir, overrides, runs_dir, resume, me.size)
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            prepared = err
+    prepared = distributed.broadcast_object(prepared)
+    if isinstance(prepared, BaseException):
+        raise prepared  # on every rank, so none waits for the others
+    run_dir, cfg, resumed, overrides = prepared
     module = kind_module(cfg["study"]["kind"])
     writer = me.rank == 0
     if writer:
