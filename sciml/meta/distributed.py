@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any, NamedTuple
@@ -104,6 +105,8 @@ def init_from_environment(backend: str | None = None) -> World:
                           is_master=not agent_store and rank == 0, timeout=timeout)
     attempt = dist.PrefixStore(f"sciml/attempt{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
     dist.init_process_group(backend=backend, store=attempt, rank=rank, world_size=size, timeout=timeout)
+    global _store
+    _store = attempt
     return world()
 
 
@@ -135,10 +138,35 @@ def shard_size(meta_batch_size: int, size: int) -> int:
     return meta_batch_size // size
 
 
+_store: Any = None
+"""The store of the process group :func:`init_from_environment` started (for fault reports)."""
+
+
+def silent_ranks(wait_s: float = 1.0) -> list[int] | None:
+    """After a failed collective: the ranks that do not answer a roll call in the process
+    group's store within ``wait_s`` (dead or hung); ``None`` without a store to ask."""
+    me = world()
+    if _store is None or me.size == 1:
+        return None
+    try:
+        _store.set(f"sciml/alive-after-failure/{me.rank}", "1")
+        deadline = time.monotonic() + wait_s
+        while True:
+            silent = [r for r in range(me.size) if r != me.rank and not _store.check([f"sciml/alive-after-failure/{r}"])]
+            if not silent or time.monotonic() > deadline:
+                return silent
+            time.sleep(0.05)
+    except (RuntimeError, OSError):
+        return None
+
+
 def _failure(op: str, err: BaseException, where: str) -> RankFailure:
     me = world()
+    silent = silent_ranks()
+    who = (f"rank {', '.join(map(str, silent))} died or stopped responding" if silent
+           else "another rank died or stopped responding")
     return RankFailure(
-        f"rank {me.rank} of {me.size}: {op} failed{where}: another rank died or stopped responding "
+        f"rank {me.rank} of {me.size}: {op} failed{where}: {who} "
         f"(timeout {timeout_seconds():.0f} s, set {TIMEOUT_ENV} to change it). Cause: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
     )
 
