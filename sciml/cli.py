@@ -38,8 +38,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         import subprocess
 
         return subprocess.call(_torchrun_command(args.argv, args.nproc, args.max_restarts))
-    if launched_by_torchrun() and int(os.environ.get("RANK", "0")) != 0:
-        os.environ["TQDM_DISABLE"] = "1"  # progress bars from rank 0 only
+    if launched_by_torchrun():
+        if int(os.environ.get("RANK", "0")) != 0:
+            os.environ["TQDM_DISABLE"] = "1"  # progress bars from rank 0 only
+        _stop_on_sigterm()
     try:
         run_dir = run_study(args.study, overrides=args.set, runs_dir=args.runs_dir, resume=args.resume,
                             checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints)
@@ -50,6 +52,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise
     _leave_process_group()
     return 0
+
+
+def _stop_on_sigterm() -> None:
+    """torchrun stops the other workers with SIGTERM when one fails: raise instead of dying
+    silently, so the run folder is marked failed with the reason."""
+    import signal
+
+    from sciml.meta.distributed import RankFailure
+
+    def stop(signum: int, _frame: object) -> None:
+        raise RankFailure(f"rank {os.environ.get('RANK')}: stopped by torchrun (signal {signum}) because another "
+                          "worker failed; torchrun's report names it")
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def _leave_process_group() -> None:

@@ -142,12 +142,12 @@ _store: Any = None
 """The store of the process group :func:`init_from_environment` started (for fault reports)."""
 
 
-def silent_ranks(wait_s: float = 1.0) -> list[int] | None:
+def silent_ranks(wait_s: float = 0.25) -> list[int] | None:
     """After a failed collective: the ranks that do not answer a roll call in the process
     group's store within ``wait_s`` (dead or hung); ``None`` without a store to ask."""
     me = world()
-    if _store is None or me.size == 1:
-        return None
+    if _store is None or me.size == 1 or "TORCHELASTIC_RUN_ID" in os.environ:
+        return None  # torchrun's agent names the failed worker itself (and stops the others at once)
     try:
         _store.set(f"sciml/alive-after-failure/{me.rank}", "1")
         deadline = time.monotonic() + wait_s
@@ -164,7 +164,7 @@ def _failure(op: str, err: BaseException, where: str) -> RankFailure:
     me = world()
     silent = silent_ranks()
     who = (f"rank {', '.join(map(str, silent))} died or stopped responding" if silent
-           else "another rank died or stopped responding")
+           else "another rank died or stopped responding" + (" (torchrun's report names it)" if "TORCHELASTIC_RUN_ID" in os.environ else ""))
     return RankFailure(
         f"rank {me.rank} of {me.size}: {op} failed{where}: {who} "
         f"(timeout {timeout_seconds():.0f} s, set {TIMEOUT_ENV} to change it). Cause: {str(err).splitlines()[0] if str(err) else type(err).__name__}"

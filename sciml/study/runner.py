@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -57,8 +59,32 @@ def _mark_failed(run_dir: Path, err: BaseException, elapsed: float) -> None:
     import traceback
 
     status = {"status": "failed", "error": f"{type(err).__name__}: {err}", "seconds": round(elapsed, 1)}
-    (run_dir / "status.json").write_text(json.dumps(status, indent=2))
-    (run_dir / "FAILED").write_text("".join(traceback.format_exception(err)))
+    with _signals_held():  # torchrun's SIGTERM must not cut these writes short
+        _write_atomically(run_dir / "FAILED", "".join(traceback.format_exception(err)))
+        _write_atomically(run_dir / "status.json", json.dumps(status, indent=2))
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGTERM and SIGINT back (delivered on exit from the block) where the OS allows it."""
+    import signal
+
+    held = {signal.SIGTERM, signal.SIGINT}
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 RESUME_DIR = "resume"
@@ -194,7 +220,7 @@ def run_study(study_dir: str | Path | None, overrides: list[str] | None = None, 
             launch.setdefault("resumed_at", []).append(datetime.now(timezone.utc).isoformat(timespec="seconds"))
         (run_dir / "launch.json").write_text(json.dumps(launch, indent=2))
         (run_dir / "environment.json").write_text(json.dumps(environment_info(_repo_root(study_dir)), indent=2))
-        (run_dir / "status.json").write_text(json.dumps({"status": "running", "world_size": me.size}, indent=2))
+        _write_atomically(run_dir / "status.json", json.dumps({"status": "running", "world_size": me.size}, indent=2))
         (run_dir / "FAILED").unlink(missing_ok=True)
     ctx = RunContext(config=cfg, run_dir=run_dir, study_dir=study_dir, overrides=list(overrides or []), writer=writer,
                      resumed=resumed)
@@ -227,4 +253,4 @@ def _write_outputs(ctx: RunContext, elapsed: float) -> None:
     from sciml.study.report import write_report
 
     write_report(ctx, elapsed)
-    (run_dir / "status.json").write_text(json.dumps({"status": "done", "seconds": round(elapsed, 1), "priors": ctx.priors}, indent=2))
+    _write_atomically(run_dir / "status.json", json.dumps({"status": "done", "seconds": round(elapsed, 1), "priors": ctx.priors}, indent=2))

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from sciml.meta import MAML, ProtoNet, Reptile
+from sciml.meta import ANIL, MAML, FineTune, MetaSGD, ProtoNet, Reptile
 from sciml.meta.learner import Learner
 from sciml.models.mlp import MLP
 from sciml.tasks import GraphData, Task, TaskSet, TensorData
@@ -75,8 +75,38 @@ def reptile() -> tuple[Learner, TaskSet, dict[str, Any]]:
     return learner, TaskSet(sinusoid_tasks(12, 5, 10)), {"shots": 5}
 
 
+def anil_gin() -> tuple[Learner, TaskSet, dict[str, Any]]:
+    from sciml.models.gnn import GIN
+
+    torch.manual_seed(0)  # layer norm: the meta-batch shares one body pass (ANIL's fast path)
+    learner = ANIL(GIN(out_features=1, hidden=8, layers=2, norm="layer").double(), inner_lr=0.05, inner_steps=2,
+                   meta_batch_size=4, outer_lr=0.01, outer_optimizer="sgd")  # SGD: see maml_gin
+    return learner, _molecule_tasks(8), {}
+
+
+def metasgd_law() -> tuple[Learner, TaskSet, dict[str, Any]]:
+    from sciml.models.laws import JMAK
+
+    g = torch.Generator().manual_seed(9)
+    tasks = []
+    for i in range(10):
+        k, n = 10 ** (-3 + 0.5 * torch.rand((), generator=g, dtype=torch.float64)), 1 + torch.rand((), generator=g, dtype=torch.float64)
+        t = torch.logspace(1, 4, 8, dtype=torch.float64).reshape(-1, 1)
+        x = 1 - torch.exp(-((k * t.reshape(-1)) ** n))
+        tasks.append(Task(TensorData(t, x), TensorData(t[:0], x[:0]), name=f"alloy{i}"))
+    torch.manual_seed(0)
+    return MetaSGD(JMAK(k=1e-3, n=1.5).double(), inner_lr=0.1, inner_steps=2, meta_batch_size=4), TaskSet(tasks), {"shots": 3}
+
+
+def finetune_mlp() -> tuple[Learner, TaskSet, dict[str, Any]]:
+    torch.manual_seed(0)
+    learner = FineTune(MLP(1, [16]).double(), inner_lr=0.01, inner_steps=2, meta_batch_size=4)
+    return learner, TaskSet(sinusoid_tasks(12, 5, 10)), {"shots": 5}
+
+
 CASES: dict[str, Callable[[], tuple[Learner, TaskSet, dict[str, Any]]]] = {
-    "maml_mlp": maml_mlp, "maml_gin": maml_gin, "protonet": protonet, "reptile": reptile,
+    "maml_mlp": maml_mlp, "maml_gin": maml_gin, "protonet": protonet, "reptile": reptile, "anil_gin": anil_gin,
+    "metasgd_law": metasgd_law, "finetune_mlp": finetune_mlp,
 }
 
 
@@ -90,9 +120,10 @@ class Interrupt(Exception):
     pass
 
 
-def fit_on_rank(rank: int, world_size: int, port: int, case: str, steps: int, seed: int, out: str,
+def fit_on_rank(rank: int, world_size: int, port: int, cases: str, steps: int, seed: int, out: str,
                 checkpoint_dir: str | None = None, stop_at: int | None = None, resume: bool = False) -> None:
-    """One rank of a gloo job: fit ``case`` for ``steps`` meta-steps; rank 0 saves the state.
+    """One rank of a gloo job: fit each of the comma-separated ``cases`` for ``steps`` meta-steps;
+    rank 0 saves each state to ``out`` (``{case}`` in it is replaced by the case).
 
     With ``checkpoint_dir`` it checkpoints every 2 iterations; ``stop_at`` interrupts every rank
     at that iteration; ``resume`` continues from ``checkpoint_dir``."""
@@ -107,16 +138,19 @@ def fit_on_rank(rank: int, world_size: int, port: int, case: str, steps: int, se
             raise Interrupt
 
     try:
-        learner, tasks, sampling = CASES[case]()
-        extra: dict[str, Any] = {}
-        if checkpoint_dir is not None:
-            extra = {"checkpoint_dir": checkpoint_dir, "checkpoint_every": 2, "callback": stop,
-                     "resume_from": checkpoint_dir if resume else None}
-        try:
-            learner.fit(tasks, tasks[:2], iterations=steps, seed=seed, progress=False, eval_every=2, **sampling, **extra)
-        except Interrupt:
-            return
-        if rank == 0:
-            torch.save({**learner.state_dict(), "rng": torch.rand(4, dtype=torch.float64)}, Path(out))
+        for case in cases.split(","):
+            learner, tasks, sampling = CASES[case]()
+            extra: dict[str, Any] = {}
+            if checkpoint_dir is not None:
+                extra = {"checkpoint_dir": checkpoint_dir, "checkpoint_every": 2, "callback": stop,
+                         "resume_from": checkpoint_dir if resume else None}
+            try:
+                val = tasks[:2] if checkpoint_dir is not None else None  # early stopping goes through the checkpoint
+                learner.fit(tasks, val, iterations=steps, seed=seed, progress=False, eval_every=2, **sampling, **extra)
+            except Interrupt:
+                continue
+            if rank == 0:
+                torch.save({**learner.state_dict(), "rng": torch.rand(4, dtype=torch.float64)},
+                           Path(out.replace("{case}", case)))
     finally:
         dist.destroy_process_group()
