@@ -5,6 +5,11 @@ Two featurizations:
 * ``"simple"`` (Hu et al., 2020, used by the few-shot literature and the public pretrained GIN
   checkpoints): atom = (atomic-number index, chirality tag), bond = (bond type, bond direction),
   as int64 categories.
+* ``"hu"``: the exact inputs of Hu et al.'s released pre-trained encoders
+  (:func:`sciml.models.gnn.pretrained`): atom = (atomic number - 1, chirality with CHI_OTHER
+  mapped to CHI_UNSPECIFIED, as their embedding has 3 rows), bond = (SINGLE 0, DOUBLE 1, TRIPLE 2,
+  AROMATIC 3; direction NONE 0, ENDUPRIGHT 1, ENDDOWNRIGHT 2, other directions as NONE). A
+  molecule with another bond type (e.g. dative) or a dummy atom is refused, not guessed.
 * ``"ogb"``: the 9 atom and 3 bond categorical features of the Open Graph Benchmark.
 """
 
@@ -19,7 +24,7 @@ import torch
 
 from sciml.data.graph_cache import FeaturizedGraphs, featurize_rows
 
-FEATURIZER_VERSION = {"simple": "1", "ogb": "1"}
+FEATURIZER_VERSION = {"simple": "1", "ogb": "1", "hu": "1"}
 
 _CHIRALITY = ["CHI_UNSPECIFIED", "CHI_TETRAHEDRAL_CW", "CHI_TETRAHEDRAL_CCW", "CHI_OTHER"]
 _BOND_TYPES = ["SINGLE", "DOUBLE", "TRIPLE", "AROMATIC"]
@@ -72,6 +77,26 @@ def _simple(mol) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return (x, *_bonds(mol, 2, lambda b: [_index(_BOND_TYPES, str(b.GetBondType())), _index(_BOND_DIRS, str(b.GetBondDir()))]))
 
 
+def _hu(mol) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    atoms = []
+    for a in mol.GetAtoms():
+        if not 1 <= a.GetAtomicNum() <= 118:
+            raise InvalidSmilesError(f"atom {a.GetIdx()} has atomic number {a.GetAtomicNum()}: the pre-trained encoders "
+                                     "know elements 1-118 only.")
+        tag = str(a.GetChiralTag())
+        atoms.append([a.GetAtomicNum() - 1, _CHIRALITY.index(tag) if tag in _CHIRALITY[1:3] else 0])
+
+    def bond(b) -> list[int]:
+        kind = str(b.GetBondType())
+        if kind not in _BOND_TYPES:
+            raise InvalidSmilesError(f"bond {b.GetIdx()} is {kind}: the pre-trained encoders know "
+                                     f"{', '.join(_BOND_TYPES)} bonds only.")
+        direction = str(b.GetBondDir())
+        return [_BOND_TYPES.index(kind), _BOND_DIRS.index(direction) if direction in _BOND_DIRS else 0]
+
+    return (torch.tensor(atoms, dtype=torch.long).reshape(-1, 2), *_bonds(mol, 2, bond))
+
+
 def _ogb(mol) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     feats = []
     for a in mol.GetAtoms():
@@ -99,7 +124,7 @@ def _bonds(mol, width: int, features: Callable[[Any], list[int]]) -> tuple[torch
     return edge_index, torch.tensor(attrs, dtype=torch.long).reshape(-1, width)
 
 
-FEATURIZERS = {"simple": _simple, "ogb": _ogb}
+FEATURIZERS = {"simple": _simple, "ogb": _ogb, "hu": _hu}
 
 
 def smiles_to_graph(smiles: str, featurizer: str = "simple"):
