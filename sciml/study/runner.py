@@ -37,11 +37,18 @@ def kind_module(kind: str) -> Any:
     return importlib.import_module(KINDS[kind])
 
 
+RUNTIME_DEFAULTS: dict[str, Any] = {"threads": 2}
+"""The ``[runtime]`` table every study has. ``threads``: torch's intra-op threads during the run.
+Several torch kernels (batch statistics, normalization, their backward passes) sum in an order
+that depends on the thread count, and the differences grow through training, so a study pins it:
+the same seed and threads give the same numbers whatever the machine's core count."""
+
+
 def resolve_config(study_dir: Path, overrides: list[str] | None = None) -> dict[str, Any]:
     """The study's ``study.toml`` on top of its kind's defaults, with overrides applied."""
     raw = read_study_file(study_dir)
     module = kind_module(raw["study"]["kind"])
-    cfg = deep_merge(module.DEFAULTS, raw)
+    cfg = deep_merge({**module.DEFAULTS, "runtime": dict(RUNTIME_DEFAULTS)}, raw)
     cfg["study"].setdefault("name", study_dir.name)
     return apply_overrides(cfg, overrides or [])
 
@@ -62,6 +69,19 @@ def _mark_failed(run_dir: Path, err: BaseException, elapsed: float) -> None:
     with _signals_held():  # torchrun's SIGTERM must not cut these writes short
         _write_atomically(run_dir / "FAILED", "".join(traceback.format_exception(err)))
         _write_atomically(run_dir / "status.json", json.dumps(status, indent=2))
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """torch's intra-op thread count set to ``n`` for the block."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 @contextlib.contextmanager
@@ -207,6 +227,9 @@ def run_study(study_dir: str | Path | None, overrides: list[str] | None = None, 
     run_dir, cfg, resumed, overrides = prepared
     module = kind_module(cfg["study"]["kind"])
     writer = me.rank == 0
+    threads = cfg.get("runtime", {}).get("threads", RUNTIME_DEFAULTS["threads"])
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise ValueError(f"runtime.threads must be a positive integer, got {threads!r}.")
     if writer:
         launch = _launch_record(run_dir)
         launch.setdefault("study_dir", str(study_dir))
@@ -219,7 +242,7 @@ def run_study(study_dir: str | Path | None, overrides: list[str] | None = None, 
         if resumed:
             launch.setdefault("resumed_at", []).append(datetime.now(timezone.utc).isoformat(timespec="seconds"))
         (run_dir / "launch.json").write_text(json.dumps(launch, indent=2))
-        (run_dir / "environment.json").write_text(json.dumps(environment_info(_repo_root(study_dir)), indent=2))
+        (run_dir / "environment.json").write_text(json.dumps({**environment_info(_repo_root(study_dir)), "torch_threads": threads}, indent=2))
         _write_atomically(run_dir / "status.json", json.dumps({"status": "running", "world_size": me.size}, indent=2))
         (run_dir / "FAILED").unlink(missing_ok=True)
     ctx = RunContext(config=cfg, run_dir=run_dir, study_dir=study_dir, overrides=list(overrides or []), writer=writer,
@@ -228,7 +251,7 @@ def run_study(study_dir: str | Path | None, overrides: list[str] | None = None, 
             + (f" ({me.size} ranks)" if me.size > 1 else ""))
     start = time.perf_counter()
     try:
-        with checkpointing(run_dir / RESUME_DIR, every=checkpoint_every):
+        with checkpointing(run_dir / RESUME_DIR, every=checkpoint_every), _torch_threads(int(cfg["runtime"]["threads"])):
             module.run(ctx)
     except BaseException as err:
         if writer:
