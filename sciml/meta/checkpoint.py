@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from sciml._version import __version__
-from sciml.models.config import build_module, module_config
+from sciml.models.config import build_module, load_weights_only, module_config
 
 JSON_NAME, STATE_NAME = "learner.json", "state.pt"
 
@@ -102,14 +102,8 @@ def load_tensors(path: Path) -> dict[str, torch.Tensor]:
     """
     if not path.is_file():
         raise CheckpointError(f"{path} is missing: a saved learner or prior keeps its weights there.")
-    try:
-        state = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as err:  # noqa: BLE001 - torch.load of a damaged file raises many kinds of error
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(
-            f"{path}: not a readable sciml weights file (expected a dict of tensors saved by sciml; the file may be "
-            f"truncated or foreign): {first}"
-        ) from None
+    state = load_weights_only(path, "sciml weights file (expected a dict of tensors saved by sciml; the file may be "
+                                    "truncated or foreign)", CheckpointError)
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
         raise CheckpointError(f"{path}: expected a dict of named tensors, got {type(state).__name__}.")
     return state

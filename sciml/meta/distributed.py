@@ -19,9 +19,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, NamedTuple
 
@@ -160,6 +161,17 @@ def silent_ranks(wait_s: float = 0.25) -> list[int] | None:
         return None
 
 
+@contextlib.contextmanager
+def _collective(op: str, where: str = "") -> Iterator[None]:
+    """Run a collective; a failure becomes a :class:`RankFailure` naming ``op`` and ``where``."""
+    import torch.distributed as dist
+
+    try:
+        yield
+    except (RuntimeError, dist.DistError) as err:
+        raise _failure(op, err, where) from err
+
+
 def _failure(op: str, err: BaseException, where: str) -> RankFailure:
     me = world()
     silent = silent_ranks()
@@ -191,10 +203,8 @@ def average_gradients(grads: Mapping[str, Tensor], where: str = "") -> dict[str,
         return dict(grads)
     names = sorted(grads)
     flat = torch.cat([grads[n].detach().reshape(-1) for n in names])
-    try:
+    with _collective("all_reduce of the meta-gradient", where):
         dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-    except (RuntimeError, dist.DistError) as err:
-        raise _failure("all_reduce of the meta-gradient", err, where) from err
     flat /= size
     out, offset = {}, 0
     for n in names:
@@ -212,10 +222,8 @@ def average_scalar(value: float, where: str = "") -> float:
     if size == 1:
         return value
     t = torch.tensor([value], dtype=torch.float64, device=_collective_device())
-    try:
+    with _collective("all_reduce of the meta-loss", where):
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    except (RuntimeError, dist.DistError) as err:
-        raise _failure("all_reduce of the meta-loss", err, where) from err
     return float(t.item()) / size
 
 
@@ -225,14 +233,11 @@ def broadcast_tensors(tensors: Sequence[Tensor], src: int = 0) -> None:
 
     if world().size == 1:
         return
-    try:
-        with torch.no_grad():
-            for t in tensors:
-                buf = t.detach().to(_collective_device()).contiguous()
-                dist.broadcast(buf, src=src)
-                t.copy_(buf.to(t.device))
-    except (RuntimeError, dist.DistError) as err:
-        raise _failure("broadcast of the parameters", err, "") from err
+    with _collective("broadcast of the parameters"), torch.no_grad():
+        for t in tensors:
+            buf = t.detach().to(_collective_device()).contiguous()
+            dist.broadcast(buf, src=src)
+            t.copy_(buf.to(t.device))
 
 
 def gather_objects(obj: Any) -> list[Any] | None:
@@ -243,10 +248,8 @@ def gather_objects(obj: Any) -> list[Any] | None:
     if me.size == 1:
         return [obj]
     out: list[Any] | None = [None] * me.size if me.rank == 0 else None
-    try:
+    with _collective("gather of the checkpoint state"):
         dist.gather_object(obj, out, dst=0)
-    except (RuntimeError, dist.DistError) as err:
-        raise _failure("gather of the checkpoint state", err, "") from err
     return out
 
 
@@ -259,10 +262,8 @@ def scatter_object(objs: list[Any] | None) -> Any:
         assert objs is not None
         return objs[0]
     out: list[Any] = [None]
-    try:
+    with _collective("scatter of the checkpoint state"):
         dist.scatter_object_list(out, objs if me.rank == 0 else None, src=0)
-    except (RuntimeError, dist.DistError) as err:
-        raise _failure("scatter of the checkpoint state", err, "") from err
     return out[0]
 
 
@@ -273,10 +274,8 @@ def broadcast_object(obj: Any) -> Any:
     if world().size == 1:
         return obj
     box = [obj]
-    try:
+    with _collective("broadcast from rank 0"):
         dist.broadcast_object_list(box, src=0)
-    except (RuntimeError, dist.DistError) as err:
-        raise _failure("broadcast from rank 0", err, "") from err
     return box[0]
 
 
@@ -286,10 +285,8 @@ def barrier() -> None:
 
     if world().size == 1:
         return
-    try:
+    with _collective("barrier"):
         dist.barrier()
-    except (RuntimeError, dist.DistError) as err:
-        raise _failure("barrier", err, "") from err
 
 
 def _collective_device() -> torch.device:

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from sciml.meta.checkpoint import CheckpointError
+from sciml.models.config import load_weights_only
 
 CHECKPOINT_NAME = "checkpoint.pt"
 FORMAT = 1
@@ -96,10 +97,7 @@ def load_checkpoint(directory: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"No meta-training checkpoint at {path}: nothing to resume (it is written every "
                               "checkpoint_every iterations once fit() runs with checkpoint_dir=...).")
-    try:
-        state = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as err:  # noqa: BLE001 - torch.load of a damaged file raises many kinds of error
-        raise CheckpointError(f"{path}: not a readable meta-training checkpoint ({(str(err).splitlines() or [type(err).__name__])[0]}).") from None
+    state = load_weights_only(path, "meta-training checkpoint", CheckpointError)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a sciml meta-training checkpoint of format {FORMAT}.")
     return state

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -39,3 +40,19 @@ def build_module(config: dict[str, Any]) -> nn.Module:
     for part in qualname.split("."):
         obj = getattr(obj, part)
     return obj(**config["args"])
+
+
+def load_weights_only(path: Path, what: str, error: type[Exception] = ValueError) -> Any:
+    """``torch.load(path, weights_only=True)`` onto the CPU.
+
+    Raises:
+        error: naming the file, ``what`` it should hold and torch's reason, if torch cannot
+            read it (a damaged or foreign file raises many kinds of error inside torch).
+    """
+    import torch
+
+    try:
+        return torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as err:  # noqa: BLE001 - see above
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise error(f"{path}: not a readable {what}: {reason}") from None

@@ -36,7 +36,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from sciml.models.config import Configurable
+from sciml.models.config import Configurable, load_weights_only
 from sciml.models.norm import check_norm, norm_layer
 
 ARCHITECTURES = ("gin", "gcn", "graphsage", "gat")
@@ -82,39 +82,40 @@ class HuGINConv(_EdgeEmbedding):
         return self.mlp(_sum_into(h.shape[0], dst, h[src] + self.edges(attr)))
 
 
-class HuGCNConv(_EdgeEmbedding):
+class _LinearEdgeConv(_EdgeEmbedding):
+    """Shared part of the GCN and GraphSAGE layers: ``linear`` and the messages
+    ``W h_j + b + e_ij`` over the edges with self-loops."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__(width)
+        self.linear = nn.Linear(width, width)
+
+    def messages(self, h: Tensor, edge_index: Tensor, edge_attr: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Sources, targets and messages ``[edges + atoms, width]``."""
+        src, dst, attr = _with_self_loops(edge_index, edge_attr, h.shape[0])
+        return src, dst, self.linear(h)[src] + self.edges(attr)
+
+
+class HuGCNConv(_LinearEdgeConv):
     """GCN layer with edge features and symmetric degree normalization (keys ``linear``,
     ``edge_embedding{1,2}``)."""
 
-    def __init__(self, width: int) -> None:
-        super().__init__(width)
-        self.linear = nn.Linear(width, width)
-
     def forward(self, h: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
         n = h.shape[0]
-        src, dst, attr = _with_self_loops(edge_index, edge_attr, n)
-        degree = _sum_into(n, src, torch.ones_like(src, dtype=h.dtype))
-        inv_sqrt = degree.pow(-0.5)
-        weight = (inv_sqrt[src] * inv_sqrt[dst]).unsqueeze(-1)
-        x = self.linear(h)
-        return _sum_into(n, dst, weight * (x[src] + self.edges(attr)))
+        src, dst, message = self.messages(h, edge_index, edge_attr)
+        inv_sqrt = _sum_into(n, src, torch.ones_like(src, dtype=h.dtype)).pow(-0.5)  # degrees with the self-loop
+        return _sum_into(n, dst, (inv_sqrt[src] * inv_sqrt[dst]).unsqueeze(-1) * message)
 
 
-class HuGraphSAGEConv(_EdgeEmbedding):
+class HuGraphSAGEConv(_LinearEdgeConv):
     """GraphSAGE layer with edge features: mean aggregation, then L2 normalization (keys
     ``linear``, ``edge_embedding{1,2}``)."""
 
-    def __init__(self, width: int) -> None:
-        super().__init__(width)
-        self.linear = nn.Linear(width, width)
-
     def forward(self, h: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
         n = h.shape[0]
-        src, dst, attr = _with_self_loops(edge_index, edge_attr, n)
-        x = self.linear(h)
-        total = _sum_into(n, dst, x[src] + self.edges(attr))
+        _, dst, message = self.messages(h, edge_index, edge_attr)
         count = _sum_into(n, dst, torch.ones_like(dst, dtype=h.dtype)).unsqueeze(-1)
-        return nn.functional.normalize(total / count, p=2.0, dim=-1)
+        return nn.functional.normalize(_sum_into(n, dst, message) / count, p=2.0, dim=-1)
 
 
 class HuGATConv(nn.Module):
@@ -278,10 +279,7 @@ def pretrained(arch: str, path: str | Path, *, out_features: int = 1, dropout: f
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: the released encoders are at "
                                 "https://github.com/snap-stanford/pretrain-gnns/tree/master/chem/model_architecture.")
-    try:
-        state = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as err:  # noqa: BLE001 - torch.load of a foreign file raises many kinds of error
-        raise ValueError(f"{path}: not a readable torch state dict ({(str(err).splitlines() or [type(err).__name__])[0]}).") from None
+    state = load_weights_only(path, "torch state dict")
     if not isinstance(state, dict) or "x_embedding1.weight" not in state:
         raise ValueError(f"{path}: not one of Hu et al.'s encoder state dicts (no x_embedding1.weight).")
     hidden = int(state["x_embedding1.weight"].shape[1])
