@@ -2,6 +2,6 @@
 
 import sys
 
-from sciml.cli import main
+from sciml.cli import entry
 
-sys.exit(main())
+sys.exit(entry())

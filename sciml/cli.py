@@ -185,6 +185,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def entry() -> int:
+    """The ``sciml`` command: :func:`main` in a process with the allocator settings of
+    :mod:`sciml.allocator` (re-executed once where they are missing)."""
+    from sciml.allocator import exec_with_tuned_allocator
+
+    exec_with_tuned_allocator(sys.argv[1:])
+    return main()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     argv = sys.argv[1:] if argv is None else list(argv)

@@ -25,16 +25,24 @@ import torch
 from torch import nn
 
 from sciml.evaluation.benchmark import BenchmarkResult, Log, quiet
-from sciml.tasks import Task, TaskSet
+from sciml.tasks import EmbeddingCache, Task, TaskSet
 
 FROZEN_HEAD = "MAML head (frozen body)"
 """The pretrained body frozen with its BatchNorm statistics (each molecule embedded on its own)
 and a meta-learned logistic head: the learner saved as a molecule prior."""
+GP_HEAD = "GP head (frozen body)"
+"""The frozen body with a Gaussian-process head whose kernel is meta-learned
+(:class:`~sciml.meta.DeepKernelGP`): calibrated probabilities, saved as a molecule prior."""
+MATCHING = "MatchingNet (frozen body)"
+"""The frozen body with Matching Networks' attention over the support set (full-context
+embeddings): a property-aware adaptation that reads the relations among support molecules."""
 
 LEARNERS: dict[str, dict[str, Any]] = {
     "MAML": {"class": "MAML", "inner_lr": 0.05, "inner_steps": 1},
     "ANIL": {"class": "ANIL", "inner_lr": 0.05, "inner_steps": 1},
     FROZEN_HEAD: {"class": "MAML", "body": "frozen", "inner_lr": 0.05, "inner_steps": 1},
+    GP_HEAD: {"class": "DeepKernelGP", "body": "frozen", "lengthscale": 5.0},
+    MATCHING: {"class": "MatchingNet", "body": "frozen"},
     "ProtoNet": {"class": "ProtoNet"},
     "FineTune": {"class": "FineTune", "body": "frozen", "inner_lr": 0.01, "inner_steps": 50},
     "Scratch": {"class": "Scratch", "inner_lr": 0.005, "inner_steps": 30},
@@ -44,26 +52,39 @@ LEARNERS: dict[str, dict[str, Any]] = {
 :mod:`sciml.meta.tables`). Any gradient-based learner class works on the GIN; options of
 :data:`BODY`."""
 
-BODY: dict[str, Any] = {"body": "meta-trained", "init": "pretrained", "batch_statistics": "task"}
+BODY: dict[str, Any] = {"body": "meta-trained", "init": "pretrained", "batch_statistics": "task", "weights": "released"}
 """Learner options of the GIN body. ``body``: ``"meta-trained"`` (the whole GIN is the
 learner's model) or ``"frozen"`` (the multi-task pretrained body, with its BatchNorm statistics
 fixed, embeds each molecule on its own; the learner's model is a head on the embeddings: a
 logistic head, a linear head for ``FineTune``, prototypes for ``ProtoNet``). For a meta-trained
 body, ``init``: start from the ``"pretrained"`` body or at ``"random"``; ``batch_statistics``:
 BatchNorm normalizes each batch with its own (``"task"``) statistics or keeps the fixed
-statistics of pretraining (``"pretrained"``). ``Scratch`` always starts from a fresh GIN,
-``TanimotoKNN`` reads fingerprints."""
+statistics of pretraining (``"pretrained"``). ``weights``: the pretrained body starts from the
+``"released"`` weights of ``model.encoder`` (Hu et al.'s encoders) or from ``"random"`` weights
+of the same architecture, so that it learns from the training assays only (the ablation of
+outside pre-training; each value is multi-task pretrained once and shared). ``Scratch`` always
+starts from a fresh GIN, ``TanimotoKNN`` reads fingerprints."""
 
 BODY_CHOICES: dict[str, Any] = {
     "body": ("meta-trained", "frozen"),
     "init": ("pretrained", "random"),
     "batch_statistics": {"task": "each batch normalized with its own statistics",
                          "pretrained": "the fixed statistics of multi-task pretraining"},
+    "weights": {"released": "the released weights of model.encoder (a Hu et al. file)",
+                "random": "the same architecture from random weights (no outside pre-training)"},
 }
 """The values each option of :data:`BODY` may take."""
 
-MODEL: dict[str, Any] = {"hidden": 300, "layers": 5, "norm": "batch", "pooling": "mean", "dropout": 0.0}
-"""GIN settings (:class:`~sciml.models.gnn.GIN` arguments)."""
+MODEL: dict[str, Any] = {"encoder": "gin", "hidden": 300, "layers": 5, "norm": "batch", "pooling": "mean", "dropout": 0.0,
+                         "head_features": 128}
+"""Encoder settings. ``encoder``: ``"gin"`` (a :class:`~sciml.models.gnn.GIN` from random
+weights, ``"simple"`` features) or one of Hu et al.'s released encoders
+(:data:`sciml.data.pretrained_gnns.ENCODER_FILES`, e.g. ``"gcn_supervised_contextpred.pth"``,
+or the path of another file of that release such as a GIN one; ``"hu"`` features; depth and
+width come from the file, ``hidden`` and ``layers`` are ignored). Either way the encoder is then
+trained multi-task on the training assays (:func:`~sciml.chem.pretrain.pretrain_multitask`).
+``head_features``: width of the learned linear feature map of frozen-body
+:class:`~sciml.meta.DeepKernelGP` and :class:`~sciml.meta.MatchingNet` learners."""
 
 TRAINING: dict[str, Any] = {"iterations": 300, "pretrain_epochs": 40, "pretrain_batch_size": 128, "pretrain_ema_decay": 0.99,
                             "meta_batch_size": 9, "queries": 8, "val_queries": 32, "eval_every": 50, "seed": 0, "outer_lr": 1e-3,
@@ -76,12 +97,41 @@ the training assays (empty: keep the table's ``inner_steps``). ``outer_lr`` and
 ``meta_batch_size`` apply to every learner whose table does not set them."""
 
 
-def build_gin(model: Mapping[str, Any], out: int, seed: int) -> nn.Module:
-    """A GIN with ``out`` outputs, initialized from ``seed`` (settings as in :data:`MODEL`)."""
-    from sciml.models.gnn import GIN
-
+def build_gin(model: Mapping[str, Any], out: int, seed: int, released: bool = True) -> nn.Module:
+    """The encoder of ``model`` (:data:`MODEL`) with a fresh head of ``out`` outputs, initialized
+    from ``seed``: a GIN, or one of Hu et al.'s encoders with the released weights
+    (``released=False``: the same architecture at random weights)."""
     torch.manual_seed(seed)
-    return GIN(out, hidden=model["hidden"], layers=model["layers"], norm=model["norm"], pooling=model["pooling"], dropout=model["dropout"])
+    if model["encoder"] == "gin":
+        from sciml.models.gnn import GIN
+
+        return GIN(out, hidden=model["hidden"], layers=model["layers"], norm=model["norm"], pooling=model["pooling"],
+                   dropout=model["dropout"])
+    from sciml.data.pretrained_gnns import hu_encoder_file
+    from sciml.models.gnn import HuGNN, pretrained
+
+    arch, path = hu_encoder_file(model["encoder"])
+    net = pretrained(arch, path, out_features=out, dropout=model["dropout"], norm=model["norm"], pooling=model["pooling"])
+    if released:
+        return net
+    torch.manual_seed(seed)
+    return HuGNN(arch, out, layers=len(net.gnns), hidden=net.head.in_features, dropout=model["dropout"], norm=model["norm"],
+                 pooling=model["pooling"])
+
+
+def encoder_width(model: Mapping[str, Any]) -> int:
+    """Width of the molecule embeddings of ``model``'s encoder."""
+    return int(model["hidden"]) if model["encoder"] == "gin" else int(build_gin(model, 1, 0).head.in_features)
+
+
+def check_featurizer(model: Mapping[str, Any], featurizer: str) -> None:
+    """Raise unless ``featurizer`` produces the inputs ``model``'s encoder reads."""
+    need = "hu" if model["encoder"] != "gin" else None
+    if need and featurizer != need:
+        raise ValueError(f"model.encoder = {model['encoder']!r} (Hu et al.'s encoder) reads the 'hu' features; set "
+                         f"data.featurizer = 'hu' (got {featurizer!r}).")
+    if need is None and featurizer == "hu":
+        raise ValueError("data.featurizer = 'hu' is the input of Hu et al.'s encoders; with model.encoder = 'gin' use 'simple'.")
 
 
 def learner_specs(learners: Sequence[str] | Mapping[str, Mapping[str, Any]] = tuple(LEARNERS)) -> dict[str, Any]:
@@ -128,12 +178,12 @@ def _initial_gin(model: Mapping[str, Any], options: Mapping[str, Any], seed: int
     m = dict(model)
     if pretrained is not None and m["norm"] == "batch" and options["batch_statistics"] == "pretrained":
         m["norm"] = "frozen_batch"
-    net = build_gin(m, out, seed)
+    net = build_gin(m, out, seed, released=False)
     return load_body(net, pretrained) if pretrained is not None else net
 
 
 def train_learner(spec: Any, source: Any, val: list[Task], pretrained: nn.Module | None, *, model: Mapping[str, Any],
-                  training: Mapping[str, Any]) -> tuple[Any, Any, Any]:
+                  training: Mapping[str, Any], cache: EmbeddingCache | None = None) -> tuple[Any, Any, Any]:
     """Train one learner of :func:`learner_specs` (all but ``Scratch``, which
     :func:`scratch_results` evaluates).
 
@@ -144,17 +194,18 @@ def train_learner(spec: Any, source: Any, val: list[Task], pretrained: nn.Module
         pretrained: The multi-task pretrained GIN (needed by a frozen body or ``init =
             "pretrained"``).
         model, training: As :data:`MODEL`, :data:`TRAINING`.
+        cache: Embeddings of the frozen pretrained body (:func:`frozen_body_cache`), shared by
+            every frozen-body learner; built here when not given.
 
     Returns:
         ``(trainer, embed, learner)``: the meta-trained learner (``None`` where nothing is
-        meta-trained), the encoder that turns graphs into the learner's inputs (``None``: it
-        reads graphs) and the learner that adapts at test time.
+        meta-trained), what turns graphs into the learner's inputs (an
+        :class:`~sciml.tasks.EmbeddingCache` or an ``embed`` method; ``None``: it reads graphs,
+        see :func:`encode_for`) and the learner that adapts at test time.
     """
     from sciml.chem.fewshot import BalancedEpisodes
-    from sciml.meta import ANIL, MAML, FineTune, Learner, ProtoNet
+    from sciml.meta import ANIL, MAML, DeepKernelGP, FineTune, Learner, MatchingNet, ProtoNet
     from sciml.models import MLP
-    from sciml.models.gnn.gin import with_frozen_statistics
-    from sciml.tasks.taskset import encode_tasks
 
     tr, o, label = training, spec.options, spec.label
     fit = {"iterations": tr["iterations"], "eval_every": tr["eval_every"], "seed": tr["seed"], "progress": False,
@@ -162,25 +213,30 @@ def train_learner(spec: Any, source: Any, val: list[Task], pretrained: nn.Module
     common = {"outer_lr": tr["outer_lr"], "meta_batch_size": tr["meta_batch_size"]}
     if not issubclass(spec.cls, Learner):
         return None, None, spec.build()
-    if _needs_pretrained_body(spec) and pretrained is None:
+    if (_needs_pretrained_body(spec) or issubclass(spec.cls, (DeepKernelGP, MatchingNet))) and pretrained is None:
         raise ValueError(f"{label} adapts on the pretrained body: pass the pretrained GIN.")
     is_protonet = issubclass(spec.cls, ProtoNet)
     if o["body"] == "frozen":
+        cache = cache if cache is not None else frozen_body_cache(pretrained)
         if issubclass(spec.cls, FineTune):
             torch.manual_seed(tr["seed"])
-            return None, pretrained.embed, spec.build(nn.Linear(model["hidden"], 1), loss="bce")
-        encoder = with_frozen_statistics(pretrained)
+            return None, cache, spec.build(nn.Linear(pretrained.head.in_features, 1), loss="bce")
         if is_protonet:
-            learner = spec.build(nn.Identity(), n_way=2)
-            return None, encoder.embed, learner
-        fit_tasks, held = source.tasks.encoded(encoder.embed), encode_tasks(val, encoder.embed)
+            return None, cache, spec.build(nn.Identity(), n_way=2)
+        fit_tasks, held = cache.encode(source.tasks), cache.encode(val)
         torch.manual_seed(tr["seed"])
-        head = spec.build(MLP(model["hidden"], (), 1), loss="bce", **common)
-        head.fit(BalancedEpisodes(fit_tasks, source.shots, queries=source.queries), held, **fit)
-        return head, encoder.embed, head
+        width, features = pretrained.head.in_features, model["head_features"]
+        if issubclass(spec.cls, DeepKernelGP):
+            head = spec.build(MLP(width, (), features), task="classification", **common)
+        elif issubclass(spec.cls, MatchingNet):
+            head = spec.build(MLP(width, (), features), n_way=2, **{"fce_dim": features, **spec.args}, **common)
+        else:
+            head = spec.build(MLP(width, (), 1), loss="bce", **common)
+        head.fit(BalancedEpisodes(fit_tasks, source.shots, queries=source.queries), list(held), **fit)
+        return head, cache, head
     init = pretrained if o["init"] == "pretrained" else None
     if is_protonet:
-        learner = spec.build(_initial_gin(model, o, tr["seed"], model["hidden"], init), n_way=2, **common)
+        learner = spec.build(_initial_gin(model, o, tr["seed"], encoder_width(model), init), n_way=2, **common)
         learner.fit(source, val, **fit)
         protos = ProtoNet(nn.Identity(), n_way=2)
         protos.name = label
@@ -194,18 +250,35 @@ def train_learner(spec: Any, source: Any, val: list[Task], pretrained: nn.Module
     return learner, None, learner
 
 
+def frozen_body_cache(pretrained: nn.Module) -> EmbeddingCache:
+    """The frozen pretrained body (its BatchNorm statistics fixed, each molecule embedded on its
+    own) behind an :class:`~sciml.tasks.EmbeddingCache`: every molecule is embedded once for all
+    frozen-body learners and all tasks."""
+    from sciml.models.gnn.gin import with_frozen_statistics
+
+    return EmbeddingCache(with_frozen_statistics(pretrained))
+
+
+def encode_for(tasks: TaskSet, embed: Any) -> TaskSet:
+    """``tasks`` as the learner reads them: ``embed`` from :func:`train_learner` (an
+    :class:`~sciml.tasks.EmbeddingCache`, an ``embed`` method, or ``None`` for graphs)."""
+    if embed is None:
+        return tasks
+    return TaskSet(embed.encode(tasks)) if isinstance(embed, EmbeddingCache) else tasks.encoded(embed)
+
+
 def scratch_results(spec: Any, test: TaskSet, shots: Sequence[int], seeds: Sequence[int], *, model: Mapping[str, Any],
                     **labels: Any) -> pd.DataFrame:
     """Scratch: a fresh GIN initialization per seed (one fixed initialization for every seed
     would measure that initialization's bias, not training from scratch)."""
     from sciml.chem.fewshot import balanced_support
-    from sciml.evaluation.metrics import BINARY_METRICS
+    from sciml.evaluation.metrics import BINARY_PROBABILITY_METRICS
     from sciml.evaluation.protocol import few_shot_results
 
     frames = []
     for seed in seeds:
-        learner = spec.build(build_gin(model, 1, 10_000 + seed), loss="bce")
-        frames.append(few_shot_results(learner, test, shots=shots, steps=[learner.inner_steps], seeds=[seed], metrics=BINARY_METRICS,
+        learner = spec.build(build_gin(model, 1, 10_000 + seed, released=False), loss="bce")
+        frames.append(few_shot_results(learner, test, shots=shots, steps=[learner.inner_steps], seeds=[seed], metrics=BINARY_PROBABILITY_METRICS,
                                        resample=balanced_support, learner_name=spec.label, **labels))
     return pd.concat(frames, ignore_index=True)
 
@@ -250,9 +323,9 @@ def assay_benchmark(
         validation_episodes,
     )
     from sciml.chem.pretrain import pretrain_multitask
-    from sciml.evaluation.metrics import BINARY_METRICS
+    from sciml.evaluation.metrics import BINARY_METRICS, BINARY_PROBABILITY_METRICS
     from sciml.evaluation.protocol import few_shot_results
-    from sciml.meta import ANIL, MAML, Scratch
+    from sciml.meta import ANIL, MAML, Learner, Scratch
 
     model, training = {**MODEL, **(model or {})}, {**TRAINING, **(training or {})}
     specs = learner_specs(learners)
@@ -265,16 +338,25 @@ def assay_benchmark(
     seed_list = list(range(seeds))
     labels = {"study": study, "dataset": dataset}
     out = BenchmarkResult(pd.DataFrame(), details={"pretrain_history": [], "inner_steps": {}, "held": held})
-    pretrained = None
-    if any(_needs_pretrained_body(spec) for spec in specs.values()):
-        pretrained = build_gin(model, len(fit_tasks), tr["seed"])
-        log(f"multi-task pretraining: {tr['pretrain_epochs']} epochs")
-        history = pretrain_multitask(pretrained, fit_tasks, held, tr["pretrain_epochs"], tr["outer_lr"], tr["pretrain_batch_size"],
+    bodies: dict[str, nn.Module] = {}
+    caches: dict[str, EmbeddingCache] = {}
+    needed = list(dict.fromkeys(spec.options["weights"] for spec in specs.values() if _needs_pretrained_body(spec)))
+    if "random" in needed and model["encoder"] == "gin":
+        raise ValueError("learners with weights = 'random' ablate a released encoder's pre-training; model.encoder = 'gin' has "
+                         "no released weights (it always starts at random).")
+    for weights in needed:
+        body = build_gin(model, len(fit_tasks), tr["seed"], released=weights == "released")
+        what = "multi-task pretraining" + ("" if weights == "released" else " (from random weights)")
+        log(f"{what}: {tr['pretrain_epochs']} epochs")
+        history = pretrain_multitask(body, fit_tasks, held, tr["pretrain_epochs"], tr["outer_lr"], tr["pretrain_batch_size"],
                                      tr["seed"], tr["pretrain_ema_decay"], progress=False)
-        pretrained.eval()
-        out.histories["multi-task pretraining"] = out.details["pretrain_history"] = history
+        bodies[weights] = body.eval()
+        out.histories[what] = history
+        out.details["pretrain_history" if weights == "released" else "pretrain_history_random"] = history
         best = max(history, key=lambda r: r["val_roc_auc"])
-        log(f"multi-task pretraining: best held-out ROC-AUC {best['val_roc_auc']:.3f} (training tasks) at epoch {best['iteration']}")
+        log(f"{what}: best held-out ROC-AUC {best['val_roc_auc']:.3f} (training tasks) at epoch {best['iteration']}")
+        if any(s.options["body"] == "frozen" and s.options["weights"] == weights for s in specs.values()):
+            caches[weights] = frozen_body_cache(body)
     frames = []
     for name, spec in specs.items():
         if issubclass(spec.cls, Scratch):
@@ -282,36 +364,41 @@ def assay_benchmark(
             frames.append(scratch_results(spec, test, shots, seed_list, model=model, **labels))
             continue
         log(f"{name}: training")
-        trainer, embed, learner = train_learner(spec, source, val, pretrained, model=model, training=training)
+        weights = spec.options["weights"]
+        trainer, embed, learner = train_learner(spec, source, val, bodies.get(weights), model=model, training=training,
+                                                cache=caches.get(weights))
         if getattr(trainer, "history_", None):
             out.histories[name] = trainer.history_
         steps = learner.inner_steps
         if issubclass(spec.cls, (MAML, ANIL)) and tr["step_choices"]:
-            steps, table = select_inner_steps(learner, held.encoded(embed) if embed is not None else held, shots, list(tr["step_choices"]))
+            steps, table = select_inner_steps(learner, encode_for(held, embed), shots, list(tr["step_choices"]))
             out.details["inner_steps"][name] = (steps, table)
             log(f"{name}: {steps} inner steps at test time (best ROC-AUC on held-out molecules of the training tasks)")
         log(f"{name}: evaluating")
-        frames.append(few_shot_results(learner, test.encoded(embed) if embed is not None else test, shots=shots, steps=[steps],
-                                       seeds=seed_list, metrics=BINARY_METRICS, resample=balanced_support, learner_name=name, **labels))
+        metrics = BINARY_PROBABILITY_METRICS if isinstance(learner, Learner) else BINARY_METRICS
+        frames.append(few_shot_results(learner, encode_for(test, embed), shots=shots, steps=[steps],
+                                       seeds=seed_list, metrics=metrics, resample=balanced_support, learner_name=name, **labels))
         if spec.options["body"] == "frozen" and embed is not None:
             learner.inner_steps = steps
-            out.learners[name] = (learner, embed.__self__)
+            out.learners[name] = (learner, embed.encoder if isinstance(embed, EmbeddingCache) else embed.__self__)
     out.results = pd.concat(frames, ignore_index=True)
     return out
 
 
-def frozen_head_prior(head: Any, encoder: nn.Module, results: pd.DataFrame, dataset: str, featurizer: str, label: str = FROZEN_HEAD) -> Any:
+def frozen_head_prior(head: Any, encoder: nn.Module, results: pd.DataFrame, dataset: str, featurizer: str, label: str = FROZEN_HEAD,
+                      encoder_name: str = "gin") -> Any:
     """A frozen-body learner of :func:`assay_benchmark` (``bench.learners[label]``) as a
-    :class:`~sciml.prior.Prior`, with its test ROC-AUC (mean over test assays and seeds) as
-    held-out metrics."""
+    :class:`~sciml.prior.Prior`, with its test ROC-AUC and ECE (mean over test assays and seeds)
+    as held-out metrics. ``encoder_name``: ``model.encoder`` of the run (for the provenance)."""
     from sciml.evaluation.protocol import held_out_metrics
     from sciml.prior import Prior
     from sciml.prior.domains.molecules import MoleculeDomain
 
+    start = "a GIN from random weights" if encoder_name == "gin" else f"Hu et al.'s released encoder {encoder_name}"
     return Prior(head, MoleculeDomain(featurizer, label=f"active (1) in a new {dataset}-like assay"), encoder=encoder,
                  encoder_method="embed", metrics=held_out_metrics(results, label),
-                 provenance={"encoder": "GIN pretrained multi-task on the training assays (fixed BatchNorm statistics)",
-                             "held_out_metrics": "ROC-AUC on the test assays, mean over assays and seeds"})
+                 provenance={"encoder": f"{start}, trained multi-task on the training assays (fixed BatchNorm statistics)",
+                             "held_out_metrics": "ROC-AUC and expected calibration error on the test assays, mean over assays and seeds"})
 
 
 @dataclass(frozen=True)

@@ -96,4 +96,23 @@ CLASSIFICATION_METRICS: dict[str, TaskMetric] = {
     "accuracy": on_query(accuracy),
     "ece": _proba_metric(expected_calibration_error),
 }
+def binary_probabilities(out: Tensor) -> Tensor:
+    """Class probabilities ``[n, 2]`` from a binary model's output: one logit per row
+    (``[n]`` or ``[n, 1]``, sigmoid) or two logits / log-probabilities ``[n, 2]`` (softmax)."""
+    if out.ndim == 2 and out.shape[1] == 2:
+        return torch.softmax(out.double(), dim=-1)
+    if out.ndim == 1 or (out.ndim == 2 and out.shape[1] == 1):
+        p = torch.sigmoid(out.reshape(-1).double())
+        return torch.stack([1 - p, p], dim=-1)
+    raise ValueError(f"A binary model outputs [n], [n, 1] or [n, 2]; got {list(out.shape)}.")
+
+
+def _binary_ece_metric(adapted: Any, task: Any) -> float:
+    return expected_calibration_error(binary_probabilities(adapted.predict(task.query.x)), task.query.y.reshape(-1).long())
+
+
 BINARY_METRICS: dict[str, TaskMetric] = {"roc_auc": _auc_metric}
+"""Metrics of any binary scorer (ranking only)."""
+BINARY_PROBABILITY_METRICS: dict[str, TaskMetric] = {**BINARY_METRICS, "ece": _binary_ece_metric}
+"""Metrics of a binary model whose output is a logit (or two): ROC-AUC and the expected
+calibration error of its probabilities."""

@@ -26,6 +26,29 @@ def split_generator(seed: int, task_name: str, shots: int) -> torch.Generator:
     return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & ((1 << 63) - 1))
 
 
+class _PredictOnce:
+    """An adapted model whose ``predict`` / ``predict_proba`` of the same input object is
+    computed once: several metrics of one query (ROC-AUC and ECE) share one forward pass."""
+
+    def __init__(self, adapted: Any) -> None:
+        self._adapted, self._memo = adapted, {}
+
+    def _once(self, method: str, x: Any) -> Any:
+        key = (method, id(x))
+        if key not in self._memo:
+            self._memo[key] = (x, getattr(self._adapted, method)(x))  # x kept so its id stays unique
+        return self._memo[key][1]
+
+    def predict(self, x: Any) -> Any:
+        return self._once("predict", x)
+
+    def predict_proba(self, x: Any) -> Any:
+        return self._once("predict_proba", x)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._adapted, name)
+
+
 def _is_classification(tasks: Sequence[Task]) -> bool:
     y = tasks[0].data.y
     return not torch.is_floating_point(y)
@@ -83,6 +106,7 @@ def few_shot_results(
             adapted = learner.adapt_many([t.support for t in split], list(steps))
             for task, per_step in zip(split, adapted):
                 for n_steps, ad in zip(steps, per_step):
+                    ad = _PredictOnce(ad) if len(metrics) > 1 else ad
                     for metric_name, fn in metrics.items():
                         rows.append((study, dataset, name, task.name, task.group, int(k), int(n_steps), int(seed), metric_name, float(fn(ad, task))))
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)

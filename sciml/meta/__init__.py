@@ -1,7 +1,8 @@
 """The meta-learning engine, on ``torch.func``, for any unmodified ``nn.Module``.
 
 Learners: :class:`MAML` (second order; ``first_order=True`` for FOMAML), :class:`ANIL`,
-:class:`MetaSGD`, :class:`Reptile`, :class:`ProtoNet`; baselines :class:`Scratch`,
+:class:`MetaSGD`, :class:`Reptile`, :class:`ProtoNet`, :class:`MatchingNet`, :class:`DeepKernelGP`
+(a Gaussian-process head on a meta-learned kernel); baselines :class:`Scratch`,
 :class:`FineTune`, :class:`CurveFit` and :class:`PriorMAP` (empirical Bayes). All share ``fit`` / ``adapt`` / ``evaluate`` /
 ``save`` / ``load``.
 """
@@ -10,15 +11,18 @@ from sciml.meta.adapted import Adapted
 from sciml.meta.baselines import FineTune, Scratch
 from sciml.meta.contract import FewShotLearner
 from sciml.meta.curve_fit import CurveFit
+from sciml.meta.gp import DeepKernelGP
 from sciml.meta.learner import Learner
 from sciml.meta.maml import ANIL, MAML
+from sciml.meta.matching import MatchingNet
 from sciml.meta.metasgd import MetaSGD
 from sciml.meta.prior_map import PriorMAP
 from sciml.meta.protonet import ProtoNet
 from sciml.meta.reptile import Reptile
 
 LEARNERS: dict[str, type[Learner]] = {
-    cls.__name__.lower(): cls for cls in (MAML, ANIL, MetaSGD, Reptile, ProtoNet, Scratch, FineTune, CurveFit, PriorMAP)
+    cls.__name__.lower(): cls for cls in (MAML, ANIL, MetaSGD, Reptile, ProtoNet, MatchingNet, DeepKernelGP, Scratch, FineTune,
+                                         CurveFit, PriorMAP)
 }
 
 
@@ -62,6 +66,6 @@ def resolve_learner(name: str) -> type[FewShotLearner]:
 
 
 __all__ = [
-    "ANIL", "DOMAIN_LEARNERS", "LEARNERS", "MAML", "Adapted", "CurveFit", "FewShotLearner", "FineTune", "Learner", "MetaSGD", "PriorMAP", "ProtoNet", "Reptile",
+    "ANIL", "DOMAIN_LEARNERS", "LEARNERS", "MAML", "Adapted", "CurveFit", "DeepKernelGP", "FewShotLearner", "FineTune", "Learner", "MatchingNet", "MetaSGD", "PriorMAP", "ProtoNet", "Reptile",
     "Scratch", "resolve_learner",
 ]

@@ -199,7 +199,11 @@ class Learner(FewShotLearner):
 
     @property
     def _dtype(self) -> torch.dtype:
+        """The dtype of the model's parameters, else of the learner's own meta-parameters (a
+        parameter-free model such as ``nn.Identity()``), else torch's default."""
         for p in self.model.parameters():
+            return p.dtype
+        for p in self.extra_meta_parameters().values():
             return p.dtype
         return torch.get_default_dtype()
 

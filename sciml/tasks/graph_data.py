@@ -51,8 +51,13 @@ class GraphData:
 
     @property
     def x(self) -> Any:
-        """All graphs collated into one ``torch_geometric.data.Batch``."""
-        return _batch_cls().from_data_list(list(self.graphs))
+        """All graphs collated into one ``torch_geometric.data.Batch`` (collated once, then the
+        same object: treat it as read-only)."""
+        batch = self.__dict__.get("_batch")
+        if batch is None:
+            batch = _batch_cls().from_data_list(list(self.graphs))
+            object.__setattr__(self, "_batch", batch)
+        return batch
 
     @property
     def signature(self) -> tuple[Any, ...]:

@@ -5,7 +5,19 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sciml.meta import ANIL, MAML, CurveFit, FineTune, MetaSGD, PriorMAP, ProtoNet, Reptile, Scratch
+from sciml.meta import (
+    ANIL,
+    MAML,
+    CurveFit,
+    DeepKernelGP,
+    FineTune,
+    MatchingNet,
+    MetaSGD,
+    PriorMAP,
+    ProtoNet,
+    Reptile,
+    Scratch,
+)
 from sciml.models import MLP
 from sciml.models.laws import JMAK, Arrhenius, JMAKArrhenius, LinearBasis
 from sciml.tasks import Task, TensorData
@@ -95,6 +107,27 @@ class TestProtoNet(LearnerConformance):
 
     def bad_support(self, task: Task) -> TensorData:
         return TensorData(task.data.x[:4], torch.tensor([0, 1, 2, 1]))  # a label >= n_way
+
+
+class TestMatchingNet(TestProtoNet):
+    def make_learner(self) -> MatchingNet:
+        return MatchingNet(MLP(2, (8,), 4), n_way=2, fce_dim=4, fce_steps=2, meta_batch_size=2)
+
+
+class TestDeepKernelGPClassifier(TestProtoNet):
+    def make_learner(self) -> DeepKernelGP:
+        return DeepKernelGP(MLP(2, (8,), 4), task="classification", meta_batch_size=2)
+
+
+class TestDeepKernelGPRegression(LearnerConformance):
+    def make_learner(self) -> DeepKernelGP:
+        return DeepKernelGP(MLP(1, (8,), 4), task="regression", meta_batch_size=2)
+
+    def make_tasks(self) -> list[Task]:
+        return _regression_tasks()
+
+    def bad_support(self, task: Task) -> TensorData:
+        return TensorData(task.data.x[:3], task.data.y[:3].long().reshape(-1))  # integer targets
 
 
 class _IsothermalLaw(LearnerConformance):

@@ -231,3 +231,40 @@ def test_encoders_meta_learn_through_the_engine(arch: str) -> None:
     grads, loss = learner.meta_gradient(tasks)
     assert torch.isfinite(loss) and all(torch.isfinite(g).all() for g in grads.values())
     assert grads["x_embedding1.weight"].abs().sum() > 0 and grads["head.weight"].abs().sum() > 0
+
+
+def test_encoder_files_are_named_or_refused(tmp_path) -> None:
+    from sciml.data.pretrained_gnns import hu_encoder_file
+
+    with pytest.raises(ValueError, match="neither a released encoder"):
+        hu_encoder_file("gin_supervised_masking.pth")  # not shipped here and not a file
+    odd = tmp_path / "my_encoder.pth"
+    odd.write_bytes(b"")
+    with pytest.raises(ValueError, match="must start with one of"):
+        hu_encoder_file(odd)
+    mine = tmp_path / "gin_supervised_masking.pth"
+    mine.write_bytes(b"")
+    assert hu_encoder_file(mine) == ("gin", mine)
+
+
+@pytest.mark.parametrize("arch", ["gcn", "gat"])
+def test_gradients_are_the_same_on_every_run_with_two_threads(arch: str) -> None:
+    """Gathering node states by advanced indexing accumulated its gradient in a thread-dependent
+    order (same seed, different numbers from run to run); the layers gather with index_select."""
+    smiles = ["CC(=O)Oc1ccccc1C(=O)O", "CN1C=NC2=C1C(=O)N(C(=O)N2C)C", "CC(C)Cc1ccc(cc1)C(C)C(=O)O", "c1ccc2c(c1)ccc1ccccc12"]
+    graphs = [smiles_to_graph(s, "hu") for s in smiles]
+    batch = Batch.from_data_list([graphs[i % len(graphs)] for i in range(1024)])
+    torch.manual_seed(0)
+    net = HuGNN(arch, 1, layers=2, hidden=64)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        grads = []
+        for _ in range(4):
+            net.zero_grad()
+            net(batch).square().sum().backward()
+            grads.append(torch.cat([p.grad.flatten() for p in net.parameters()]))
+    finally:
+        torch.set_num_threads(before)
+    for g in grads[1:]:
+        assert torch.equal(g, grads[0])

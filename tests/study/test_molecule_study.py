@@ -17,25 +17,32 @@ pytest.importorskip("rdkit", reason="needs RDKit: pip install 'sciml[chem]'")
 pytest.importorskip("torch_geometric", reason="needs torch-geometric: pip install 'sciml[chem]'")
 
 
+ABLATION = "MAML head (frozen body, no outside pre-training)"
+SMALL_GIN = ['model.encoder="gin"', 'data.featurizer="simple"', "model.hidden=16", "model.layers=2", f'learners."{ABLATION}".enabled=false']
+"""Overrides that run the study's protocol on a tiny GIN (the study itself runs Hu et al.'s GCN)."""
+
+
 def only(*labels: str) -> list[str]:
     """Overrides that switch off every default learner but ``labels``."""
     from sciml.chem.benchmark import LEARNERS
 
-    return [f'learners."{label}".enabled=false' for label in LEARNERS if label not in labels]
+    return [f'learners."{label}".enabled=false' for label in LEARNERS if label not in labels and label != "Scratch"]
 
 
 def test_tox21_protocol_smoke(tmp_path: Path) -> None:
     if reference_file("molecules/tox21.csv") is None:
         pytest.skip("needs the reference data: set SCIML_DATA_DIR to the folder holding molecules/tox21.csv")
-    overrides = ["training.iterations=2", "training.pretrain_epochs=1", "training.eval_every=1", "protocol.seeds=1", "model.hidden=16", "model.layers=2",
-                 "learners.FineTune.inner_steps=2", "learners.Scratch.inner_steps=2"]
+    overrides = ["training.iterations=2", "training.pretrain_epochs=1", "training.eval_every=1", "protocol.seeds=1", *SMALL_GIN,
+                 "learners.FineTune.inner_steps=2", "learners.Scratch.inner_steps=2", "learners.Scratch.enabled=true"]
     run_dir = run_study("tox21-fewshot", tmp_path, overrides)
     results = pd.read_csv(run_dir / "results.csv")
-    assert set(results.metric) == {"roc_auc"}
+    assert set(results.metric) == {"roc_auc", "ece"}
+    assert set(results[results.metric == "ece"].learner) == set(results.learner) - {"kNN-Tanimoto"}  # kNN scores are no probabilities
     knn = results[(results.learner == "kNN-Tanimoto") & (results.shots == 10)].value.mean()
     assert knn > 0.52  # no training involved: nearest neighbours on fingerprints carry signal on every run
     assert set(results.task) == {"SR-HSE", "SR-MMP", "SR-p53"}  # only the test columns are evaluated
-    assert set(results.learner) == {"MAML", "ANIL", "MAML head (frozen body)", "ProtoNet", "FineTune", "Scratch", "kNN-Tanimoto"}
+    assert set(results.learner) == {"MAML", "ANIL", "MAML head (frozen body)", "GP head (frozen body)", "MatchingNet (frozen body)",
+                                    "ProtoNet", "FineTune", "Scratch", "kNN-Tanimoto"}
     assert set(results.shots) == {1, 10}
     report = (run_dir / "report.md").read_text()
     assert "| MAML (published) | 80.21 | 75.74 |" in report and "selected on the test tasks" in report
@@ -109,9 +116,9 @@ def test_model_selection_never_receives_a_test_task(tmp_path: Path, monkeypatch:
 
     monkeypatch.setattr(Learner, "fit", spy_fit)
     monkeypatch.setattr(fewshot, "select_inner_steps", spy_select)
-    overrides = ["training.iterations=2", "training.pretrain_epochs=1", "training.eval_every=1", "protocol.seeds=1", "model.hidden=16",
-                 "model.layers=2", "learners.FineTune.inner_steps=2", "learners.Scratch.inner_steps=2",
-                 *only("MAML", "ANIL", "MAML head (frozen body)")]
+    overrides = ["training.iterations=2", "training.pretrain_epochs=1", "training.eval_every=1", "protocol.seeds=1", *SMALL_GIN,
+                 "learners.FineTune.inner_steps=2", *only("MAML", "ANIL", "MAML head (frozen body)", "GP head (frozen body)",
+                                                          "MatchingNet (frozen body)")]
     run_study("tox21-fewshot", tmp_path, overrides)
     train_assays = {"NR-AR", "NR-AR-LBD", "NR-AhR", "NR-Aromatase", "NR-ER", "NR-ER-LBD", "NR-PPAR-gamma", "SR-ARE", "SR-ATAD5"}
     for what, names in seen.items():
@@ -130,7 +137,7 @@ def test_the_protocol_runs_on_a_users_own_assay_table(tmp_path: Path, capsys: py
     mine.to_csv(tmp_path / "my_assays.csv", index=False)
     overrides = [f'data.dataset="{tmp_path / "my_assays.csv"}"', 'data.train_assays=["assay A", "assay B", "assay C"]',
                  'data.test_assays=["new assay"]', "protocol.shots=[5, 1]", "training.iterations=2", "training.pretrain_epochs=1",
-                 "training.eval_every=1", "protocol.seeds=1", "model.hidden=16", "model.layers=2", "learners.FineTune.inner_steps=2",
+                 "training.eval_every=1", "protocol.seeds=1", *SMALL_GIN, "learners.FineTune.inner_steps=2",
                  *only("MAML head (frozen body)", "FineTune", "kNN-Tanimoto")]
     run_dir = run_study("tox21-fewshot", tmp_path / "runs", overrides)
     results = pd.read_csv(run_dir / "results.csv")
@@ -152,7 +159,8 @@ def test_same_seed_runs_give_identical_results_whatever_the_callers_thread_count
     if reference_file("molecules/tox21.csv") is None:
         pytest.skip("needs the reference data: set SCIML_DATA_DIR to the folder holding molecules/tox21.csv")
     overrides = ["training.iterations=3", "training.pretrain_epochs=2", "training.eval_every=1", "protocol.seeds=1",
-                 "model.hidden=32", "model.layers=2", "learners.FineTune.inner_steps=2", "learners.Scratch.inner_steps=2"]
+                 *SMALL_GIN, "model.hidden=32", "learners.FineTune.inner_steps=2", "learners.Scratch.inner_steps=2",
+                 "learners.Scratch.enabled=true"]
     before = torch.get_num_threads()
     outputs = []
     try:
@@ -164,3 +172,36 @@ def test_same_seed_runs_give_identical_results_whatever_the_callers_thread_count
     finally:
         torch.set_num_threads(before)
     assert outputs[0] == outputs[1]
+
+
+@pytest.mark.slow
+def test_the_study_runs_on_hu_encoders_with_the_ablation_body(tmp_path: Path) -> None:
+    """The study as shipped (Hu et al.'s GCN, frozen-body learners, the ablation body from random
+    weights), at a tiny budget: both bodies pretrained, both priors saved, the report states the
+    encoder difference and the ablation."""
+    if reference_file("molecules/tox21.csv") is None or reference_file("molecules/pretrain_gnns/gcn_supervised_contextpred.pth") is None:
+        pytest.skip("needs the reference data: set SCIML_DATA_DIR to the folder holding molecules/tox21.csv and "
+                    "molecules/pretrain_gnns/")
+    overrides = ["training.iterations=2", "training.pretrain_epochs=1", "training.eval_every=1", "protocol.seeds=1",
+                 *only("MAML head (frozen body)", "GP head (frozen body)", "MatchingNet (frozen body)", "FineTune")]
+    run_dir = run_study("tox21-fewshot", tmp_path, overrides)
+    results = pd.read_csv(run_dir / "results.csv")
+    assert set(results.learner) == {"MAML head (frozen body)", "GP head (frozen body)", "MatchingNet (frozen body)", "FineTune", ABLATION}
+    report = (run_dir / "report.md").read_text()
+    assert "released GCN (gcn_supervised_contextpred.pth" in report and "GCN here, GIN there" in report
+    assert "Ablation body" in report and "## Calibration" in report
+    for name in ("tox21-maml-head", "tox21-gp-head"):
+        assert (run_dir / "priors" / name / "prior.json").is_file()
+
+
+def test_the_hu_encoder_needs_its_featurizer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sciml.cli import main
+
+    assert main(study_args("tox21-fewshot", tmp_path, ['data.featurizer="simple"'])) == 2
+    assert "reads the 'hu' features; set data.featurizer = 'hu'" in capsys.readouterr().err
+    assert main(study_args("tox21-fewshot", tmp_path, ['model.encoder="gin"'])) == 2
+    assert "with model.encoder = 'gin' use 'simple'" in capsys.readouterr().err
+    if reference_file("molecules/tox21.csv") is None:
+        return  # the last check reads the data first
+    assert main(study_args("tox21-fewshot", tmp_path, [*SMALL_GIN[:2], f'learners."{ABLATION}".enabled=true'])) == 2
+    assert "model.encoder = 'gin' has no released weights" in capsys.readouterr().err

@@ -126,18 +126,19 @@ class GIN(Configurable, nn.Module):
         return self.head(self.embed(batch))
 
 
-def with_frozen_statistics(model: GIN) -> GIN:
-    """A copy of a BatchNorm ``model`` whose normalization uses its running statistics as fixed
-    buffers (``norm="frozen_batch"``), so each molecule is embedded on its own, independent of
-    its batch, in any mode; the weights load strictly.
+def with_frozen_statistics(model: nn.Module) -> nn.Module:
+    """A copy of a BatchNorm graph model (:class:`GIN`, :class:`~sciml.models.gnn.HuGNN`) whose
+    normalization uses its running statistics as fixed buffers (``norm="frozen_batch"``), so
+    each molecule is embedded on its own, independent of its batch, in any mode; the weights
+    load strictly.
 
     Raises:
         ValueError: if ``model`` does not use BatchNorm.
     """
     cfg = model.config()["args"]
-    if cfg["norm"] != "batch":
-        raise ValueError(f"with_frozen_statistics needs a GIN with norm='batch', got norm={cfg['norm']!r}.")
-    frozen = GIN(**{**cfg, "norm": "frozen_batch"})
+    if cfg.get("norm") != "batch":
+        raise ValueError(f"with_frozen_statistics needs a model with norm='batch', got norm={cfg.get('norm')!r}.")
+    frozen = type(model)(**{**cfg, "norm": "frozen_batch"})
     frozen.load_state_dict(model.state_dict())
     return frozen.eval()
 

@@ -70,6 +70,13 @@ def _sum_into(n: int, index: Tensor, values: Tensor) -> Tensor:
     return values.new_zeros((n, *values.shape[1:])).index_add(0, index, values)
 
 
+def _rows(values: Tensor, index: Tensor) -> Tensor:
+    """``values[index]`` with a deterministic backward: advanced indexing's gradient accumulates
+    in a thread-dependent order on the CPU (the same seed gave different numbers from run to
+    run with 2 threads), ``index_select``'s is an ordered ``index_add``."""
+    return torch.index_select(values, 0, index)
+
+
 class HuGINConv(_EdgeEmbedding):
     """GIN layer with edge features (keys ``mlp.{0,2}``, ``edge_embedding{1,2}``)."""
 
@@ -79,7 +86,7 @@ class HuGINConv(_EdgeEmbedding):
 
     def forward(self, h: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
         src, dst, attr = _with_self_loops(edge_index, edge_attr, h.shape[0])
-        return self.mlp(_sum_into(h.shape[0], dst, h[src] + self.edges(attr)))
+        return self.mlp(_sum_into(h.shape[0], dst, _rows(h, src) + self.edges(attr)))
 
 
 class _LinearEdgeConv(_EdgeEmbedding):
@@ -93,7 +100,7 @@ class _LinearEdgeConv(_EdgeEmbedding):
     def messages(self, h: Tensor, edge_index: Tensor, edge_attr: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Sources, targets and messages ``[edges + atoms, width]``."""
         src, dst, attr = _with_self_loops(edge_index, edge_attr, h.shape[0])
-        return src, dst, self.linear(h)[src] + self.edges(attr)
+        return src, dst, _rows(self.linear(h), src) + self.edges(attr)
 
 
 class HuGCNConv(_LinearEdgeConv):
@@ -104,7 +111,7 @@ class HuGCNConv(_LinearEdgeConv):
         n = h.shape[0]
         src, dst, message = self.messages(h, edge_index, edge_attr)
         inv_sqrt = _sum_into(n, src, torch.ones_like(src, dtype=h.dtype)).pow(-0.5)  # degrees with the self-loop
-        return _sum_into(n, dst, (inv_sqrt[src] * inv_sqrt[dst]).unsqueeze(-1) * message)
+        return _sum_into(n, dst, (_rows(inv_sqrt, src) * _rows(inv_sqrt, dst)).unsqueeze(-1) * message)
 
 
 class HuGraphSAGEConv(_LinearEdgeConv):
@@ -139,8 +146,8 @@ class HuGATConv(nn.Module):
         n = h.shape[0]
         src, dst, attr = _with_self_loops(edge_index, edge_attr, n)
         x = self.weight_linear(h).view(n, self.heads, self.width)
-        message = x[src] + (self.edge_embedding1(attr[:, 0]) + self.edge_embedding2(attr[:, 1])).view(-1, self.heads, self.width)
-        score = (torch.cat([x[dst], message], dim=-1) * self.att).sum(-1)
+        message = _rows(x, src) + (self.edge_embedding1(attr[:, 0]) + self.edge_embedding2(attr[:, 1])).view(-1, self.heads, self.width)
+        score = (torch.cat([_rows(x, dst), message], dim=-1) * self.att).sum(-1)
         alpha = softmax(nn.functional.leaky_relu(score, self.negative_slope), src, num_nodes=n)
         return _sum_into(n, dst, message * alpha.unsqueeze(-1)).mean(dim=1) + self.bias
 
