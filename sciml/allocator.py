@@ -5,9 +5,9 @@ A molecular GNN allocates and frees activations of tens of megabytes at every la
 kernel zeroes every page again on the next layer: on 2 cores a forward pass of Hu et al.'s GCN
 over 2,048 molecules took 1.64 s of wall time, with 1.94 s of CPU time (both threads) in the
 kernel. Keeping freed memory in the heap (:data:`SETTINGS`) took it to 0.53 s, 0.03 s in the
-kernel (``python benchmarks/allocator.py``). The numbers
-computed do not change, only where the memory comes from; the process keeps up to the settings'
-size of freed memory for reuse instead of returning it at once.
+kernel (``python benchmarks/allocator.py``). The numbers computed do not change, only where the
+memory comes from; the process keeps up to the settings' size of freed memory for reuse instead
+of returning it at once.
 
 glibc reads these settings only when a process starts, so the ``sciml`` command re-executes
 itself once with them (:func:`exec_with_tuned_allocator`). ``SCIML_ALLOCATOR=system`` keeps the

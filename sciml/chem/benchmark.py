@@ -385,6 +385,11 @@ def assay_benchmark(
     return out
 
 
+def encoder_origin(encoder: str) -> str:
+    """Where the encoder of ``model.encoder = encoder`` starts, in words."""
+    return "a GIN from random weights" if encoder == "gin" else f"Hu et al.'s released encoder {encoder}"
+
+
 def frozen_head_prior(head: Any, encoder: nn.Module, results: pd.DataFrame, dataset: str, featurizer: str, label: str = FROZEN_HEAD,
                       encoder_name: str = "gin") -> Any:
     """A frozen-body learner of :func:`assay_benchmark` (``bench.learners[label]``) as a
@@ -394,10 +399,9 @@ def frozen_head_prior(head: Any, encoder: nn.Module, results: pd.DataFrame, data
     from sciml.prior import Prior
     from sciml.prior.domains.molecules import MoleculeDomain
 
-    start = "a GIN from random weights" if encoder_name == "gin" else f"Hu et al.'s released encoder {encoder_name}"
     return Prior(head, MoleculeDomain(featurizer, label=f"active (1) in a new {dataset}-like assay"), encoder=encoder,
                  encoder_method="embed", metrics=held_out_metrics(results, label),
-                 provenance={"encoder": f"{start}, trained multi-task on the training assays (fixed BatchNorm statistics)",
+                 provenance={"encoder": f"{encoder_origin(encoder_name)}, trained multi-task on the training assays (fixed BatchNorm statistics)",
                              "held_out_metrics": "ROC-AUC and expected calibration error on the test assays, mean over assays and seeds"})
 
 

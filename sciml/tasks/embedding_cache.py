@@ -20,7 +20,6 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from sciml.tasks.data import TensorData
 from sciml.tasks.graph_data import GraphData
 from sciml.tasks.task import Task
 
@@ -81,12 +80,9 @@ class EmbeddingCache:
     def encode(self, tasks: Iterable[Task]) -> list[Task]:
         """The same tasks (names, groups, metadata, row order) with every graph replaced by its
         embedding; support and query stay apart. Names may repeat (a list of episodes)."""
-        out = []
-        for t in tasks:
-            support = TensorData(self.embed(t.support), t.support.y)
-            query = TensorData(self.embed(t.query), t.query.y) if len(t.query) else TensorData(support.x[:0], t.query.y)
-            out.append(Task(support, query, name=t.name, group=t.group, metadata=dict(t.metadata)))
-        return out
+        from sciml.tasks.taskset import encode_task_data
+
+        return encode_task_data(tasks, self.embed)
 
     def __len__(self) -> int:
         return len(self._cache)

@@ -246,10 +246,17 @@ def encode_tasks(tasks: Iterable[Task], encode: Any) -> list[Task]:
         tasks: Tasks (names may repeat, as in a list of episodes).
         encode: ``x -> [n, d]`` tensor (for graph data, ``x`` is the collated batch).
     """
+    return encode_task_data(tasks, lambda data: encode(data.x))
+
+
+def encode_task_data(tasks: Iterable[Task], embed: Any) -> list[Task]:
+    """As :func:`encode_tasks`, with ``embed`` given each support and query data object
+    (``TensorData`` or ``GraphData``) instead of its collated inputs, e.g.
+    :meth:`~sciml.tasks.EmbeddingCache.embed`, which looks graphs up by identity."""
     out = []
     for t in tasks:
         with torch.no_grad():
-            support = TensorData(encode(t.support.x), t.support.y)
-            query = TensorData(encode(t.query.x), t.query.y) if len(t.query) else TensorData(support.x[:0], t.query.y)
+            support = TensorData(embed(t.support), t.support.y)
+            query = TensorData(embed(t.query), t.query.y) if len(t.query) else TensorData(support.x[:0], t.query.y)
         out.append(Task(support, query, name=t.name, group=t.group, metadata=dict(t.metadata)))
     return out

@@ -96,7 +96,7 @@ def _report(ctx: RunContext, bench: Any, data: Any, specs: dict[str, Any], shots
         f"- molecules featurized: {len(mols.graphs)}; SMILES RDKit could not parse (skipped, listed in the log): {len(mols.skipped)}",
     ] + [f"  - row {r}: {msg}" for r, msg in list(mols.skipped.items())[:20]]))
     selection, history = [], bench.details["pretrain_history"]
-    start = "a GIN from random weights" if m["encoder"] == "gin" else f"Hu et al.'s released encoder {m['encoder']}"
+    start = assays.encoder_origin(m["encoder"])
     if history:
         top = max(history, key=lambda r: r["val_roc_auc"])
         decay = ctx.config["training"]["pretrain_ema_decay"]
