@@ -23,7 +23,7 @@ from sciml.astro.lightcurve import (
     sigma_clip,
 )
 
-FEATURIZER_VERSION = "1"
+FEATURIZER_VERSION = "2"
 """Bump when preprocessing changes: cached pools of older versions are recomputed."""
 
 

@@ -122,24 +122,39 @@ MAX_FREQUENCIES = 5_000_000
 """Largest trial-frequency grid of the period search (about 80 MB of float64 per array)."""
 
 
+def _lomb_scargle(lc: LightCurve):
+    try:
+        from astropy.timeseries import LombScargle
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError("The period search needs astropy: pip install 'sciml[astro]'.") from err
+    return LombScargle(lc.t, lc.mag, lc.err)
+
+
 def periodogram(
-    lc: LightCurve, min_period: float = 0.05, max_period: float | None = None, samples_per_peak: int = 5
+    lc: LightCurve, min_period: float = 0.05, max_period: float | None = None, samples_per_peak: int = 5, algorithm: str = "lra",
+    extirpolation: int = 5,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Generalized Lomb-Scargle periodogram.
+    """Generalized Lomb-Scargle periodogram on an evenly spaced frequency grid.
 
     Args:
         lc: The light curve.
         min_period: Shortest trial period [d].
         max_period: Longest trial period [d] (default: half the baseline).
-        samples_per_peak: Frequency oversampling.
+        samples_per_peak: Frequency oversampling: grid points per peak width ``1 / baseline``.
+        algorithm: astropy's approximation of the trigonometric sums: ``"lra"`` (low-rank,
+            accurate to about 1e-12) or ``"fasper"`` (Press & Rybicki, about 6x faster,
+            relative error about 1e-5).
+        extirpolation: ``fasper`` only: FFT grid points per trial frequency (astropy's
+            ``oversampling``); fewer is faster and less accurate.
 
     Returns:
-        ``(frequency [1/d], power)``.
+        ``(frequency [1/d], power)``, each ``[n_frequencies]``.
+
+    Raises:
+        LightCurveError: if the grid would exceed :data:`MAX_FREQUENCIES` (usually times not in days).
     """
-    try:
-        from astropy.timeseries import LombScargle
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError("The period search needs astropy: pip install 'sciml[astro]'.") from err
+    if algorithm not in ("lra", "fasper"):
+        raise ValueError(f"Unknown algorithm {algorithm!r}; choose 'lra' or 'fasper'.")
     max_period = max_period or max(lc.baseline / 2.0, 2 * min_period)
     n_freq = samples_per_peak * lc.baseline * (1.0 / min_period - 1.0 / max_period)
     if n_freq > MAX_FREQUENCIES:
@@ -148,18 +163,59 @@ def periodogram(
             f"shortest period {min_period:g} d), over the cap of {MAX_FREQUENCIES:.0e}. Times are read in days: a baseline "
             f"this long usually means times in seconds (divide by 86400) or hours (divide by 24)."
         )
-    ls = LombScargle(lc.t, lc.mag, lc.err)
-    freq, power = ls.autopower(
+    freq, power = _lomb_scargle(lc).autopower(
         minimum_frequency=1.0 / max_period, maximum_frequency=1.0 / min_period, samples_per_peak=samples_per_peak,
-        method="fast",
+        method="fast", method_kwds={"algorithm": algorithm, **({"trig_sum_kwds": {"oversampling": extirpolation}} if algorithm == "fasper" else {})},
     )
     return np.asarray(freq), np.asarray(power)
 
 
-def find_period(lc: LightCurve, min_period: float = 0.05, max_period: float | None = None) -> float:
-    """Period [d] of the highest Lomb-Scargle peak."""
-    freq, power = periodogram(lc, min_period, max_period)
-    return float(1.0 / freq[int(np.argmax(power))])
+PERIOD_SEARCHES = ("coarse-to-fine", "full")
+
+
+def find_period(lc: LightCurve, min_period: float = 0.05, max_period: float | None = None, search: str = "coarse-to-fine",
+                candidates: int = 20) -> float:
+    """Period [d] of the highest generalized Lomb-Scargle peak.
+
+    ``search="coarse-to-fine"`` (default) scans a grid of 2 points per peak width with the fast
+    ``fasper`` sums (3 FFT points per trial frequency: a rough power, good enough to rank
+    peaks), keeps the ``candidates`` highest local maxima (aliases of the true peak
+    among them), and evaluates the exact periodogram on a grid of 20 points per peak width
+    around each; the best of those wins. A peak between two coarse points keeps at least 81%
+    of its height on the coarse grid (before the error of the fast sums), so it is among the
+    candidates unless ``candidates`` other peaks stand about as high. On the 810 ASAS curves
+    both searches find the same peak for about 98% of the curves; where they differ the peaks
+    are near-ties, and the exact power of this search's choice is almost always the higher
+    (``benchmarks/featurize_throughput.py``). ``search="full"`` takes the maximum of the accurate periodogram
+    on a grid of 5 points per peak width everywhere (several times slower: the reference).
+
+    Args:
+        lc: The light curve (times in days).
+        min_period: Shortest trial period [d].
+        max_period: Longest trial period [d] (default: half the baseline).
+        search: ``"coarse-to-fine"`` or ``"full"``.
+        candidates: Coarse peaks refined (coarse-to-fine only).
+
+    Raises:
+        ValueError: for an unknown ``search`` or ``candidates < 1``.
+        LightCurveError: if the grid would be too large (see :func:`periodogram`).
+    """
+    if search not in PERIOD_SEARCHES:
+        raise ValueError(f"Unknown period search {search!r}; choose from {PERIOD_SEARCHES}.")
+    if search == "full":
+        freq, power = periodogram(lc, min_period, max_period)
+        return float(1.0 / freq[int(np.argmax(power))])
+    if candidates < 1:
+        raise ValueError(f"candidates must be at least 1, got {candidates}.")
+    freq, power = periodogram(lc, min_period, max_period, samples_per_peak=2, algorithm="fasper", extirpolation=3)
+    padded = np.concatenate([[-np.inf], power, [-np.inf]])
+    peaks = np.flatnonzero((padded[1:-1] >= padded[:-2]) & (padded[1:-1] >= padded[2:]))
+    best = peaks[np.argsort(-power[peaks], kind="stable")[:candidates]]
+    step = freq[1] - freq[0] if len(freq) > 1 else 1.0 / max(lc.baseline, 1e-12)
+    fine = (freq[best][:, None] + np.linspace(-step, step, 21)[None, :]).ravel()
+    fine = fine[(fine >= freq[0]) & (fine <= freq[-1])]
+    exact = _lomb_scargle(lc).power(fine, method="cython")
+    return float(1.0 / fine[int(np.argmax(exact))])
 
 
 def fold(lc: LightCurve, period: float, epoch: float | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -20,9 +20,9 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import torch
+import numpy as np
 
-from sciml.data.graph_cache import FeaturizedGraphs, featurize_rows
+from sciml.data.graph_cache import FeaturizedGraphs, GraphParts, featurize_rows, graph_from_parts
 
 FEATURIZER_VERSION = {"simple": "1", "ogb": "1", "hu": "1"}
 
@@ -54,6 +54,16 @@ def parse_smiles(smiles: str):
     if not isinstance(smiles, str) or not smiles.strip():
         raise InvalidSmilesError(f"Empty SMILES {smiles!r}: every molecule needs a SMILES string (RDKit would read it as a molecule with no atoms).")
     chem, rd_base = _rdkit()
+    with rd_base.BlockLogs():
+        mol = chem.MolFromSmiles(smiles)
+    if mol is None:
+        raise InvalidSmilesError(f"RDKit cannot parse {smiles!r}: {_rdkit_reason(smiles)}")
+    return mol
+
+
+def _rdkit_reason(smiles: str) -> str:
+    """RDKit's log lines for a SMILES that does not parse (parsed again with the log captured)."""
+    chem, rd_base = _rdkit()
     rd_base.LogToPythonLogger()
     logger = logging.getLogger("rdkit")
     buf = io.StringIO()
@@ -61,43 +71,70 @@ def parse_smiles(smiles: str):
     logger.addHandler(handler)
     propagate, logger.propagate = logger.propagate, False
     try:
-        mol = chem.MolFromSmiles(smiles)
+        chem.MolFromSmiles(smiles)
     finally:
         logger.removeHandler(handler)
         logger.propagate = propagate
-    if mol is None:
-        reason = " ".join(line.split("] ", 1)[-1] for line in buf.getvalue().splitlines() if line.strip()) or "unknown error"
-        raise InvalidSmilesError(f"RDKit cannot parse {smiles!r}: {reason}")
-    return mol
+    return " ".join(line.split("] ", 1)[-1] for line in buf.getvalue().splitlines() if line.strip()) or "unknown error"
 
 
-def _simple(mol) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    x = torch.tensor([[a.GetAtomicNum() - 1 if 0 < a.GetAtomicNum() <= 118 else 118, _index(_CHIRALITY, str(a.GetChiralTag()))]
-                      for a in mol.GetAtoms()], dtype=torch.long)
-    return (x, *_bonds(mol, 2, lambda b: [_index(_BOND_TYPES, str(b.GetBondType())), _index(_BOND_DIRS, str(b.GetBondDir()))]))
+# RDKit enum values (rdchem.ChiralType, BondType, BondDir) -> feature indices.
+_CHIRAL_SIMPLE = np.array([0, 1, 2, 3] + [3] * 60)  # unspecified, CW, CCW, other; newer tags count as other
+_CHIRAL_HU = np.array([0, 1, 2] + [0] * 61)  # CHI_OTHER and newer tags as unspecified (3-row embedding)
+_BOND_TYPE = np.full(64, -1)
+_BOND_TYPE[[1, 2, 3, 12]] = [0, 1, 2, 3]  # SINGLE, DOUBLE, TRIPLE, AROMATIC
+_BOND_DIR_SIMPLE = np.full(64, 2)
+_BOND_DIR_SIMPLE[[0, 4, 3]] = [0, 1, 2]  # NONE, ENDUPRIGHT, ENDDOWNRIGHT; others as the last
+_BOND_DIR_HU = np.zeros(64, dtype=np.int64)
+_BOND_DIR_HU[[4, 3]] = [1, 2]  # others as NONE
 
 
-def _hu(mol) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    atoms = []
-    for a in mol.GetAtoms():
-        if not 1 <= a.GetAtomicNum() <= 118:
-            raise InvalidSmilesError(f"atom {a.GetIdx()} has atomic number {a.GetAtomicNum()}: the pre-trained encoders "
-                                     "know elements 1-118 only.")
-        tag = str(a.GetChiralTag())
-        atoms.append([a.GetAtomicNum() - 1, _CHIRALITY.index(tag) if tag in _CHIRALITY[1:3] else 0])
-
-    def bond(b) -> list[int]:
-        kind = str(b.GetBondType())
-        if kind not in _BOND_TYPES:
-            raise InvalidSmilesError(f"bond {b.GetIdx()} is {kind}: the pre-trained encoders know "
-                                     f"{', '.join(_BOND_TYPES)} bonds only.")
-        direction = str(b.GetBondDir())
-        return [_BOND_TYPES.index(kind), _BOND_DIRS.index(direction) if direction in _BOND_DIRS else 0]
-
-    return (torch.tensor(atoms, dtype=torch.long).reshape(-1, 2), *_bonds(mol, 2, bond))
+def _atom_table(mol) -> np.ndarray:
+    """``[atoms, 2]`` int64: atomic number and RDKit chirality tag value."""
+    return np.array([(a.GetAtomicNum(), int(a.GetChiralTag())) for a in mol.GetAtoms()], dtype=np.int64).reshape(-1, 2)
 
 
-def _ogb(mol) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _bond_table(mol) -> np.ndarray:
+    """``[bonds, 4]`` int64: begin atom, end atom, RDKit bond type value, bond direction value."""
+    return np.array([(b.GetBeginAtomIdx(), b.GetEndAtomIdx(), int(b.GetBondType()), int(b.GetBondDir())) for b in mol.GetBonds()],
+                    dtype=np.int64).reshape(-1, 4)
+
+
+def _both_directions(bonds: np.ndarray, attr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``edge_index`` ``[2, 2 * bonds]`` (bond k as columns 2k: i->j and 2k+1: j->i) and
+    ``edge_attr`` ``[2 * bonds, width]`` with each bond's row repeated."""
+    edge_index = np.stack([bonds[:, [0, 1]].ravel(), bonds[:, [1, 0]].ravel()])
+    return edge_index, np.repeat(attr, 2, axis=0)
+
+
+def _simple(mol) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    atoms, bonds = _atom_table(mol), _bond_table(mol)
+    z = atoms[:, 0]
+    x = np.stack([np.where((z > 0) & (z <= 118), z - 1, 118), _CHIRAL_SIMPLE[np.minimum(atoms[:, 1], 63)]], 1)
+    kind = _BOND_TYPE[np.minimum(bonds[:, 2], 63)]
+    attr = np.stack([np.where(kind < 0, 3, kind), _BOND_DIR_SIMPLE[np.minimum(bonds[:, 3], 63)]], 1)
+    return (x, *_both_directions(bonds, attr))
+
+
+def _hu(mol) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    atoms, bonds = _atom_table(mol), _bond_table(mol)
+    z = atoms[:, 0]
+    bad = np.flatnonzero((z < 1) | (z > 118))
+    if len(bad):
+        raise InvalidSmilesError(f"atom {int(bad[0])} has atomic number {int(z[bad[0]])}: the pre-trained encoders "
+                                 "know elements 1-118 only.")
+    kind = _BOND_TYPE[np.minimum(bonds[:, 2], 63)]
+    bad = np.flatnonzero(kind < 0)
+    if len(bad):
+        name = str(mol.GetBondWithIdx(int(bad[0])).GetBondType())
+        raise InvalidSmilesError(f"bond {int(bad[0])} is {name}: the pre-trained encoders know "
+                                 f"{', '.join(_BOND_TYPES)} bonds only.")
+    x = np.stack([z - 1, _CHIRAL_HU[np.minimum(atoms[:, 1], 63)]], 1)
+    attr = np.stack([kind, _BOND_DIR_HU[np.minimum(bonds[:, 3], 63)]], 1)
+    return (x, *_both_directions(bonds, attr))
+
+
+def _ogb(mol) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     feats = []
     for a in mol.GetAtoms():
         feats.append([
@@ -108,10 +145,10 @@ def _ogb(mol) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     edge_index, edge_attr = _bonds(
         mol, 3, lambda b: [_index(_BOND_TYPES + ["misc"], str(b.GetBondType())), _index(_STEREO, str(b.GetStereo())), int(b.GetIsConjugated())]
     )
-    return torch.tensor(feats, dtype=torch.long), edge_index, edge_attr
+    return np.array(feats, dtype=np.int64).reshape(-1, 9), edge_index, edge_attr
 
 
-def _bonds(mol, width: int, features: Callable[[Any], list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+def _bonds(mol, width: int, features: Callable[[Any], list[int]]) -> tuple[np.ndarray, np.ndarray]:
     """``edge_index`` ``[2, 2 * bonds]`` (both directions) and int64 ``edge_attr``
     ``[2 * bonds, width]`` with ``features(bond)`` repeated for each direction."""
     rows, attrs = [], []
@@ -120,11 +157,20 @@ def _bonds(mol, width: int, features: Callable[[Any], list[int]]) -> tuple[torch
         attr = features(b)
         rows += [(i, j), (j, i)]
         attrs += [attr, attr]
-    edge_index = torch.tensor(rows, dtype=torch.long).T.reshape(2, -1) if rows else torch.zeros(2, 0, dtype=torch.long)
-    return edge_index, torch.tensor(attrs, dtype=torch.long).reshape(-1, width)
+    edge_index = np.array(rows, dtype=np.int64).T.reshape(2, -1) if rows else np.zeros((2, 0), dtype=np.int64)
+    return edge_index, np.array(attrs, dtype=np.int64).reshape(-1, width)
 
 
 FEATURIZERS = {"simple": _simple, "ogb": _ogb, "hu": _hu}
+
+
+def smiles_parts(smiles: str, featurizer: str = "simple") -> GraphParts:
+    """One molecule as :data:`~sciml.data.graph_cache.GraphParts` (numpy arrays), the plain
+    form of :func:`smiles_to_graph` that worker processes send back."""
+    if featurizer not in FEATURIZERS:
+        raise ValueError(f"Unknown featurizer {featurizer!r}; choose from {sorted(FEATURIZERS)}.")
+    x, edge_index, edge_attr = FEATURIZERS[featurizer](parse_smiles(smiles))
+    return {"x": x, "edge_index": edge_index, "edge_attr": edge_attr, "smiles": smiles}
 
 
 def smiles_to_graph(smiles: str, featurizer: str = "simple"):
@@ -135,12 +181,7 @@ def smiles_to_graph(smiles: str, featurizer: str = "simple"):
         InvalidSmilesError: with RDKit's reason.
         ValueError: for an unknown featurizer.
     """
-    if featurizer not in FEATURIZERS:
-        raise ValueError(f"Unknown featurizer {featurizer!r}; choose from {sorted(FEATURIZERS)}.")
-    from torch_geometric.data import Data
-
-    x, edge_index, edge_attr = FEATURIZERS[featurizer](parse_smiles(smiles))
-    return Data(x=x, edge_index=edge_index, edge_attr=edge_attr, smiles=smiles)
+    return graph_from_parts(smiles_parts(smiles, featurizer))
 
 
 class FeaturizedMolecules(FeaturizedGraphs):
@@ -148,6 +189,21 @@ class FeaturizedMolecules(FeaturizedGraphs):
     ``skipped`` lists every unparsable row with RDKit's reason."""
 
 
-def featurize_smiles(smiles: Sequence[str], featurizer: str = "simple") -> FeaturizedMolecules:
-    """Featurize many SMILES; invalid ones are reported (row and reason), never dropped silently."""
-    return FeaturizedMolecules(*featurize_rows(smiles, lambda _, s: smiles_to_graph(str(s), featurizer), InvalidSmilesError, "SMILES"))
+def featurize_smiles(smiles: Sequence[str], featurizer: str = "simple", workers: int | None = None,
+                     progress: bool = False) -> FeaturizedMolecules:
+    """Featurize many SMILES; invalid ones are reported (row and reason), never dropped silently.
+
+    Args:
+        smiles: SMILES strings, one per row.
+        featurizer: A key of :data:`FEATURIZERS`.
+        workers: Worker processes (default: one per core for large inputs, see
+            :func:`~sciml.data.graph_cache.worker_count`); the result does not depend on it.
+        progress: Show a progress bar.
+
+    Raises:
+        ValueError: for an unknown featurizer.
+    """
+    if featurizer not in FEATURIZERS:
+        raise ValueError(f"Unknown featurizer {featurizer!r}; choose from {sorted(FEATURIZERS)}.")
+    return FeaturizedMolecules(*featurize_rows(smiles, lambda _, s: smiles_parts(str(s), featurizer), InvalidSmilesError, "SMILES",
+                                               progress, workers))

@@ -17,9 +17,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
-from sciml.data.graph_cache import FeaturizedGraphs, cache_path, cached_featurization, featurize_rows
+from sciml.data.graph_cache import (
+    FeaturizedGraphs,
+    GraphParts,
+    cache_path,
+    cached_featurization,
+    featurize_rows,
+    graph_from_parts,
+)
 from sciml.materials.elements import MAX_Z
 
 FEATURIZER_VERSION = "1"
@@ -77,16 +83,9 @@ def to_structure(obj: Any, id: str = "structure") -> Any:
     return structure
 
 
-def structure_to_graph(structure: Any, radius: float = 8.0, max_neighbors: int = 12, id: str = "structure") -> Any:
-    """A ``torch_geometric.data.Data`` crystal graph (see the module docstring).
-
-    Also stores ``comp`` ``[1, MAX_Z + 1]`` (element fractions, for composition baselines).
-
-    Raises:
-        StructureParseError: for a disordered structure or an element beyond ``MAX_Z``.
-    """
-    from torch_geometric.data import Data
-
+def structure_parts(structure: Any, radius: float = 8.0, max_neighbors: int = 12, id: str = "structure") -> GraphParts:
+    """The crystal graph of :func:`structure_to_graph` as :data:`~sciml.data.graph_cache.GraphParts`
+    (numpy arrays), the plain form that worker processes send back."""
     structure = to_structure(structure, id)
     if not structure.is_ordered:
         raise StructureParseError(f"Structure {id} has partial occupancies; order it first "
@@ -102,15 +101,26 @@ def structure_to_graph(structure: Any, radius: float = 8.0, max_neighbors: int =
     keep = rank < max_neighbors
     counts = np.bincount(centre[keep], minlength=len(structure))
     comp = np.bincount(z, minlength=MAX_Z + 1) / len(z)
-    return Data(
-        z=torch.as_tensor(z, dtype=torch.long),
-        edge_index=torch.as_tensor(np.stack([neighbour[keep], centre[keep]]), dtype=torch.long),
-        dist=torch.as_tensor(dist[keep], dtype=torch.float32),
-        comp=torch.as_tensor(comp, dtype=torch.float32)[None],
-        short_atoms=torch.tensor([int((counts < max_neighbors).sum())]),
-        num_nodes=len(z),
-        id=str(id),
-    )
+    return {
+        "z": z.astype(np.int64),
+        "edge_index": np.stack([neighbour[keep], centre[keep]]).astype(np.int64),
+        "dist": dist[keep].astype(np.float32),
+        "comp": comp.astype(np.float32)[None],
+        "short_atoms": np.array([int((counts < max_neighbors).sum())], dtype=np.int64),
+        "num_nodes": len(z),
+        "id": str(id),
+    }
+
+
+def structure_to_graph(structure: Any, radius: float = 8.0, max_neighbors: int = 12, id: str = "structure") -> Any:
+    """A ``torch_geometric.data.Data`` crystal graph (see the module docstring).
+
+    Also stores ``comp`` ``[1, MAX_Z + 1]`` (element fractions, for composition baselines).
+
+    Raises:
+        StructureParseError: for a disordered structure or an element beyond ``MAX_Z``.
+    """
+    return graph_from_parts(structure_parts(structure, radius, max_neighbors, id))
 
 
 class FeaturizedCrystals(FeaturizedGraphs):
@@ -124,12 +134,24 @@ class FeaturizedCrystals(FeaturizedGraphs):
 
 
 def featurize_structures(structures: Sequence[Any], ids: Sequence[str] | None = None, radius: float = 8.0, max_neighbors: int = 12,
-                         progress: bool = True) -> FeaturizedCrystals:
+                         progress: bool = True, workers: int | None = None) -> FeaturizedCrystals:
     """Crystal graphs of many structures; a structure that fails is reported (row, id and
-    reason) and skipped, and the count is logged. Nothing is dropped silently."""
+    reason) and skipped, and the count is logged. Nothing is dropped silently.
+
+    Args:
+        structures: Anything :func:`to_structure` reads, one per row.
+        ids: Names used in messages and stored on the graphs (default: the row numbers).
+        radius: Neighbour cutoff [angstrom].
+        max_neighbors: Nearest neighbours kept per atom.
+        progress: Show a progress bar.
+        workers: Worker processes (default: one per core for large inputs, see
+            :func:`~sciml.data.graph_cache.worker_count`); the result does not depend on it.
+    """
     ids = list(ids) if ids is not None else [str(i) for i in range(len(structures))]
-    return FeaturizedCrystals(*featurize_rows(structures, lambda i, s: structure_to_graph(s, radius, max_neighbors, ids[i]),
-                                              StructureParseError, "structures", progress))
+    if len(ids) != len(structures):
+        raise ValueError(f"{len(ids)} ids for {len(structures)} structures: give one id per structure.")
+    return FeaturizedCrystals(*featurize_rows(structures, lambda i, s: structure_parts(s, radius, max_neighbors, ids[i]),
+                                              StructureParseError, "structures", progress, workers))
 
 
 def featurize_structures_cached(structures: Sequence[Any], ids: Sequence[str], cache_key: str, radius: float = 8.0,

@@ -30,9 +30,28 @@ def _irregular(period: float, n: int = 300, seed: int = 0, amp: float = 0.4) -> 
 @pytest.mark.parametrize("period", [0.37, 0.61, 4.3, 27.0, 180.0])
 def test_period_is_recovered_from_irregular_gappy_sampling(period: float) -> None:
     lc = _irregular(period)
-    found = find_period(lc, min_period=0.1)
-    # within a tenth of the periodogram's frequency resolution 1 / baseline
-    assert abs(1 / found - 1 / period) < 0.1 / lc.baseline
+    full = find_period(lc, min_period=0.1, search="full")
+    # within a tenth of the periodogram's frequency resolution 1 / baseline (grid step 0.2 / baseline)
+    assert abs(1 / full - 1 / period) < 0.1 / lc.baseline
+    # the coarse grid's step is 0.5 / baseline: only the refinement brings it this close
+    fast = find_period(lc, min_period=0.1)
+    assert abs(1 / fast - 1 / period) < 0.04 / lc.baseline
+
+
+def test_coarse_to_fine_finds_the_true_peak_among_daily_aliases() -> None:
+    # nightly sampling of a short period: aliases at f +- 1/d stand nearly as high as the peak
+    rng = np.random.default_rng(3)
+    nights = np.sort(rng.choice(900, 250, replace=False)).astype(float)
+    t = nights + 0.2 + 0.05 * rng.normal(size=nights.size)
+    period = 0.4137
+    mag = 11.0 + 0.3 * np.sin(2 * np.pi * t / period) + rng.normal(0, 0.03, t.size)
+    lc = LightCurve(t, mag, np.full_like(t, 0.03))
+    for search in ("coarse-to-fine", "full"):
+        assert abs(1 / find_period(lc, search=search) - 1 / period) < 0.1 / lc.baseline, search
+    with pytest.raises(ValueError, match="Unknown period search"):
+        find_period(lc, search="grid")
+    with pytest.raises(ValueError, match="candidates must be at least 1"):
+        find_period(lc, candidates=0)
 
 
 def test_phase_vector_shape_and_normalization() -> None:

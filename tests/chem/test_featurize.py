@@ -50,3 +50,34 @@ def test_moleculenet_tables() -> None:
     assert list(esol.columns) == ["smiles", "measured log solubility in mols per litre"]
     with pytest.raises(KeyError, match="choose from"):
         load_moleculenet("qm9")
+
+
+def test_hu_chirality_and_bond_conventions_by_hand() -> None:
+    # CHI_OTHER and any tag beyond CW/CCW read as unspecified; E/Z directions 1 and 2.
+    g = smiles_to_graph("F/C=C/F", "hu")
+    assert g.x.tolist() == [[8, 0], [5, 0], [5, 0], [8, 0]]
+    # bonds F-C (dir ENDUPRIGHT), C=C (none), C-F (ENDUPRIGHT): each listed both ways
+    assert g.edge_attr.tolist() == [[0, 1], [0, 1], [1, 0], [1, 0], [0, 1], [0, 1]]
+    assert g.edge_index.tolist() == [[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]]
+    assert smiles_to_graph("F/C=C\\F", "hu").edge_attr[4].tolist() == [0, 2]  # ENDDOWNRIGHT
+    assert smiles_to_graph("N#N", "hu").edge_attr.tolist() == [[2, 0], [2, 0]]
+    with pytest.raises(InvalidSmilesError, match="DATIVE"):
+        smiles_to_graph("N->[Fe]", "hu")
+    with pytest.raises(InvalidSmilesError, match="atomic number 0"):
+        smiles_to_graph("*C", "hu")
+    assert smiles_to_graph("*C", "simple").x[0, 0].item() == 118  # the dummy atom's own row in the simple featurizer
+
+
+def test_worker_processes_give_the_same_graphs_in_the_same_order() -> None:
+    smiles = [("C" * (1 + i % 7)) + ("O" if i % 3 else "N") for i in range(700)]
+    for bad in (5, 300, 699):
+        smiles[bad] = "C1CC("
+    one = featurize_smiles(smiles, "hu", workers=1)
+    two = featurize_smiles(smiles, "hu", workers=2)
+    assert one.rows == two.rows == [i for i in range(700) if i not in (5, 300, 699)]
+    assert one.skipped.keys() == two.skipped.keys() == {5, 300, 699}
+    for a, b in zip(one.graphs, two.graphs):
+        assert a.smiles == b.smiles and a.x.equal(b.x) and a.edge_index.equal(b.edge_index) and a.edge_attr.equal(b.edge_attr)
+    assert one.graphs[one.rows.index(6)].x.tolist() == [[5, 0]] * 7 + [[6, 0]]  # row 6: seven carbons then a nitrogen
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        featurize_smiles(smiles, workers=0)
