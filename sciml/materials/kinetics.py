@@ -18,18 +18,96 @@ DIVERGENCE_T50_FACTOR = 10.0
 
 def adapted_t50(adapted: Any, temperature_K: float) -> float:
     """Time to half transformation [s] of an adapted JMAK or JMAKArrhenius law at
-    ``temperature_K`` (ignored for isothermal JMAK)."""
-    model = adapted.model
+    ``temperature_K`` (ignored for isothermal JMAK); of a weighted combination of such laws
+    (:class:`~sciml.meta.stacking.StackedPredictor`), read off its predicted curve
+    (:func:`curve_t50`)."""
+    model = getattr(adapted, "model", None)
     if isinstance(model, JMAKArrhenius):
         return float(model.t50(temperature_K, dict(adapted.params)))
     if isinstance(model, JMAK):
         return float(adapted.physical_params()["t50"].value)
-    raise TypeError(f"t50 is defined for JMAK and JMAKArrhenius laws, not {type(model).__name__}.")
+    law = _component_law(adapted)
+    if law is not None:
+        return curve_t50(_curve(adapted, law, temperature_K))
+    raise TypeError(f"t50 is defined for JMAK and JMAKArrhenius laws, not {type(model or adapted).__name__}.")
 
 
-def adapted_n(adapted: Any) -> float:
-    """Avrami exponent of an adapted JMAK-type law."""
-    return float(adapted.physical_params()["n"].value)
+def adapted_n(adapted: Any, temperature_K: float | None = None) -> float:
+    """Avrami exponent of an adapted JMAK-type law; of a weighted combination of such laws, the
+    local exponent at its t50 (:func:`curve_avrami_exponent`, at ``temperature_K``)."""
+    law = _component_law(adapted) if getattr(adapted, "model", None) is None else None
+    if law is None:
+        return float(adapted.physical_params()["n"].value)
+    if temperature_K is None and isinstance(law, JMAKArrhenius):
+        raise ValueError("The Avrami exponent of a combination of JMAK-Arrhenius laws depends on the temperature: give temperature_K.")
+    curve = _curve(adapted, law, temperature_K)
+    return curve_avrami_exponent(curve, curve_t50(curve))
+
+
+def _component_law(adapted: Any) -> Any:
+    """The law of a combination's components (all must be one JMAK-type law), or ``None``."""
+    parts = getattr(adapted, "adapted", None)
+    if not isinstance(parts, dict) or not parts:
+        return None
+    laws = {type(getattr(p, "model", None)) for p in parts.values()}
+    if len(laws) != 1 or not issubclass(next(iter(laws)), (JMAK, JMAKArrhenius)):
+        return None
+    return next(iter(parts.values())).model
+
+
+def law_inputs(adapted: Any, t: Any, temperature_K: float | None) -> Any:
+    """Inputs ``[n]`` (isothermal JMAK) or ``[n, 2]`` (time [s], temperature [K]) at times ``t``
+    [s], laid out and typed as the law of ``adapted`` (an adapted law, or a combination of them)
+    reads them."""
+    import torch
+
+    law = getattr(adapted, "model", None) or _component_law(adapted)
+    if law is None:
+        raise TypeError(f"{type(adapted).__name__} is neither an adapted JMAK-type law nor a combination of them.")
+    times = torch.as_tensor(t, dtype=torch.float64)
+    x = torch.stack([times, torch.full_like(times, float(temperature_K))], 1) if isinstance(law, JMAKArrhenius) else times
+    return x.to(next(law.parameters()).dtype)
+
+
+def _curve(adapted: Any, law: Any, temperature_K: float | None) -> Any:
+    """``X(t)`` [t in s, array] of ``adapted`` at ``temperature_K``."""
+
+    def x_of(t: np.ndarray) -> np.ndarray:
+        return np.asarray(adapted.predict(law_inputs(adapted, t, temperature_K)).detach().double().reshape(-1))
+
+    return x_of
+
+
+T50_SEARCH_S = (1e-3, 1e13)
+"""Times [s] searched for the half-transformation time of a predicted curve."""
+
+
+def curve_t50(curve: Any, rounds: int = 5) -> float:
+    """The time [s] where a non-decreasing curve ``X(t)`` first reaches 0.5: a log-spaced scan of
+    :data:`T50_SEARCH_S`, then ``rounds`` scans of 33 points inside the bracket (each shrinks it
+    32-fold), then linear interpolation in log time. ``nan`` if it never does."""
+    log_t = np.linspace(*np.log(T50_SEARCH_S), 321)
+    for _ in range(rounds + 1):
+        x = curve(np.exp(log_t))
+        above = np.flatnonzero(x >= 0.5)
+        if len(above) == 0:
+            return float("nan")
+        i = int(above[0])
+        if i == 0:
+            return float(np.exp(log_t[0]))
+        lo, hi, x_lo, x_hi = log_t[i - 1], log_t[i], x[i - 1], x[i]
+        log_t = np.linspace(lo, hi, 33)
+    return float(np.exp(lo + (hi - lo) * (0.5 - x_lo) / (x_hi - x_lo))) if x_hi > x_lo else float(np.exp(hi))
+
+
+def curve_avrami_exponent(curve: Any, t: float, step: float = 1e-3) -> float:
+    """Local Avrami exponent ``d ln(-ln(1 - X)) / d ln t`` of a curve at time ``t`` [s] (central
+    difference in log time); for a JMAK curve it is ``n`` at every time."""
+    if not math.isfinite(t):
+        return float("nan")
+    x = np.clip(curve(np.array([t * math.exp(-step), t * math.exp(step)])), 1e-12, 1 - 1e-12)
+    y = np.log(-np.log1p(-x))
+    return float((y[1] - y[0]) / (2 * step))
 
 
 def is_diverged(n: float, t50: float, t50_true: float) -> bool:
@@ -37,6 +115,11 @@ def is_diverged(n: float, t50: float, t50_true: float) -> bool:
     lo, hi = DIVERGENCE_N_RANGE
     ratio = t50 / t50_true
     return not (lo <= n <= hi) or not (1 / DIVERGENCE_T50_FACTOR <= ratio <= DIVERGENCE_T50_FACTOR) or math.isnan(ratio)
+
+
+def _first_temperature(task: Any, temperature_key: str) -> float | None:
+    temps = task.metadata.get(temperature_key)
+    return temps[0] if isinstance(temps, (list, tuple)) else temps
 
 
 def _pairs(task: Any, t50_key: str, temperature_key: str) -> list[tuple[float, float]]:
@@ -64,10 +147,10 @@ def kinetics_metrics(t50_key: str = "t50_s", n_key: str = "n", temperature_key: 
         return _nan_to_inf(sum(errs) / len(errs))
 
     def n_err(ad: Any, task: Any) -> float:
-        return _nan_to_inf(abs(adapted_n(ad) / task.metadata[n_key] - 1.0))
+        return _nan_to_inf(abs(adapted_n(ad, _first_temperature(task, temperature_key)) / task.metadata[n_key] - 1.0))
 
     def diverged(ad: Any, task: Any) -> float:
-        n = adapted_n(ad)
+        n = adapted_n(ad, _first_temperature(task, temperature_key))
         return float(any(is_diverged(n, adapted_t50(ad, temp), ref) for temp, ref in _pairs(task, t50_key, temperature_key)))
 
     def rmse_x(ad: Any, task: Any) -> float:

@@ -3,8 +3,9 @@
 Learners: :class:`MAML` (second order; ``first_order=True`` for FOMAML), :class:`ANIL`,
 :class:`MetaSGD`, :class:`Reptile`, :class:`ProtoNet`, :class:`MatchingNet`, :class:`DeepKernelGP`
 (a Gaussian-process head on a meta-learned kernel); baselines :class:`Scratch`,
-:class:`FineTune`, :class:`CurveFit` and :class:`PriorMAP` (empirical Bayes). All share ``fit`` / ``adapt`` / ``evaluate`` /
-``save`` / ``load``.
+:class:`FineTune`, :class:`CurveFit` and :class:`PriorMAP` (empirical Bayes); :class:`SuperLearner` stacks
+any of them with weights fitted on out-of-fold predictions (folds over tasks). All share ``fit`` /
+``adapt`` / ``evaluate``; the engine's learners also ``save`` / ``load``.
 """
 
 from sciml.meta.adapted import Adapted
@@ -19,6 +20,7 @@ from sciml.meta.metasgd import MetaSGD
 from sciml.meta.prior_map import PriorMAP
 from sciml.meta.protonet import ProtoNet
 from sciml.meta.reptile import Reptile
+from sciml.meta.stacking import SuperLearner
 
 LEARNERS: dict[str, type[Learner]] = {
     cls.__name__.lower(): cls for cls in (MAML, ANIL, MetaSGD, Reptile, ProtoNet, MatchingNet, DeepKernelGP, Scratch, FineTune,
@@ -30,8 +32,10 @@ DOMAIN_LEARNERS: dict[str, str] = {
     "tanimotoknn": "sciml.chem.fingerprints:TanimotoKNN",
     "compositionridge": "sciml.materials.composition:CompositionRidge",
     "avramiplot": "sciml.materials.avrami:AvramiPlot",
+    "superlearner": "sciml.meta.stacking:SuperLearner",
 }
-"""Learners of one domain, imported when named (their optional dependencies load only then)."""
+"""Learners imported when named: those of one domain, and :class:`SuperLearner` (scikit-learn);
+their optional dependencies load only then."""
 
 
 def resolve_learner(name: str) -> type[FewShotLearner]:
@@ -67,5 +71,5 @@ def resolve_learner(name: str) -> type[FewShotLearner]:
 
 __all__ = [
     "ANIL", "DOMAIN_LEARNERS", "LEARNERS", "MAML", "Adapted", "CurveFit", "DeepKernelGP", "FewShotLearner", "FineTune", "Learner", "MatchingNet", "MetaSGD", "PriorMAP", "ProtoNet", "Reptile",
-    "Scratch", "resolve_learner",
+    "Scratch", "SuperLearner", "resolve_learner",
 ]

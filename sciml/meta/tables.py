@@ -18,7 +18,7 @@ Example:
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -188,3 +188,42 @@ def build_learner(label: str, spec: Mapping[str, Any], model: nn.Module) -> tupl
 def enabled_learners(cfg: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     """``[learners.*]`` tables not switched off with ``enabled = false``, in file order."""
     return {k: v for k, v in cfg.get("learners", {}).items() if v.get("enabled", True)}
+
+
+def is_stack(spec: Mapping[str, Any]) -> bool:
+    """Whether a learner table is a :class:`~sciml.meta.stacking.SuperLearner`."""
+    return str(spec.get("class", "")).lower() == "superlearner"
+
+
+def build_stack(label: str, spec: Mapping[str, Any], tables: Mapping[str, Mapping[str, Any]],
+                build: Callable[[str, Mapping[str, Any]], Any]) -> Any:
+    """A :class:`~sciml.meta.stacking.SuperLearner` from its table: ``learners`` lists the labels
+    of other learner tables (switched-off ones too: a base learner need not be a row of its
+    own), each built with ``build(label, table)``; the other keys are its arguments::
+
+        [learners.SuperLearner]
+        class = "SuperLearner"
+        learners = ["MAML", "MetaSGD", "pooled-init"]
+        folds = 4
+
+    Raises:
+        ValueError: for a missing or unknown base label, a stack inside a stack, or an
+            argument SuperLearner does not take.
+    """
+    from sciml.meta.stacking import SuperLearner
+
+    bases = spec.get("learners")
+    if not isinstance(bases, Sequence) or isinstance(bases, str) or len(bases) < 2:
+        raise ValueError(f"[learners.{label}] (SuperLearner) needs learners = [two or more labels of other learner tables].")
+    unknown = [b for b in bases if b not in tables or b == label]
+    if unknown:
+        raise ValueError(f"[learners.{label}]: unknown base learner(s) {unknown}; choose from "
+                         f"{[k for k in tables if k != label]}{_closest(str(unknown[0]), [k for k in tables if k != label])}.")
+    nested = [b for b in bases if is_stack(tables[b])]
+    if nested:
+        raise ValueError(f"[learners.{label}]: {nested} are stacks themselves; stack their base learners directly.")
+    args = {k: v for k, v in spec.items() if k not in (*SPEC_KEYS, *FIT_KEYS, "learners")}
+    try:
+        return SuperLearner({b: build(b, {**tables[b], "enabled": True}) for b in bases}, **args)
+    except TypeError as err:
+        raise ValueError(f"[learners.{label}] (SuperLearner): {err}") from None

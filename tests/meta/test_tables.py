@@ -8,6 +8,7 @@ from torch import nn
 
 from sciml.meta import MAML, CurveFit, ProtoNet, Reptile, resolve_learner
 from sciml.meta.tables import build_learner, learner_specs
+from sciml.models import MLP
 
 CATALOGUE = {"MAML": {"class": "MAML", "inner_lr": 0.05, "inner_steps": 1}, "centroid": {"class": "ProtoNet", "model": "none"}}
 
@@ -117,3 +118,32 @@ def test_signal_options_are_checked(table: dict, message: str) -> None:
 
     with pytest.raises((ValueError, TypeError), match=message):
         signal_specs({"x": table})
+
+
+def test_a_stack_is_built_from_other_learner_tables() -> None:
+    from sciml.meta.stacking import SuperLearner
+    from sciml.meta.tables import build_stack, is_stack
+
+    tables = {
+        "MAML": {"class": "MAML", "inner_lr": 0.1},
+        "FT": {"class": "FineTune", "enabled": False},  # a base learner need not be a row of its own
+        "stack": {"class": "SuperLearner", "learners": ["MAML", "FT"], "folds": 3},
+    }
+    built: list[str] = []
+
+    def build(label: str, table: dict) -> object:
+        built.append(label)
+        assert table["enabled"] is True
+        return build_learner(label, table, MLP(1, (8,), 1))[0]
+
+    stack = build_stack("stack", tables["stack"], tables, build)
+    assert isinstance(stack, SuperLearner) and stack.folds == 3 and built == ["MAML", "FT"]
+    assert stack.learners["MAML"].inner_lr == 0.1 and is_stack(tables["stack"]) and not is_stack(tables["MAML"])
+    with pytest.raises(ValueError, match="unknown base learner"):
+        build_stack("stack", {**tables["stack"], "learners": ["MAML", "MAMl"]}, tables, build)
+    with pytest.raises(ValueError, match="two or more labels"):
+        build_stack("stack", {**tables["stack"], "learners": "MAML"}, tables, build)
+    with pytest.raises(ValueError, match="stacks themselves"):
+        build_stack("outer", {"class": "SuperLearner", "learners": ["MAML", "stack"]}, tables, build)
+    with pytest.raises(ValueError, match="unexpected keyword"):
+        build_stack("stack", {**tables["stack"], "fold": 3}, tables, build)

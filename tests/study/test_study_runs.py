@@ -61,13 +61,16 @@ def test_study_writes_a_complete_run_folder(study: str, tmp_path: Path) -> None:
 def test_jmak_study_compares_every_method_on_the_same_points(tmp_path: Path) -> None:
     run_dir = _run("jmak-synthetic-alloys", tmp_path)
     results = pd.read_csv(run_dir / "results.csv")
-    assert set(results.learner) == {"MAML", "MetaSGD", "Reptile", "MAML-SGD", "pooled-init", "curve_fit"}
+    assert set(results.learner) == {"MAML", "MetaSGD", "Reptile", "MAML-SGD", "pooled-init", "curve_fit", "SuperLearner"}
     assert set(results.metric) == {"t50_rel_error", "n_rel_error", "diverged", "rmse_X"}
     for label in ("MAML", "MetaSGD", "Reptile", "MAML-SGD"):  # every meta-learned law is saved as a prior
         prior = load_prior(run_dir / "priors" / label)
         assert prior.noise["sd"] == 0.03 and any(k.endswith("t50_rel_error/k=3") for k in prior.metrics)
     counts = results.groupby(["learner", "shots"]).task.nunique()
     assert counts.nunique() == 1  # every method calibrated every held-out isotherm at every k
+    stack = (run_dir / "report.md").read_text().split("## SuperLearner: weights and cross-validated risks")[1].split("\n## ")[0]
+    rows = [line for line in stack.splitlines() if line.startswith(("| 2 |", "| 3 |"))]
+    assert len(rows) == 2 * 5  # k = 2, 3: four base learners and the stack
 
 
 def test_module_entry_point_lists_studies() -> None:

@@ -22,7 +22,8 @@ from sciml.materials.kinetics import kinetics_metrics, kinetics_table, prior_cen
 from sciml.materials.plots import plot_isotherm_gallery, plot_kinetics_errors
 from sciml.materials.synthetic_alloys import SyntheticAlloyFamily, check_families_against_table, time_only
 from sciml.meta import CurveFit
-from sciml.meta.tables import build_learner, enabled_learners
+from sciml.meta.stacking import SuperLearner
+from sciml.meta.tables import build_learner, build_stack, enabled_learners, is_stack
 from sciml.models.laws import JMAK, JMAKArrhenius
 from sciml.prior.domains.law import law_prior
 from sciml.study.context import RunContext
@@ -44,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
         "MAML-SGD": {"class": "MAML", "inner_optimizer": "sgd", "inner_lr": 1.0, "inner_steps": 5, "outer_lr": 0.03, "meta_batch_size": 32},
         "pooled-init": {"class": "FineTune", "outer_lr": 0.03, "meta_batch_size": 32, **_GN},
         "curve_fit": {"class": "CurveFit"},
+        "SuperLearner": {"class": "SuperLearner", "learners": ["MAML", "MetaSGD", "Reptile", "pooled-init"], "folds": 4},
     },
 }
 
@@ -72,8 +74,15 @@ def run(ctx: RunContext) -> None:
     ctx.log(f"{len(train)} train / {len(val)} validation / {len(test)} test isotherms; alloys never shared across splits")
     specs = enabled_learners(cfg)
     curve_fits = [label for label, spec in specs.items() if spec["class"].lower() == "curvefit"]
-    makers = {label: (lambda: CurveFit(JMAK().double())) if label in curve_fits else
-              (lambda label=label, spec=spec: build_learner(label, spec, family.nominal_law())[0]) for label, spec in specs.items()}
+
+    def make(label: str, spec: dict[str, Any]) -> Any:
+        if label in curve_fits:
+            return CurveFit(JMAK().double())
+        if is_stack(spec):
+            return build_stack(label, spec, cfg["learners"], lambda base, table: build_learner(base, table, family.nominal_law())[0])
+        return build_learner(label, spec, family.nominal_law())[0]
+
+    makers = {label: (lambda label=label, spec=spec: make(label, spec)) for label, spec in specs.items()}
     bench = fit_and_evaluate(
         makers, train, test, val=val, fit={k: tr[k] for k in ("iterations", "shots", "eval_every", "seed")},
         fit_overrides={label: {k: v for k, v in spec.items() if k in ("iterations", "shots", "eval_every")} for label, spec in specs.items()},
@@ -81,7 +90,7 @@ def run(ctx: RunContext) -> None:
         metrics=kinetics_metrics(), study=ctx.name, dataset=f"synthetic:{d['family']}", log=ctx.log)
     ctx.add_benchmark(bench)
     results, order = bench.results, list(specs)
-    laws = {label: learner for label, learner in bench.learners.items() if isinstance(learner.model, JMAKArrhenius)}
+    laws = {label: learner for label, learner in bench.learners.items() if isinstance(getattr(learner, "model", None), JMAKArrhenius)}
     for label, learner in laws.items():
         ctx.save_prior(label, law_prior(learner, train, d["noise_sd"], metrics=held_out_metrics(results, label, "median"),
                                         provenance={"noise": "the generator's measurement noise"}))
@@ -106,6 +115,14 @@ def run(ctx: RunContext) -> None:
                     "Student-t interval over seeds.\n\n" + markdown_table(summary.drop(columns=["n_seeds"])))
     if laws:
         ctx.add_section("Meta-learned initializations (the priors' centres)", markdown_table(prior_centres(laws, test[0])))
+    for label, learner in bench.learners.items():
+        if isinstance(learner, SuperLearner):
+            ctx.add_section(f"{label}: weights and cross-validated risks", (
+                f"Weights of the base learners for each support size k, fitted on out-of-fold predictions of the training alloys "
+                f"({learner.folds} folds over alloys: every base learner is meta-trained without the held-out alloys, then "
+                f"calibrated on k points of each held-out isotherm). *cv_mse*: mean squared error of X on the rest of those "
+                f"isotherms; the stack's own risk refits the weights without each fold in turn. For a stack, t50 and n are read "
+                f"off its predicted curve (n: the local Avrami exponent at t50).\n\n" + markdown_table(learner.summary())))
     ctx.save_figure(plot_kinetics_errors(results, order, BASELINES), "error_vs_k",
                     "Held-out alloys: calibration error and divergence vs number of measured points.")
     ctx.save_figure(plot_isotherm_gallery(test, bench.learners, ks, ev["seeds"][0], dashed=BASELINES), "example_calibrations",
