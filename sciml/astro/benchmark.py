@@ -24,6 +24,7 @@ from sciml.tasks import EpisodeSampler, Task, TaskSet, TensorData
 LEARNERS: dict[str, dict[str, Any]] = {
     "nearest-centroid": {"class": "ProtoNet", "model": "none"},
     "ProtoNet-MLP": {"class": "ProtoNet", "model": "mlp"},
+    "SiameseNet-MLP": {"class": "SiameseNet", "model": "mlp"},
     "ProtoNet-CNN": {"class": "ProtoNet", "model": "cnn"},
     "ProtoNet-CNN (sim+real)": {"class": "ProtoNet", "model": "cnn", "pretrain": "simulated"},
     "MAML-MLP": {"class": "MAML", "model": "mlp", "loss": "cross_entropy", "inner_lr": 0.1, "inner_steps": 5, "first_order": True,
@@ -35,13 +36,13 @@ LEARNERS: dict[str, dict[str, Any]] = {
 and the options of :data:`SIGNAL_OPTIONS`; :mod:`sciml.meta.tables`). ``nearest-centroid``
 learns nothing (the floor)."""
 
-FEATURE_LEARNERS = ("nearest-centroid", "ProtoNet-MLP", "MAML-MLP", "FineTune-MLP")
+FEATURE_LEARNERS = ("nearest-centroid", "ProtoNet-MLP", "SiameseNet-MLP", "MAML-MLP", "FineTune-MLP")
 """The learners of :data:`LEARNERS` that read features."""
 
 SIGNAL_OPTIONS: dict[str, Any] = {"model": "mlp", "pretrain": "none"}
 """Learner options. ``model``: ``"none"`` (the standardized features as they are), ``"mlp"``
 (an MLP on the standardized features, 64-64 hidden) or ``"cnn"`` (a
-:class:`~sciml.models.PhaseCNN` on the folded shape); a ``ProtoNet``'s model embeds in 32
+:class:`~sciml.models.PhaseCNN` on the folded shape); a ``ProtoNet``'s (or ``SiameseNet``'s) model embeds in 32
 dimensions, a ``FineTune``'s classifies the training classes, any other learner's the episode's
 classes. ``pretrain``: ``"simulated"`` first trains on episodes of simulated classes (folded
 shapes only), ``"none"`` does not. ``FineTune`` trains on the training classes pooled, the

@@ -1,7 +1,7 @@
 """The meta-learning engine, on ``torch.func``, for any unmodified ``nn.Module``.
 
 Learners: :class:`MAML` (second order; ``first_order=True`` for FOMAML), :class:`ANIL`,
-:class:`MetaSGD`, :class:`Reptile`, :class:`ProtoNet`, :class:`MatchingNet`, :class:`DeepKernelGP`
+:class:`MetaSGD`, :class:`Reptile`, :class:`ProtoNet`, :class:`MatchingNet`, :class:`SiameseNet`, :class:`DeepKernelGP`
 (a Gaussian-process head on a meta-learned kernel); baselines :class:`Scratch`,
 :class:`FineTune`, :class:`CurveFit` and :class:`PriorMAP` (empirical Bayes); :class:`SuperLearner` stacks
 any of them with weights fitted on out-of-fold predictions (folds over tasks). All share ``fit`` /
@@ -20,10 +20,11 @@ from sciml.meta.metasgd import MetaSGD
 from sciml.meta.prior_map import PriorMAP
 from sciml.meta.protonet import ProtoNet
 from sciml.meta.reptile import Reptile
+from sciml.meta.siamese import SiameseNet
 from sciml.meta.stacking import SuperLearner
 
 LEARNERS: dict[str, type[Learner]] = {
-    cls.__name__.lower(): cls for cls in (MAML, ANIL, MetaSGD, Reptile, ProtoNet, MatchingNet, DeepKernelGP, Scratch, FineTune,
+    cls.__name__.lower(): cls for cls in (MAML, ANIL, MetaSGD, Reptile, ProtoNet, MatchingNet, SiameseNet, DeepKernelGP, Scratch, FineTune,
                                          CurveFit, PriorMAP)
 }
 
@@ -71,5 +72,5 @@ def resolve_learner(name: str) -> type[FewShotLearner]:
 
 __all__ = [
     "ANIL", "DOMAIN_LEARNERS", "LEARNERS", "MAML", "Adapted", "CurveFit", "DeepKernelGP", "FewShotLearner", "FineTune", "Learner", "MatchingNet", "MetaSGD", "PriorMAP", "ProtoNet", "Reptile",
-    "Scratch", "SuperLearner", "resolve_learner",
+    "Scratch", "SiameseNet", "SuperLearner", "resolve_learner",
 ]

@@ -17,6 +17,7 @@ from sciml.meta import (
     ProtoNet,
     Reptile,
     Scratch,
+    SiameseNet,
 )
 from sciml.models import MLP
 from sciml.models.laws import JMAK, Arrhenius, JMAKArrhenius, LinearBasis
@@ -112,6 +113,11 @@ class TestProtoNet(LearnerConformance):
 class TestMatchingNet(TestProtoNet):
     def make_learner(self) -> MatchingNet:
         return MatchingNet(MLP(2, (8,), 4), n_way=2, fce_dim=4, fce_steps=2, meta_batch_size=2)
+
+
+class TestSiameseNet(TestProtoNet):
+    def make_learner(self) -> SiameseNet:
+        return SiameseNet(MLP(2, (8,), 4), n_way=2, meta_batch_size=2)
 
 
 class TestDeepKernelGPClassifier(TestProtoNet):

@@ -23,7 +23,7 @@ def test_asas_study_never_tests_on_training_classes(tmp_path: Path) -> None:
     ])
     results = pd.read_csv(run_dir / "results.csv")
     assert set(results.metric) == {"accuracy", "ece"}
-    assert set(results.learner) >= {"nearest-centroid", "ProtoNet-CNN", "MAML-MLP", "FineTune-MLP"}
+    assert set(results.learner) >= {"nearest-centroid", "ProtoNet-CNN", "SiameseNet-MLP", "MAML-MLP", "FineTune-MLP"}
     report = (run_dir / "report.md").read_text()
     assert "split 0: train" in report
     line = next(ln for ln in report.splitlines() if ln.startswith("- split 0: train"))

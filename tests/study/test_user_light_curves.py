@@ -24,7 +24,7 @@ def test_asas_protocol_runs_on_a_users_light_curves(tmp_path: Path) -> None:
     run_dir = run_study("asas-fewshot", tmp_path / "runs", [
         f'data.curves="{tmp_path / "my_curves.csv"}"', "episodes.min_members=8", "episodes.train_classes=3", "episodes.n_way=2",
         "episodes.queries=2", "episodes.iterations=2", "episodes.test_episodes=5", "episodes.splits=[0]", "episodes.shots=[1]",
-        *(f'learners."{label}".enabled=false' for label in ("ProtoNet-CNN", "ProtoNet-CNN (sim+real)", "MAML-MLP", "FineTune-MLP"))])
+        *(f'learners."{label}".enabled=false' for label in ("ProtoNet-CNN", "ProtoNet-CNN (sim+real)", "SiameseNet-MLP", "MAML-MLP", "FineTune-MLP"))])
     results = pd.read_csv(run_dir / "results.csv")
     assert set(results.dataset) == {"my_curves:split0"} and set(results.learner) == {"nearest-centroid", "ProtoNet-MLP"}
     assert (run_dir / "priors" / "my_curves-protonet-mlp" / "prior.json").is_file()
