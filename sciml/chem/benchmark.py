@@ -108,20 +108,21 @@ def build_gin(model: Mapping[str, Any], out: int, seed: int, released: bool = Tr
         return GIN(out, hidden=model["hidden"], layers=model["layers"], norm=model["norm"], pooling=model["pooling"],
                    dropout=model["dropout"])
     from sciml.data.pretrained_gnns import hu_encoder_file
-    from sciml.models.gnn import HuGNN, pretrained
+    from sciml.models.gnn import pretrained
 
     arch, path = hu_encoder_file(model["encoder"])
-    net = pretrained(arch, path, out_features=out, dropout=model["dropout"], norm=model["norm"], pooling=model["pooling"])
-    if released:
-        return net
-    torch.manual_seed(seed)
-    return HuGNN(arch, out, layers=len(net.gnns), hidden=net.head.in_features, dropout=model["dropout"], norm=model["norm"],
-                 pooling=model["pooling"])
+    return pretrained(arch, path, out_features=out, dropout=model["dropout"], norm=model["norm"], pooling=model["pooling"],
+                      weights="released" if released else "random")
 
 
 def encoder_width(model: Mapping[str, Any]) -> int:
-    """Width of the molecule embeddings of ``model``'s encoder."""
-    return int(model["hidden"]) if model["encoder"] == "gin" else int(build_gin(model, 1, 0).head.in_features)
+    """Width of the molecule embeddings of ``model``'s encoder (read from the encoder file's shapes)."""
+    if model["encoder"] == "gin":
+        return int(model["hidden"])
+    from sciml.data.pretrained_gnns import hu_encoder_file
+    from sciml.models.gnn.pretrained import encoder_state
+
+    return encoder_state(hu_encoder_file(model["encoder"])[1])[2]
 
 
 def check_featurizer(model: Mapping[str, Any], featurizer: str) -> None:
@@ -141,7 +142,7 @@ def learner_specs(learners: Sequence[str] | Mapping[str, Mapping[str, Any]] = tu
     Raises:
         ValueError: for an unknown learner, class or key, or inconsistent body options.
     """
-    from sciml.meta import FineTune, Learner, ProtoNet, Scratch
+    from sciml.meta import DeepKernelGP, FineTune, Learner, MatchingNet, ProtoNet, Scratch
     from sciml.meta.tables import learner_specs as parse
 
     specs = parse(learners, LEARNERS, options=BODY, choices=BODY_CHOICES)
@@ -152,6 +153,9 @@ def learner_specs(learners: Sequence[str] | Mapping[str, Mapping[str, Any]] = tu
                              "initialization has no statistics to keep).")
         if issubclass(spec.cls, FineTune) and o["body"] != "frozen":
             raise ValueError(f"learners.{label}: FineTune fine-tunes a head on the pretrained body; set body = 'frozen'.")
+        if issubclass(spec.cls, (DeepKernelGP, MatchingNet)) and o["body"] != "frozen":
+            raise ValueError(f"learners.{label}: {spec.kind} runs on the frozen pretrained body's cached embeddings here; "
+                             "set body = 'frozen'.")
         if issubclass(spec.cls, Scratch) and o["body"] == "frozen":
             raise ValueError(f"learners.{label}: Scratch trains a fresh GIN; body = 'frozen' does not apply.")
         if not issubclass(spec.cls, Learner) and o["body"] == "frozen":
@@ -213,7 +217,7 @@ def train_learner(spec: Any, source: Any, val: list[Task], pretrained: nn.Module
     common = {"outer_lr": tr["outer_lr"], "meta_batch_size": tr["meta_batch_size"]}
     if not issubclass(spec.cls, Learner):
         return None, None, spec.build()
-    if (_needs_pretrained_body(spec) or issubclass(spec.cls, (DeepKernelGP, MatchingNet))) and pretrained is None:
+    if _needs_pretrained_body(spec) and pretrained is None:
         raise ValueError(f"{label} adapts on the pretrained body: pass the pretrained GIN.")
     is_protonet = issubclass(spec.cls, ProtoNet)
     if o["body"] == "frozen":

@@ -268,3 +268,18 @@ def test_gradients_are_the_same_on_every_run_with_two_threads(arch: str) -> None
         torch.set_num_threads(before)
     for g in grads[1:]:
         assert torch.equal(g, grads[0])
+
+
+def test_random_weights_keep_the_files_architecture() -> None:
+    path = _encoders_dir() / "gcn_supervised_contextpred.pth"
+    released = pretrained("gcn", path)
+    torch.manual_seed(3)
+    random = pretrained("gcn", path, weights="random")
+    torch.manual_seed(3)
+    by_hand = HuGNN("gcn", 1, layers=5, hidden=300)
+    assert random.state_dict().keys() == released.state_dict().keys()
+    for name, value in random.state_dict().items():
+        assert torch.equal(value, by_hand.state_dict()[name]), name
+    assert not torch.equal(random.state_dict()["x_embedding1.weight"], released.state_dict()["x_embedding1.weight"])
+    with pytest.raises(ValueError, match="weights must be 'released' or 'random'"):
+        pretrained("gcn", path, weights="pretrained")

@@ -85,6 +85,7 @@ def test_pretraining_rejects_an_ema_decay_outside_zero_to_one() -> None:
     (['learners.MAML.batch_statistics="running"'], "learners.MAML.batch_statistics must be 'task'"),
     (['learners.ANIL.batch_statistics="pretrained"', 'learners.ANIL.init="random"'], "needs learners.ANIL.init = 'pretrained'"),
     (['learners.FineTune.body="meta-trained"'], "set body = 'frozen'"),
+    (['learners."GP head (frozen body)".body="meta-trained"'], "DeepKernelGP runs on the frozen pretrained body"),
     (['learners.MAML.inner_stepz=3'], "Did you mean 'learners.MAML.inner_steps'"),
 ])
 def test_study_rejects_inconsistent_batch_statistics(tmp_path: Path, overrides: list[str], message: str,

@@ -265,8 +265,25 @@ def _guess_arch(state: dict[str, Tensor]) -> str | None:
     return None
 
 
+def encoder_state(path: str | Path) -> tuple[dict[str, Tensor], int, int]:
+    """``(state dict, layers, hidden width)`` of one of Hu et al.'s released encoder files.
+
+    Raises:
+        FileNotFoundError: if ``path`` does not exist.
+        ValueError: if the file is not one of their encoder state dicts.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: the released encoders are at "
+                                "https://github.com/snap-stanford/pretrain-gnns/tree/master/chem/model_architecture.")
+    state = load_weights_only(path, "torch state dict")
+    if not isinstance(state, dict) or "x_embedding1.weight" not in state:
+        raise ValueError(f"{path}: not one of Hu et al.'s encoder state dicts (no x_embedding1.weight).")
+    return state, len({k.split(".")[1] for k in state if k.startswith("gnns.")}), int(state["x_embedding1.weight"].shape[1])
+
+
 def pretrained(arch: str, path: str | Path, *, out_features: int = 1, dropout: float = 0.0, norm: str = "batch",
-               pooling: str = "mean") -> HuGNN:
+               pooling: str = "mean", weights: str = "released") -> HuGNN:
     """A :class:`HuGNN` with the released encoder weights of ``path`` loaded strictly and a
     fresh head.
 
@@ -277,19 +294,15 @@ def pretrained(arch: str, path: str | Path, *, out_features: int = 1, dropout: f
             ``$SCIML_DATA_DIR/molecules/pretrain_gnns/gcn_supervised_contextpred.pth``).
         out_features, dropout, norm, pooling: As for :class:`HuGNN`; depth and width come from
             the file.
+        weights: ``"released"`` (the file's weights) or ``"random"`` (the file's architecture
+            at the current torch seed's random weights, e.g. for an ablation).
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
-        ValueError: if the file is not a state dict of that architecture.
+        ValueError: if the file is not a state dict of that architecture, or for another ``weights``.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: the released encoders are at "
-                                "https://github.com/snap-stanford/pretrain-gnns/tree/master/chem/model_architecture.")
-    state = load_weights_only(path, "torch state dict")
-    if not isinstance(state, dict) or "x_embedding1.weight" not in state:
-        raise ValueError(f"{path}: not one of Hu et al.'s encoder state dicts (no x_embedding1.weight).")
-    hidden = int(state["x_embedding1.weight"].shape[1])
-    layers = len({k.split(".")[1] for k in state if k.startswith("gnns.")})
+    if weights not in ("released", "random"):
+        raise ValueError(f"weights must be 'released' or 'random', got {weights!r}.")
+    state, layers, hidden = encoder_state(path)
     model = HuGNN(arch, out_features=out_features, layers=layers, hidden=hidden, dropout=dropout, norm=norm, pooling=pooling)
-    return model.load_encoder(state, source=str(path))
+    return model.load_encoder(state, source=str(path)) if weights == "released" else model
