@@ -78,6 +78,17 @@ class ProtoNet(Learner):
         protos = prototypes(self._embed(params, sx), sy, self.n_way)
         return F.cross_entropy(proto_logits(self._embed(params, qx), protos), qy)
 
+    needs_every_class = "to form its prototype"
+    """Why every class needs a support example (ends the message of a support that lacks one)."""
+
+    def _support_state(self, params: Mapping[str, Tensor], x: Tensor, y: Tensor) -> dict[str, Tensor]:
+        """What an adapted learner keeps of one support set (vmap-safe): the class prototypes."""
+        return {"prototypes": prototypes(self._embed(params, x), y, self.n_way)}
+
+    def _classifier(self) -> nn.Module:
+        """The module that turns the encoder and a support state into logits."""
+        return _PrototypeClassifier(self.model)
+
     def adapt_many(self, supports: Sequence[TensorData | Task], steps: Sequence[int]) -> list[list[Adapted]]:
         args = [self._support_tensors(s, f"support {i}") for i, s in enumerate(supports)]
         meta = self._meta()
@@ -85,21 +96,18 @@ class ProtoNet(Learner):
             missing = sorted(set(range(self.n_way)) - set(y.tolist()))
             if missing:
                 raise ValueError(f"Support {i}: class(es) {missing} have no example; every one of the {self.n_way} classes "
-                                 "needs at least one support example to form its prototype.")
+                                 f"needs at least one support example {self.needs_every_class}.")
 
-        def protos_of(m: Params, x: Tensor, y: Tensor) -> Tensor:
-            return prototypes(self._embed(self._model_params(m), x), y, self.n_way)
+        def state_of(m: Params, x: Tensor, y: Tensor) -> dict[str, Tensor]:
+            return self._support_state(self._model_params(m), x, y)
 
         self.model.eval()
         with torch.no_grad(), no_input_checks():
-            all_protos = map_tasks(protos_of, meta, args)
-        model = _PrototypeClassifier(self.model)
+            states = map_tasks(state_of, meta, args)
+        model = self._classifier()
         buffers = {f"encoder.{k}": v for k, v in self._buffers().items()}
-        out = []
-        for p in all_protos:
-            params = {**{f"encoder.{k}": v for k, v in self._model_params(meta).items()}, "prototypes": p}
-            out.append([Adapted(model, params, buffers, learner=self.name, steps=int(s)) for s in steps])
-        return out
+        encoder = {f"encoder.{k}": v for k, v in self._model_params(meta).items()}
+        return [[Adapted(model, {**encoder, **state}, buffers, learner=self.name, steps=int(s)) for s in steps] for state in states]
 
 
 class _PrototypeClassifier(nn.Module):

@@ -13,15 +13,13 @@ Unlike ProtoNet, no class summary is formed, so a class with scattered examples 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from sciml.meta.adapted import Adapted
 from sciml.meta.protonet import ProtoNet
-from sciml.tasks import Task, TensorData
 
 _FAR = 1e30
 """Squared distance standing in for 'no support example of this class' (finite, so vmap-safe)."""
@@ -50,8 +48,9 @@ class SiameseNet(ProtoNet):
     """A Siamese network behind the :class:`~sciml.meta.Learner` contract (see the module
     docstring): meta-trained with the contrastive loss on every (query, support) pair of each
     episode; a query takes the class of its nearest support example. Adaptation has no gradient
-    steps; ``Adapted.predict(x)`` returns logits ``[n, N]``. Labels, ``n_way`` and the episode
-    plumbing are ProtoNet's.
+    steps: it embeds the support once; ``Adapted.predict(x)`` returns logits ``[n, N]``. Labels,
+    ``n_way`` and adaptation are ProtoNet's, with the support's embeddings kept instead of
+    class prototypes.
 
     Args:
         model: Encoder ``[n, ...] -> [n, d]``.
@@ -77,26 +76,15 @@ class SiameseNet(ProtoNet):
         d2 = pair_distances(self._embed(params, qx), self._embed(params, sx))
         return contrastive_loss(d2, (qy[:, None] == sy[None, :]).to(d2.dtype), self.margin)
 
-    def adapt_many(self, supports: Sequence[TensorData | Task], steps: Sequence[int]) -> list[list[Adapted]]:
-        """Embed each support set once (no gradient steps; ``steps`` only label the results)."""
-        meta = self._meta()
-        params = self._model_params(meta)
-        model = _NearestSupportClassifier(self.model)
-        buffers = {f"encoder.{k}": v for k, v in self._buffers().items()}
-        out = []
-        self.model.eval()
-        for i, s in enumerate(supports):
-            x, y = self._support_tensors(s, f"support {i}")
-            missing = sorted(set(range(self.n_way)) - set(y.tolist()))
-            if missing:
-                raise ValueError(f"Support {i}: class(es) {missing} have no example; every one of the {self.n_way} classes "
-                                 "needs at least one support example to be a nearest neighbour.")
-            with torch.no_grad():
-                embedded = self._embed(params, x)
-            onehot = (y[:, None] == torch.arange(self.n_way)[None, :]).to(embedded.dtype)
-            adapted = {**{f"encoder.{k}": v for k, v in params.items()}, "support": embedded, "support_onehot": onehot}
-            out.append([Adapted(model, adapted, buffers, learner=self.name, steps=int(n)) for n in steps])
-        return out
+    needs_every_class = "to be a nearest neighbour"
+
+    def _support_state(self, params: Mapping[str, Tensor], x: Tensor, y: Tensor) -> dict[str, Tensor]:
+        """The support's embeddings and one-hot labels (vmap-safe)."""
+        embedded = self._embed(params, x)
+        return {"support": embedded, "support_onehot": (y[:, None] == torch.arange(self.n_way)[None, :]).to(embedded.dtype)}
+
+    def _classifier(self) -> nn.Module:
+        return _NearestSupportClassifier(self.model)
 
 
 class _NearestSupportClassifier(nn.Module):
