@@ -89,19 +89,21 @@ def _status_mib(field: str) -> float:
     return int(line.split()[1]) / 1024
 
 
-def _meta_batch(seed: int = 0) -> list[Task]:
-    """The benchmark's meta-batch: the 9 Tox21 training assays, 10 + 10 support and 16 query molecules each."""
+def _meta_batches(count: int) -> list[list[Task]]:
+    """The benchmark's meta-batches (seeds ``0..count-1``): the 9 Tox21 training assays, 10 + 10
+    support and 16 query molecules each."""
     df = load_moleculenet("tox21")
     mols = featurize_cached(df.smiles.tolist(), "simple", df.attrs["sha256"])
     train, _ = protocol_split(label_tasks(df, mols), "tox21")
-    return BalancedEpisodes(train, 10, queries=8).sample_batch(len(train), torch.Generator().manual_seed(seed))
+    source = BalancedEpisodes(train, 10, queries=8)
+    return [source.sample_batch(len(train), torch.Generator().manual_seed(i)) for i in range(count)]
 
 
 def _memory_child(learner: str, steps: int, hidden: int) -> None:
     """Print the peak memory [MiB] one meta-gradient adds (run in a fresh process): the peak
     counter (``VmHWM``) is reset after the setup through ``/proc/self/clear_refs``."""
     torch.set_num_threads(2)
-    batch = _meta_batch()
+    (batch,) = _meta_batches(1)
     cls, first_order = MEMORY_LEARNERS[learner]
     torch.manual_seed(0)
     model = GIN(1, hidden=hidden, norm="layer")
@@ -140,11 +142,7 @@ def main() -> None:
         _memory_child(args.memory_child[0], int(args.memory_child[1]), args.hidden)
         return
     torch.manual_seed(0)
-    df = load_moleculenet("tox21")
-    mols = featurize_cached(df.smiles.tolist(), "simple", df.attrs["sha256"])
-    train, _ = protocol_split(label_tasks(df, mols), "tox21")
-    source = BalancedEpisodes(train, 10, queries=8)
-    batches = [source.sample_batch(len(train), torch.Generator().manual_seed(i)) for i in range(args.repeats + 1)]
+    batches = _meta_batches(args.repeats + 1)
     molecules = sum(len(t.data) for t in batches[0])
     lr = 0.3
 
@@ -153,14 +151,14 @@ def main() -> None:
         torch.manual_seed(0)
         model = GIN(1, hidden=args.hidden, norm="layer")
         ref = copy.deepcopy(model)
-        learner = cls(model, loss="bce", inner_lr=lr, inner_steps=args.inner_steps, meta_batch_size=len(train), outer_lr=1e-3)
+        learner = cls(model, loss="bce", inner_lr=lr, inner_steps=args.inner_steps, meta_batch_size=len(batches[0]), outer_lr=1e-3)
         ours_opt = learner._make_optimizer()
         ref_opt = torch.optim.Adam(ref.parameters(), lr=1e-3)
         g_ours, _ = learner.meta_gradient(batches[0])
         g_ref = clone_and_adapt_step(copy.deepcopy(ref), batches[0], lr, args.inner_steps, torch.optim.SGD(ref.parameters(), lr=0.0),
                                      head_only)
         diff = max(float((g_ours[n] - g_ref[n]).abs().max() / g_ref[n].abs().max().clamp_min(1e-12)) for n in g_ref)
-        print(f"{label.upper()}: GIN hidden {args.hidden}, {len(train)} tasks x ({molecules // len(train)} molecules), "
+        print(f"{label.upper()}: GIN hidden {args.hidden}, {len(batches[0])} tasks x ({molecules // len(batches[0])} molecules), "
               f"{args.inner_steps} inner step(s), second order; largest relative meta-gradient difference sciml vs loop: {diff:.1e}")
         ours_t, ref_t = [], []
         for batch in batches[1:]:  # interleaved

@@ -78,15 +78,25 @@ def _rdkit_reason(smiles: str) -> str:
     return " ".join(line.split("] ", 1)[-1] for line in buf.getvalue().splitlines() if line.strip()) or "unknown error"
 
 
+def _code_table(codes: dict[int, int], other: int) -> np.ndarray:
+    """Feature index of every RDKit enum value below 64 (``codes``; any other value: ``other``);
+    read with :func:`_lookup`."""
+    table = np.full(64, other, dtype=np.int64)
+    table[list(codes)] = list(codes.values())
+    return table
+
+
+def _lookup(table: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``table[values]``, values beyond the table read as its last entry (``other``)."""
+    return table[np.minimum(values, len(table) - 1)]
+
+
 # RDKit enum values (rdchem.ChiralType, BondType, BondDir) -> feature indices.
-_CHIRAL_SIMPLE = np.array([0, 1, 2, 3] + [3] * 60)  # unspecified, CW, CCW, other; newer tags count as other
-_CHIRAL_HU = np.array([0, 1, 2] + [0] * 61)  # CHI_OTHER and newer tags as unspecified (3-row embedding)
-_BOND_TYPE = np.full(64, -1)
-_BOND_TYPE[[1, 2, 3, 12]] = [0, 1, 2, 3]  # SINGLE, DOUBLE, TRIPLE, AROMATIC
-_BOND_DIR_SIMPLE = np.full(64, 2)
-_BOND_DIR_SIMPLE[[0, 4, 3]] = [0, 1, 2]  # NONE, ENDUPRIGHT, ENDDOWNRIGHT; others as the last
-_BOND_DIR_HU = np.zeros(64, dtype=np.int64)
-_BOND_DIR_HU[[4, 3]] = [1, 2]  # others as NONE
+_CHIRAL_SIMPLE = _code_table({0: 0, 1: 1, 2: 2, 3: 3}, other=3)  # unspecified, CW, CCW, other; newer tags count as other
+_CHIRAL_HU = _code_table({1: 1, 2: 2}, other=0)  # CHI_OTHER and newer tags as unspecified (3-row embedding)
+_BOND_TYPE = _code_table({1: 0, 2: 1, 3: 2, 12: 3}, other=-1)  # SINGLE, DOUBLE, TRIPLE, AROMATIC
+_BOND_DIR_SIMPLE = _code_table({0: 0, 4: 1, 3: 2}, other=2)  # NONE, ENDUPRIGHT, ENDDOWNRIGHT; others as the last
+_BOND_DIR_HU = _code_table({4: 1, 3: 2}, other=0)  # others as NONE
 
 
 def _atom_table(mol) -> np.ndarray:
@@ -110,9 +120,9 @@ def _both_directions(bonds: np.ndarray, attr: np.ndarray) -> tuple[np.ndarray, n
 def _simple(mol) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     atoms, bonds = _atom_table(mol), _bond_table(mol)
     z = atoms[:, 0]
-    x = np.stack([np.where((z > 0) & (z <= 118), z - 1, 118), _CHIRAL_SIMPLE[np.minimum(atoms[:, 1], 63)]], 1)
-    kind = _BOND_TYPE[np.minimum(bonds[:, 2], 63)]
-    attr = np.stack([np.where(kind < 0, 3, kind), _BOND_DIR_SIMPLE[np.minimum(bonds[:, 3], 63)]], 1)
+    x = np.stack([np.where((z > 0) & (z <= 118), z - 1, 118), _lookup(_CHIRAL_SIMPLE, atoms[:, 1])], 1)
+    kind = _lookup(_BOND_TYPE, bonds[:, 2])
+    attr = np.stack([np.where(kind < 0, 3, kind), _lookup(_BOND_DIR_SIMPLE, bonds[:, 3])], 1)
     return (x, *_both_directions(bonds, attr))
 
 
@@ -123,14 +133,14 @@ def _hu(mol) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if len(bad):
         raise InvalidSmilesError(f"atom {int(bad[0])} has atomic number {int(z[bad[0]])}: the pre-trained encoders "
                                  "know elements 1-118 only.")
-    kind = _BOND_TYPE[np.minimum(bonds[:, 2], 63)]
+    kind = _lookup(_BOND_TYPE, bonds[:, 2])
     bad = np.flatnonzero(kind < 0)
     if len(bad):
         name = str(mol.GetBondWithIdx(int(bad[0])).GetBondType())
         raise InvalidSmilesError(f"bond {int(bad[0])} is {name}: the pre-trained encoders know "
                                  f"{', '.join(_BOND_TYPES)} bonds only.")
-    x = np.stack([z - 1, _CHIRAL_HU[np.minimum(atoms[:, 1], 63)]], 1)
-    attr = np.stack([kind, _BOND_DIR_HU[np.minimum(bonds[:, 3], 63)]], 1)
+    x = np.stack([z - 1, _lookup(_CHIRAL_HU, atoms[:, 1])], 1)
+    attr = np.stack([kind, _lookup(_BOND_DIR_HU, bonds[:, 3])], 1)
     return (x, *_both_directions(bonds, attr))
 
 

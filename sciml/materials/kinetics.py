@@ -59,21 +59,25 @@ def law_inputs(adapted: Any, t: Any, temperature_K: float | None) -> Any:
     """Inputs ``[n]`` (isothermal JMAK) or ``[n, 2]`` (time [s], temperature [K]) at times ``t``
     [s], laid out and typed as the law of ``adapted`` (an adapted law, or a combination of them)
     reads them."""
-    import torch
-
     law = getattr(adapted, "model", None) or _component_law(adapted)
     if law is None:
         raise TypeError(f"{type(adapted).__name__} is neither an adapted JMAK-type law nor a combination of them.")
+    return _inputs(law, t, temperature_K)
+
+
+def _inputs(law: Any, t: Any, temperature_K: float | None) -> Any:
+    import torch
+
     times = torch.as_tensor(t, dtype=torch.float64)
     x = torch.stack([times, torch.full_like(times, float(temperature_K))], 1) if isinstance(law, JMAKArrhenius) else times
     return x.to(next(law.parameters()).dtype)
 
 
 def _curve(adapted: Any, law: Any, temperature_K: float | None) -> Any:
-    """``X(t)`` [t in s, array] of ``adapted`` at ``temperature_K``."""
+    """``X(t)`` [t in s, array] of ``adapted`` (whose components are ``law``s) at ``temperature_K``."""
 
     def x_of(t: np.ndarray) -> np.ndarray:
-        return np.asarray(adapted.predict(law_inputs(adapted, t, temperature_K)).detach().double().reshape(-1))
+        return np.asarray(adapted.predict(_inputs(law, t, temperature_K)).detach().double().reshape(-1))
 
     return x_of
 

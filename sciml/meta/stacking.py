@@ -102,8 +102,8 @@ class SuperLearner(FewShotLearner):
 
     ``fit`` meta-trains a copy of every base learner on each fold's training tasks, calibrates it
     on a ``shots``-point support of every held-out task (the same support for every learner) and
-    collects its predictions on the rest of the task; the weights are the non-negative least
-    squares fit of those predictions to the targets, scaled to sum to one. The base learners are
+    collects its predictions on the rest of the task; the weights are the non-negative weights
+    summing to one that fit those predictions to the targets best (:func:`convex_weights`). The base learners are
     then meta-trained once more on all tasks, and calibration combines them with those weights.
 
     After ``fit``, by support size (``shots``):
@@ -197,21 +197,23 @@ class SuperLearner(FewShotLearner):
         self.history_: list[dict[str, float]] = []  # each base learner keeps its own training curve
         return self
 
+    def _require_fitted(self) -> None:
+        if not hasattr(self, "fitted_"):
+            raise RuntimeError("SuperLearner is not fitted: call fit(train_tasks, shots=...) first.")
+
     def summary(self) -> Any:
         """A ``pandas.DataFrame`` with one row per (support size, learner): ``shots``, ``learner``,
         ``weight`` (``nan`` for the stack itself) and ``cv_mse`` (cross-validated, out of fold)."""
         import pandas as pd
 
-        if not hasattr(self, "fitted_"):
-            raise RuntimeError("SuperLearner is not fitted: call fit(train_tasks, shots=...) first.")
+        self._require_fitted()
         return pd.DataFrame([{"shots": k, "learner": name, "weight": self.weights_[k].get(name, float("nan")), "cv_mse": risk}
                              for k, risks in self.cv_risk_.items() for name, risk in risks.items()])
 
     def weights_for(self, support_size: int) -> dict[str, float]:
         """The weights fitted for the largest support size not above ``support_size`` (the
         smallest fitted size if all are above)."""
-        if not hasattr(self, "fitted_"):
-            raise RuntimeError("SuperLearner is not fitted: call fit(train_tasks, shots=...) first.")
+        self._require_fitted()
         below = [k for k in self.weights_ if k <= support_size]
         return self.weights_[max(below) if below else min(self.weights_)]
 
