@@ -50,6 +50,7 @@ def fit_and_evaluate(
     seeds: Sequence[int] = (0,),
     steps: Sequence[int] | None = None,
     metrics: Mapping[str, Any] | None = None,
+    learner_metrics: Callable[[Any], Mapping[str, Any]] | None = None,
     val: Sequence[Task] | None = None,
     init_seed: int | None = None,
     fit_overrides: Mapping[str, Mapping[str, Any]] | None = None,
@@ -73,6 +74,10 @@ def fit_and_evaluate(
         steps: Inner-step counts of the evaluation (default: each learner's own).
         metrics: ``name -> metric(adapted, task)`` (default: those of
             :func:`~sciml.evaluation.protocol.few_shot_results`).
+        learner_metrics: Metrics that read the trained learner (e.g. its predictive
+            distribution): ``learner_metrics(learner) -> {name: metric}``, added to ``metrics``
+            for that learner (return ``{}`` where a learner has none; with ``metrics=None``
+            they join the default regression metrics).
         val: Validation tasks for early stopping (never the test tasks).
         init_seed: Seed of the initialization (default: ``fit["seed"]``).
         fit_overrides: Label -> ``fit`` arguments that differ for that learner.
@@ -87,6 +92,7 @@ def fit_and_evaluate(
     """
     import torch
 
+    from sciml.evaluation.metrics import REGRESSION_METRICS
     from sciml.evaluation.protocol import few_shot_results
 
     seed = fit.get("seed", 0) if init_seed is None else init_seed
@@ -104,8 +110,10 @@ def fit_and_evaluate(
             out.histories[label] = learner.history_
         out.learners[label] = learner
         tasks = (test_for or {}).get(label, test)
+        extra = dict(learner_metrics(learner)) if learner_metrics is not None else {}
+        chosen = {**(REGRESSION_METRICS if metrics is None else metrics), **extra} if extra else metrics
         log(f"calibrating {len(tasks)} test tasks with {label}")
-        frames.append(few_shot_results(learner, tasks, shots=shots, steps=steps or [learner.inner_steps], seeds=seeds, metrics=metrics,
+        frames.append(few_shot_results(learner, tasks, shots=shots, steps=steps or [learner.inner_steps], seeds=seeds, metrics=chosen,
                                        query_size=query_size, study=study, dataset=dataset, learner_name=label))
     out.results = pd.concat(frames, ignore_index=True)
     return out

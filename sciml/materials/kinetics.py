@@ -16,31 +16,38 @@ DIVERGENCE_N_RANGE = (0.3, 10.0)
 DIVERGENCE_T50_FACTOR = 10.0
 
 
-def adapted_t50(adapted: Any, temperature_K: float) -> float:
+def adapted_t50(adapted: Any, temperature_K: float, columns: int | None = None) -> float:
     """Time to half transformation [s] of an adapted JMAK or JMAKArrhenius law at
     ``temperature_K`` (ignored for isothermal JMAK); of a weighted combination of such laws
-    (:class:`~sciml.meta.stacking.StackedPredictor`), read off its predicted curve
-    (:func:`curve_t50`)."""
+    (:class:`~sciml.meta.stacking.StackedPredictor`) or of any other predictor of the
+    transformed fraction (e.g. a conditional neural process), read off its predicted curve
+    (:func:`curve_t50`).
+
+    Args:
+        adapted: The calibrated predictor.
+        temperature_K: Temperature [K].
+        columns: For a predictor that is not a law: the inputs it reads, ``1`` (time [s],
+            shape ``[n, 1]``) or ``2`` (time [s], temperature [K]); a law knows its own.
+    """
     model = getattr(adapted, "model", None)
     if isinstance(model, JMAKArrhenius):
         return float(model.t50(temperature_K, dict(adapted.params)))
     if isinstance(model, JMAK):
         return float(adapted.physical_params()["t50"].value)
-    law = _component_law(adapted)
-    if law is not None:
-        return curve_t50(_curve(adapted, law, temperature_K))
-    raise TypeError(f"t50 is defined for JMAK and JMAKArrhenius laws, not {type(model or adapted).__name__}.")
+    return curve_t50(_curve(adapted, _reader(adapted, columns), temperature_K))
 
 
-def adapted_n(adapted: Any, temperature_K: float | None = None) -> float:
-    """Avrami exponent of an adapted JMAK-type law; of a weighted combination of such laws, the
-    local exponent at its t50 (:func:`curve_avrami_exponent`, at ``temperature_K``)."""
-    law = _component_law(adapted) if getattr(adapted, "model", None) is None else None
-    if law is None:
+def adapted_n(adapted: Any, temperature_K: float | None = None, columns: int | None = None) -> float:
+    """Avrami exponent of an adapted JMAK-type law; of any other predictor (a combination of
+    laws, a conditional neural process), the local exponent at its t50
+    (:func:`curve_avrami_exponent`, at ``temperature_K``; ``columns`` as in
+    :func:`adapted_t50`)."""
+    if isinstance(getattr(adapted, "model", None), (JMAK, JMAKArrhenius)):
         return float(adapted.physical_params()["n"].value)
-    if temperature_K is None and isinstance(law, JMAKArrhenius):
-        raise ValueError("The Avrami exponent of a combination of JMAK-Arrhenius laws depends on the temperature: give temperature_K.")
-    curve = _curve(adapted, law, temperature_K)
+    reader = _reader(adapted, columns)
+    if temperature_K is None and reader[0]:
+        raise ValueError("The Avrami exponent of a curve that depends on the temperature needs temperature_K.")
+    curve = _curve(adapted, reader, temperature_K)
     return curve_avrami_exponent(curve, curve_t50(curve))
 
 
@@ -55,29 +62,43 @@ def _component_law(adapted: Any) -> Any:
     return next(iter(parts.values())).model
 
 
-def law_inputs(adapted: Any, t: Any, temperature_K: float | None) -> Any:
+def _reader(adapted: Any, columns: int | None) -> tuple[bool, Any]:
+    """How ``adapted`` reads inputs: ``(with temperature column, dtype)``, from its law, from
+    its components' law, or from ``columns`` for any other predictor."""
+    law = _component_law(adapted)
+    if law is not None:
+        return isinstance(law, JMAKArrhenius), next(law.parameters()).dtype
+    if columns not in (1, 2) or not hasattr(adapted, "predict"):
+        raise TypeError(f"{type(adapted).__name__} is neither a JMAK-type law nor a combination of them: give columns=1 "
+                        "(time) or 2 (time, temperature) to read t50 and n off its predicted curve.")
+    params = [v for v in getattr(adapted, "params", {}).values() if v.is_floating_point()]
+    return columns == 2, params[0].dtype if params else None
+
+
+def law_inputs(adapted: Any, t: Any, temperature_K: float | None, columns: int | None = None) -> Any:
     """Inputs ``[n]`` (isothermal JMAK) or ``[n, 2]`` (time [s], temperature [K]) at times ``t``
-    [s], laid out and typed as the law of ``adapted`` (an adapted law, or a combination of them)
-    reads them."""
-    law = getattr(adapted, "model", None) or _component_law(adapted)
-    if law is None:
-        raise TypeError(f"{type(adapted).__name__} is neither an adapted JMAK-type law nor a combination of them.")
-    return _inputs(law, t, temperature_K)
+    [s], laid out and typed as ``adapted`` reads them: an adapted law, a combination of laws,
+    or any other predictor of the kinetics task's inputs (``columns`` as in :func:`adapted_t50`)."""
+    law = getattr(adapted, "model", None)
+    if isinstance(law, (JMAK, JMAKArrhenius)):
+        return _inputs((isinstance(law, JMAKArrhenius), next(law.parameters()).dtype), t, temperature_K)
+    return _inputs(_reader(adapted, columns), t, temperature_K)
 
 
-def _inputs(law: Any, t: Any, temperature_K: float | None) -> Any:
+def _inputs(reader: tuple[bool, Any], t: Any, temperature_K: float | None) -> Any:
     import torch
 
+    two_columns, dtype = reader
     times = torch.as_tensor(t, dtype=torch.float64)
-    x = torch.stack([times, torch.full_like(times, float(temperature_K))], 1) if isinstance(law, JMAKArrhenius) else times
-    return x.to(next(law.parameters()).dtype)
+    x = torch.stack([times, torch.full_like(times, float(temperature_K))], 1) if two_columns else times
+    return x if dtype is None else x.to(dtype)
 
 
-def _curve(adapted: Any, law: Any, temperature_K: float | None) -> Any:
-    """``X(t)`` [t in s, array] of ``adapted`` (whose components are ``law``s) at ``temperature_K``."""
+def _curve(adapted: Any, reader: tuple[bool, Any], temperature_K: float | None) -> Any:
+    """``X(t)`` [t in s, array] of ``adapted`` (read as ``reader`` says) at ``temperature_K``."""
 
     def x_of(t: np.ndarray) -> np.ndarray:
-        return np.asarray(adapted.predict(_inputs(law, t, temperature_K)).detach().double().reshape(-1))
+        return np.asarray(adapted.predict(_inputs(reader, t, temperature_K)).detach().double().reshape(-1))
 
     return x_of
 
@@ -121,6 +142,13 @@ def is_diverged(n: float, t50: float, t50_true: float) -> bool:
     return not (lo <= n <= hi) or not (1 / DIVERGENCE_T50_FACTOR <= ratio <= DIVERGENCE_T50_FACTOR) or math.isnan(ratio)
 
 
+def input_columns(task: Any) -> int:
+    """Input columns of a kinetics task: ``2`` for (time [s], temperature [K]) rows ``[n, 2]``,
+    else ``1`` (times)."""
+    x = task.query.x
+    return 2 if x.ndim == 2 and x.shape[1] == 2 else 1
+
+
 def _first_temperature(task: Any, temperature_key: str) -> float | None:
     temps = task.metadata.get(temperature_key)
     return temps[0] if isinstance(temps, (list, tuple)) else temps
@@ -147,15 +175,18 @@ def kinetics_metrics(t50_key: str = "t50_s", n_key: str = "n", temperature_key: 
         return float("inf") if math.isnan(v) else v
 
     def t50_err(ad: Any, task: Any) -> float:
-        errs = [abs(adapted_t50(ad, temp) / ref - 1.0) for temp, ref in _pairs(task, t50_key, temperature_key)]
+        cols = input_columns(task)
+        errs = [abs(adapted_t50(ad, temp, cols) / ref - 1.0) for temp, ref in _pairs(task, t50_key, temperature_key)]
         return _nan_to_inf(sum(errs) / len(errs))
 
     def n_err(ad: Any, task: Any) -> float:
-        return _nan_to_inf(abs(adapted_n(ad, _first_temperature(task, temperature_key)) / task.metadata[n_key] - 1.0))
+        n = adapted_n(ad, _first_temperature(task, temperature_key), input_columns(task))
+        return _nan_to_inf(abs(n / task.metadata[n_key] - 1.0))
 
     def diverged(ad: Any, task: Any) -> float:
-        n = adapted_n(ad, _first_temperature(task, temperature_key))
-        return float(any(is_diverged(n, adapted_t50(ad, temp), ref) for temp, ref in _pairs(task, t50_key, temperature_key)))
+        cols = input_columns(task)
+        n = adapted_n(ad, _first_temperature(task, temperature_key), cols)
+        return float(any(is_diverged(n, adapted_t50(ad, temp, cols), ref) for temp, ref in _pairs(task, t50_key, temperature_key)))
 
     def rmse_x(ad: Any, task: Any) -> float:
         return _nan_to_inf(rmse(ad.predict(task.query.x), task.query.y))

@@ -67,9 +67,9 @@ def plot_sequential_design(ax: Any, table: pd.DataFrame) -> Any:
 def plot_isotherm_calibrations(ax: Any, task: Any, fits: dict[str, Any], dashed: tuple[str, ...] = ()) -> Any:
     """One synthetic isotherm: its true JMAK curve (``t50_s``, ``n``, ``temperature_K`` in the
     task's metadata), the held-out and support points, and each calibrated law in ``fits``
-    (label -> adapted law or combination of laws; JMAK-Arrhenius laws get the isotherm's
-    temperature)."""
-    from sciml.materials.kinetics import law_inputs
+    (label -> adapted law, combination of laws, or another predictor of the task's inputs;
+    those that read a temperature get the isotherm's)."""
+    from sciml.materials.kinetics import input_columns, law_inputs
 
     t_all = task.data.x[:, 0]
     grid = torch.logspace(float(t_all.min().log10()) - 0.3, float(t_all.max().log10()) + 0.3, 200)
@@ -79,7 +79,7 @@ def plot_isotherm_calibrations(ax: Any, task: Any, fits: dict[str, Any], dashed:
     ax.plot(task.query.x[:, 0], task.query.y, "o", mfc="none", color="gray", label="held-out points")
     ax.plot(task.support.x[:, 0], task.support.y, "ko", label="measured (support)")
     for name, ad in fits.items():
-        ax.plot(grid, ad.predict(law_inputs(ad, grid, meta["temperature_K"])), "--" if name in dashed else "-", label=name)
+        ax.plot(grid, ad.predict(law_inputs(ad, grid, meta["temperature_K"], input_columns(task))), "--" if name in dashed else "-", label=name)
     ax.set_xscale("log")
     ax.set_title(f"{task.name} (n={meta['n']:.2f})", fontsize=8)
     ax.set_xlabel("time [s]")

@@ -2,7 +2,8 @@
 
 Learners: :class:`MAML` (second order; ``first_order=True`` for FOMAML), :class:`ANIL`,
 :class:`MetaSGD`, :class:`Reptile`, :class:`ProtoNet`, :class:`MatchingNet`, :class:`SiameseNet`, :class:`DeepKernelGP`
-(a Gaussian-process head on a meta-learned kernel); baselines :class:`Scratch`,
+(a Gaussian-process head on a meta-learned kernel), :class:`ConditionalNeuralProcess` (amortized: the
+support encoded in one pass); baselines :class:`Scratch`,
 :class:`FineTune`, :class:`CurveFit` and :class:`PriorMAP` (empirical Bayes); :class:`SuperLearner` stacks
 any of them with weights fitted on out-of-fold predictions (folds over tasks). All share ``fit`` /
 ``adapt`` / ``evaluate``; the engine's learners also ``save`` / ``load``.
@@ -17,6 +18,7 @@ from sciml.meta.learner import Learner
 from sciml.meta.maml import ANIL, MAML
 from sciml.meta.matching import MatchingNet
 from sciml.meta.metasgd import MetaSGD
+from sciml.meta.neural_process import ConditionalNeuralProcess
 from sciml.meta.prior_map import PriorMAP
 from sciml.meta.protonet import ProtoNet
 from sciml.meta.reptile import Reptile
@@ -24,8 +26,8 @@ from sciml.meta.siamese import SiameseNet
 from sciml.meta.stacking import SuperLearner
 
 LEARNERS: dict[str, type[Learner]] = {
-    cls.__name__.lower(): cls for cls in (MAML, ANIL, MetaSGD, Reptile, ProtoNet, MatchingNet, SiameseNet, DeepKernelGP, Scratch, FineTune,
-                                         CurveFit, PriorMAP)
+    cls.__name__.lower(): cls for cls in (MAML, ANIL, MetaSGD, Reptile, ProtoNet, MatchingNet, SiameseNet, DeepKernelGP,
+                                         ConditionalNeuralProcess, Scratch, FineTune, CurveFit, PriorMAP)
 }
 
 
@@ -71,6 +73,6 @@ def resolve_learner(name: str) -> type[FewShotLearner]:
 
 
 __all__ = [
-    "ANIL", "DOMAIN_LEARNERS", "LEARNERS", "MAML", "Adapted", "CurveFit", "DeepKernelGP", "FewShotLearner", "FineTune", "Learner", "MatchingNet", "MetaSGD", "PriorMAP", "ProtoNet", "Reptile",
+    "ANIL", "DOMAIN_LEARNERS", "LEARNERS", "MAML", "Adapted", "ConditionalNeuralProcess", "CurveFit", "DeepKernelGP", "FewShotLearner", "FineTune", "Learner", "MatchingNet", "MetaSGD", "PriorMAP", "ProtoNet", "Reptile",
     "Scratch", "SiameseNet", "SuperLearner", "resolve_learner",
 ]

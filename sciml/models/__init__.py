@@ -4,6 +4,7 @@ from sciml.models.cgcnn import CGCNN
 from sciml.models.config import Configurable, build_module, module_config
 from sciml.models.laws import JMAK, Arrhenius, JMAKArrhenius, LinearBasis, PhysicalLaw, Quantity
 from sciml.models.mlp import MLP
+from sciml.models.neural_process import ConditionalNeuralProcessNet
 from sciml.models.sequence import PhaseCNN
 from sciml.models.standardize import Standardize
 
@@ -12,6 +13,7 @@ __all__ = [
     "JMAK",
     "MLP",
     "Arrhenius",
+    "ConditionalNeuralProcessNet",
     "Configurable",
     "JMAKArrhenius",
     "LinearBasis",

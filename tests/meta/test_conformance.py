@@ -8,6 +8,7 @@ import torch
 from sciml.meta import (
     ANIL,
     MAML,
+    ConditionalNeuralProcess,
     CurveFit,
     DeepKernelGP,
     FineTune,
@@ -19,7 +20,7 @@ from sciml.meta import (
     Scratch,
     SiameseNet,
 )
-from sciml.models import MLP
+from sciml.models import MLP, ConditionalNeuralProcessNet
 from sciml.models.laws import JMAK, Arrhenius, JMAKArrhenius, LinearBasis
 from sciml.tasks import Task, TensorData
 from sciml.testing import LawConformance, LearnerConformance
@@ -134,6 +135,12 @@ class TestDeepKernelGPRegression(LearnerConformance):
 
     def bad_support(self, task: Task) -> TensorData:
         return TensorData(task.data.x[:3], task.data.y[:3].long().reshape(-1))  # integer targets
+
+
+class TestConditionalNeuralProcess(_Regression):
+    def make_learner(self) -> ConditionalNeuralProcess:
+        return ConditionalNeuralProcess(ConditionalNeuralProcessNet(1, 1, width=8, encoder_layers=1, decoder_layers=1),
+                                        meta_batch_size=2)
 
 
 class _IsothermalLaw(LearnerConformance):

@@ -20,6 +20,7 @@ from tests.conftest import REPO, study_args
 TINY = {
     "jmak-synthetic-alloys": [
         "data.n_alloys=24", "train.iterations=6", "train.eval_every=3", "evaluate.seeds=[0]", "evaluate.shots=[2, 3]",
+        "learners.CNP-5000.iterations=6",
     ],
     "sinusoid": ["train.iterations=5", "train.shots=[5]", "data.test_tasks=6", "evaluate.steps=[1]"],
 }
@@ -61,8 +62,10 @@ def test_study_writes_a_complete_run_folder(study: str, tmp_path: Path) -> None:
 def test_jmak_study_compares_every_method_on_the_same_points(tmp_path: Path) -> None:
     run_dir = _run("jmak-synthetic-alloys", tmp_path)
     results = pd.read_csv(run_dir / "results.csv")
-    assert set(results.learner) == {"MAML", "MetaSGD", "Reptile", "MAML-SGD", "pooled-init", "curve_fit", "SuperLearner"}
-    assert set(results.metric) == {"t50_rel_error", "n_rel_error", "diverged", "rmse_X"}
+    assert set(results.learner) == {"MAML", "MetaSGD", "Reptile", "MAML-SGD", "pooled-init", "curve_fit", "SuperLearner", "CNP", "CNP-5000"}
+    kinetics = {"t50_rel_error", "n_rel_error", "diverged", "rmse_X"}
+    assert set(results.metric) == kinetics | {"nll", "coverage90"}
+    assert set(results[results.metric == "coverage90"].learner) == {"CNP", "CNP-5000"}  # the learners with a predictive distribution
     for label in ("MAML", "MetaSGD", "Reptile", "MAML-SGD"):  # every meta-learned law is saved as a prior
         prior = load_prior(run_dir / "priors" / label)
         assert prior.noise["sd"] == 0.03 and any(k.endswith("t50_rel_error/k=3") for k in prior.metrics)
