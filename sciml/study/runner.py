@@ -22,6 +22,7 @@ KINDS: dict[str, str] = {
     "jmak-synthetic": "sciml.study.kinds.jmak_synthetic",
     "sinusoid": "sciml.study.kinds.sinusoid",
     "jmak-tungsten": "sciml.study.kinds.jmak_tungsten",
+    "creep-rupture": "sciml.study.kinds.creep_rupture",
     "asas-fewshot": "sciml.study.kinds.asas_fewshot",
     "htru2-fewshot": "sciml.study.kinds.htru2_fewshot",
     "molecule-fewshot": "sciml.study.kinds.molecule_fewshot",

@@ -21,7 +21,7 @@ from sciml.meta import (
     SiameseNet,
 )
 from sciml.models import MLP, ConditionalNeuralProcessNet
-from sciml.models.laws import JMAK, Arrhenius, JMAKArrhenius, LinearBasis
+from sciml.models.laws import JMAK, Arrhenius, JMAKArrhenius, LarsonMiller, LinearBasis
 from sciml.tasks import Task, TensorData
 from sciml.testing import LawConformance, LearnerConformance
 
@@ -244,6 +244,20 @@ class TestJMAKArrhenius(LawConformance):
         t = torch.logspace(3, 6, 6, dtype=torch.float64)
         x = torch.cat([torch.stack([t, torch.full_like(t, T)], 1) for T in (1523.15, 1623.15)])
         return x, self.make_law()(x).detach()
+
+
+class TestLarsonMiller(LawConformance):
+    def make_law(self) -> LarsonMiller:
+        return LarsonMiller(C=18.0, P_ref=45.0, slope=-9.0).double()
+
+    def make_data(self) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.tensor([[1900.0, 40.0], [2100.0, 30.0], [2300.0, 20.0], [2500.0, 10.0]], dtype=torch.float64)
+        return x, self.make_law()(x).detach()
+
+
+class TestLarsonMillerFixedC(TestLarsonMiller):
+    def make_law(self) -> LarsonMiller:
+        return LarsonMiller(C=20.0, P_ref=45.0, slope=-9.0, fit_C=False).double()
 
 
 class TestArrhenius(LawConformance):

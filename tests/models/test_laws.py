@@ -88,3 +88,33 @@ def test_configurable_modules_rebuild_from_json(module) -> None:
     rebuilt = build_module(module_config(module))
     assert type(rebuilt) is type(module)
     assert [n for n, _ in rebuilt.named_parameters()] == [n for n, _ in module.named_parameters()]
+
+
+def test_larson_miller_against_a_hand_computed_life() -> None:
+    """T = 2000 K, 50 MPa, C = 20, LMP/1000 = 40 - 8 log10(50/100) = 42.40824:
+    log10 t_r = 42408.24 / 2000 - 20 = 1.20412 (16.0 h)."""
+    from sciml.models.laws import LarsonMiller
+
+    law = LarsonMiller(C=20.0, P_ref=40.0, slope=-8.0, stress_ref=100.0).double()
+    x = torch.tensor([[2000.0, 50.0], [2000.0, 100.0]], dtype=torch.float64)
+    out = law(x).detach()
+    assert float(out[0]) == pytest.approx(1000 * (40 + 8 * math.log10(2)) / 2000 - 20, rel=1e-12)
+    assert float(out[1]) == pytest.approx(0.0, abs=1e-12)  # at the reference stress: 40000 / 2000 - 20
+    params = law.physical_params()
+    assert float(params["LMP_ref"]) == pytest.approx(40000.0) and params["slope"].unit == "K/decade"
+    fixed = LarsonMiller(fit_C=False)
+    assert [n for n, _ in fixed.named_parameters()] == ["P_ref", "slope"] and "held fixed" in fixed.physical_params()["C"].description
+
+
+def test_larson_miller_refuses_celsius_and_stresses_that_are_not_positive() -> None:
+    from sciml.models.laws import LarsonMiller
+
+    law = LarsonMiller().double()
+    with pytest.raises(ValueError, match="Celsius"):
+        law(torch.tensor([[1600.0, 50.0], [25.0, 50.0]], dtype=torch.float64))
+    with pytest.raises(ValueError, match="psi"):
+        law(torch.tensor([[1600.0, 0.0]], dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"\[n, 2\]"):
+        law(torch.tensor([1600.0, 50.0], dtype=torch.float64))
+    with pytest.raises(ValueError, match="stress_ref"):
+        LarsonMiller(stress_ref=0.0)
