@@ -42,7 +42,8 @@ def fetch(relative: str, url: str, sha256: str, *, timeout: float = 60.0, gunzip
     Args:
         relative: Path of the file inside the data directory (e.g.
             ``kinetics/tungsten_recrystallization/yu_data/data.csv``).
-        url: Canonical download URL (pinned to a commit or version).
+        url: Canonical download URL (pinned to a commit or version); empty for a file with no
+            public download (derived from a published source).
         sha256: Expected hex digest.
         timeout: Download timeout [s].
         gunzip: The URL serves a gzip file whose *decompressed* bytes have ``sha256`` (the
@@ -64,6 +65,11 @@ def fetch(relative: str, url: str, sha256: str, *, timeout: float = 60.0, gunzip
                     f"Replace it with a fresh copy from {url}."
                 )
             return path
+    if not url:
+        raise DataUnavailableError(
+            f"{relative} is not under {ENV_VAR} ({root or 'unset'}) and has no public download (it is derived from a "
+            f"published source; see its dataset card). Set {ENV_VAR} to the folder that holds {relative}."
+        )
     target = cache_dir() / relative
     target.parent.mkdir(parents=True, exist_ok=True)
     try:

@@ -7,6 +7,7 @@ stated: values digitized from the published papers; see ``datasets/tungsten-recr
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ COMMIT = "3a739607"
 _RAW = f"https://raw.githubusercontent.com/{REPO}/{COMMIT}/recrystallization/rf_data/"
 _LOCAL = "kinetics/tungsten_recrystallization/"
 
-SECONDS_PER = {"h": 3600.0, "s": 1.0}
+SECONDS_PER = {"h": 3600.0, "min": 60.0, "s": 1.0}
 
 COLUMNS = ["dataset", "material", "source_paper", "temperature_K", "time_s", "X", "X_std", "time_unit", "time_clipped"]
 """Columns of :func:`load_recrystallization`."""
@@ -35,7 +36,7 @@ class RecrystallizationSource:
         paper: Source paper.
         file: Path below ``rf_data/``.
         sha256: Digest of the file.
-        time_unit: ``"h"``, ``"s"`` or ``None`` when the source does not document it.
+        time_unit: ``"h"``, ``"min"``, ``"s"`` or ``None`` when the source does not document it.
         temperature_C: Anneal temperature for files without a temperature column.
     """
 
@@ -87,14 +88,27 @@ def _read(source: RecrystallizationSource) -> tuple[pd.DataFrame, Path]:
     return raw, path
 
 
-def load_recrystallization(undocumented_time_unit: str | None = None) -> pd.DataFrame:
+def undocumented_sources() -> list[str]:
+    """Data sets whose source does not document the time unit (see
+    :mod:`sciml.materials.time_units` to infer it)."""
+    return [src.dataset for src in SOURCES if src.time_unit is None]
+
+
+def documented_time_units() -> dict[str, str]:
+    """The documented time unit of each data set that has one."""
+    return {src.dataset: src.time_unit for src in SOURCES if src.time_unit is not None}
+
+
+def load_recrystallization(undocumented_time_unit: str | Mapping[str, str] | None = None) -> pd.DataFrame:
     """Tungsten recrystallization isotherms as one tidy table, in SI units.
 
     Args:
         undocumented_time_unit: Sources that do not document their time unit (Zan, Ciucani,
-            Minissale, Wang) are left out by default, with a warning naming them and the
-            reason. Pass ``"h"`` or ``"s"`` to include them under that assumption (recorded in
-            the ``time_unit`` column as ``"h (assumed)"``).
+            Minissale, Wang; :func:`undocumented_sources`) are left out by default, with a
+            warning naming them and the reason. Pass ``"h"``, ``"min"`` or ``"s"`` to include
+            them all under that assumption, or a mapping from data set to unit (e.g. the units
+            inferred by :func:`sciml.materials.time_units.infer_time_units`) to include those
+            named; the ``time_unit`` column records it as ``"h (assumed)"``.
 
     Returns:
         Columns :data:`COLUMNS`: ``temperature_K`` [K], ``time_s`` [s], ``X`` [1] and ``X_std``
@@ -103,18 +117,32 @@ def load_recrystallization(undocumented_time_unit: str | None = None) -> pd.Data
         t = 0 and marked ``time_clipped``; nothing is dropped. ``df.attrs["excluded"]`` maps
         each left-out data set to the reason, ``df.attrs["files"]`` each data set read to its
         (sha256-checked) file.
+
+    Raises:
+        ValueError: for an unknown unit, or a mapping that names a data set that is not
+            undocumented.
     """
-    if undocumented_time_unit not in (None, "h", "s"):
-        raise ValueError("undocumented_time_unit must be None, 'h' or 's'.")
+    undocumented = undocumented_sources()
+    if isinstance(undocumented_time_unit, Mapping):
+        assumed = dict(undocumented_time_unit)
+        stray = sorted(set(assumed) - set(undocumented))
+        if stray:
+            raise ValueError(f"undocumented_time_unit names {stray}, which are not undocumented sources; those are {undocumented}.")
+    else:
+        assumed = {name: undocumented_time_unit for name in undocumented} if undocumented_time_unit is not None else {}
+    bad = {k: v for k, v in assumed.items() if v not in SECONDS_PER}
+    if bad:
+        raise ValueError(f"Time units must be one of {sorted(SECONDS_PER)}; got {bad}.")
     frames, excluded, files = [], {}, {}
     for src in SOURCES:
         unit = src.time_unit
         label = unit
         if unit is None:
-            if undocumented_time_unit is None:
+            if src.dataset not in assumed:
                 excluded[src.dataset] = f"{src.paper}: time unit not documented by the source"
                 continue
-            unit, label = undocumented_time_unit, f"{undocumented_time_unit} (assumed)"
+            unit = assumed[src.dataset]
+            label = f"{unit} (assumed)"
         raw, files[src.dataset] = _read(src)
         time_s = raw["time"].astype(float) * SECONDS_PER[unit]
         frames.append(
@@ -134,7 +162,7 @@ def load_recrystallization(undocumented_time_unit: str | None = None) -> pd.Data
         )
     if excluded:
         warnings.warn(
-            "Left out (pass undocumented_time_unit='h' or 's' to include): " + "; ".join(f"{k}: {v}" for k, v in excluded.items()),
+            "Left out (pass undocumented_time_unit='h', 'min' or 's', or a mapping from data set to unit, to include): " + "; ".join(f"{k}: {v}" for k, v in excluded.items()),
             stacklevel=2,
         )
     df = pd.concat(frames, ignore_index=True)[COLUMNS]
@@ -172,7 +200,7 @@ def load_kinetics_table(path: str | Path, units: dict[str, str] | None = None) -
     return df
 
 
-def load_kinetics_source(table: str | Path = "", undocumented_time_unit: str | None = None, warn: bool = True) -> pd.DataFrame:
+def load_kinetics_source(table: str | Path = "", undocumented_time_unit: str | Mapping[str, str] | None = None, warn: bool = True) -> pd.DataFrame:
     """A user's kinetics table (:func:`load_kinetics_table`) when ``table`` names one, else the
     tungsten reference data (:func:`load_recrystallization`); with ``warn=False`` the
     reference data's exclusions are not warned about (they stay in ``attrs["excluded"]``)."""

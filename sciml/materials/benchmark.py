@@ -44,8 +44,9 @@ def calibrate_and_judge(learner: Learner, test: Sequence[Task], *, label: str, s
         study: The ``study`` column.
 
     Returns:
-        One results frame per design: ``t50_rel_error``, ``n_rel_error``, ``rmse_X``,
-        ``diverged`` and ``coverage90`` rows.
+        One results frame per (design, k): ``t50_rel_error``, ``n_rel_error``, ``rmse_X``,
+        ``diverged`` and ``coverage90`` rows. A task is judged only at the k it has more than k
+        points for.
     """
     from sciml.evaluation.coverage import posterior_band_coverage
     from sciml.evaluation.protocol import few_shot_results
@@ -53,11 +54,15 @@ def calibrate_and_judge(learner: Learner, test: Sequence[Task], *, label: str, s
     from sciml.materials.recrystallization import DESIGNS
 
     metrics = {**kinetics_metrics(temperature_key=temperature_key), "coverage90": posterior_band_coverage(learner, noise_sd, level)}
-    return [
-        few_shot_results(learner, test, shots=shots, steps=[learner.inner_steps], seeds=seeds if design == "random" else [0],
-                         metrics=metrics, resample=DESIGNS[design], study=study, dataset=f"{dataset}:{design}", learner_name=label)
-        for design in designs
-    ]
+    frames = []
+    for design in designs:
+        for k in shots:
+            judged = [t for t in test if len(t) > k]  # a task of k or fewer points has none left to judge the calibration on
+            if judged:
+                frames.append(few_shot_results(learner, judged, shots=[k], steps=[learner.inner_steps],
+                                               seeds=seeds if design == "random" else [0], metrics=metrics, resample=DESIGNS[design],
+                                               study=study, dataset=f"{dataset}:{design}", learner_name=label))
+    return frames
 
 
 def leave_one_group_out(

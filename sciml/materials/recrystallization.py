@@ -16,43 +16,66 @@ from sciml.tasks import Task, TaskSet, TensorData
 UNITS = {"time_s": "s", "temperature_K": "K", "X": "1"}
 
 
-def _clip_fraction(x: pd.Series) -> torch.Tensor:
-    # digitized fractions stray a little outside [0, 1]; the laws tolerate 0.02
-    return torch.tensor(x.to_numpy(dtype=float), dtype=torch.float64)
+FRACTION_TOLERANCE = 0.02
+"""How far digitized fractions may stray outside [0, 1] (the laws' own tolerance)."""
 
 
-def isotherm_tasks(df: pd.DataFrame) -> TaskSet:
+def _fractions(rows: pd.DataFrame, clip: bool) -> tuple[torch.Tensor, int]:
+    """X as a tensor, and how many values were clipped into [0, 1]."""
+    x = torch.tensor(rows.X.to_numpy(dtype=float), dtype=torch.float64)
+    outside = (x < -FRACTION_TOLERANCE) | (x > 1 + FRACTION_TOLERANCE)
+    if not clip:
+        if bool(outside.any()):
+            name = rows.dataset.iloc[0]
+            raise ValueError(
+                f"{name}: {int(outside.sum())} transformed fractions lie outside [0, 1] by more than {FRACTION_TOLERANCE} "
+                f"(range {float(x.min()):.3f} to {float(x.max()):.3f}), beyond digitization error. Pass clip_fractions=True to "
+                "clip them into [0, 1] (the number clipped is kept in each task's metadata), or leave the data set out."
+            )
+        return x, 0
+    return torch.where(outside, x.clamp(0.0, 1.0), x), int(outside.sum())  # within the tolerance: kept as read
+
+
+def isotherm_tasks(df: pd.DataFrame, clip_fractions: bool = False) -> TaskSet:
     """One task per (data set, temperature): ``x`` = time [s] ``[n]``, ``y`` = X ``[n]``; the
     group is the material (data set), so a material's isotherms stay on one side of a split.
 
     Args:
         df: Output of :func:`sciml.data.load_recrystallization`.
+        clip_fractions: Clip fractions that lie outside [0, 1] by more than
+            :data:`FRACTION_TOLERANCE` into [0, 1] (metadata ``fractions_clipped`` counts them)
+            instead of refusing the data set; fractions within the tolerance are kept as read.
+
+    Raises:
+        ValueError: for fractions outside [0, 1] beyond the tolerance, unless clipped.
     """
     tasks = []
     for (dataset, temp), rows in df.groupby(["dataset", "temperature_K"], sort=True):
         rows = rows.sort_values("time_s")
         x = torch.tensor(rows.time_s.to_numpy(dtype=float), dtype=torch.float64)
-        data = TensorData(x, _clip_fraction(rows.X))
+        y, clipped = _fractions(rows, clip_fractions)
+        data = TensorData(x, y)
         tasks.append(
             Task(data, TensorData.empty_like(data), name=f"{dataset}@{temp:.0f}K", group=str(dataset),
-                 metadata={"units": {"time": "s", "X": "1"}, "temperature_K": float(temp),
+                 metadata={"units": {"time": "s", "X": "1"}, "temperature_K": float(temp), "fractions_clipped": clipped,
                            "material": rows.material.iloc[0], "source_paper": rows.source_paper.iloc[0]})
         )
     return TaskSet(tasks)
 
 
-def material_tasks(df: pd.DataFrame) -> TaskSet:
+def material_tasks(df: pd.DataFrame, clip_fractions: bool = False) -> TaskSet:
     """One task per data set across its temperatures: ``x`` = (time [s], temperature [K])
-    ``[n, 2]``, ``y`` = X ``[n]``."""
+    ``[n, 2]``, ``y`` = X ``[n]``. ``clip_fractions``: as in :func:`isotherm_tasks`."""
     tasks = []
     for dataset, rows in df.groupby("dataset", sort=True):
         rows = rows.sort_values(["temperature_K", "time_s"])
         x = torch.tensor(rows[["time_s", "temperature_K"]].to_numpy(dtype=float).copy(), dtype=torch.float64)
-        data = TensorData(x, _clip_fraction(rows.X))
+        y, clipped = _fractions(rows, clip_fractions)
+        data = TensorData(x, y)
         temps = sorted(float(t) for t in rows.temperature_K.unique())
         tasks.append(
             Task(data, TensorData.empty_like(data), name=str(dataset), group=str(dataset),
-                 metadata={"units": {"time": "s", "temperature": "K", "X": "1"}, "temperatures_K": temps,
+                 metadata={"units": {"time": "s", "temperature": "K", "X": "1"}, "temperatures_K": temps, "fractions_clipped": clipped,
                            "material": rows.material.iloc[0], "source_paper": rows.source_paper.iloc[0]})
         )
     return TaskSet(tasks)

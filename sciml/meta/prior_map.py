@@ -30,7 +30,8 @@ class PriorMAP(Learner):
         min_sd: Floor of each prior standard deviation (unconstrained units).
 
     Learned state (after ``fit``): ``prior_mean_``, ``prior_cov_``, ``noise_sd_`` (RMS residual
-    of the training fits) and ``fits_`` (per-task fitted parameters).
+    of the training fits) and ``fits_`` (per-task fitted parameters: a float per scalar
+    parameter, a list per vector parameter).
     """
 
     name = "pooled-prior MAP"
@@ -45,7 +46,7 @@ class PriorMAP(Learner):
         self.prior_mean_: Tensor | None = None
         self.prior_cov_: Tensor | None = None
         self.noise_sd_: float | None = None
-        self.fits_: list[dict[str, float]] = []
+        self.fits_: list[dict[str, Any]] = []
 
     def get_config(self) -> dict[str, Any]:
         cfg = {k: v for k, v in super().get_config().items() if k in ("inner_steps", "inner_damping")}
@@ -64,24 +65,57 @@ class PriorMAP(Learner):
             ad = fitter.adapt(task.data)
             vec = flatten_params(ad.params, names).double()
             thetas.append(vec)
-            self.fits_.append({"task": task.name, **{n: float(ad.params[n]) for n in names}})
+            self.fits_.append({"task": task.name, **{n: ad.params[n].item() if ad.params[n].numel() == 1 else ad.params[n].tolist()
+                                                      for n in names}})
             x, y = fitter._tensors(task.data)
             r = ad.predict(x).reshape(-1) - y.reshape(-1)
             sq, count = sq + float((r**2).sum()), count + r.numel()
-        theta = torch.stack(thetas)
+        self._set_prior(torch.stack(thetas), (sq / max(count, 1)) ** 0.5)
+        self.history_ = []
+        return self
+
+    def fit_samples(self, samples: Tensor, noise_sd: float) -> PriorMAP:
+        """Estimate the prior from parameter sets instead of data, e.g. a literature table of
+        fitted constants (one row per material). Returns ``self``.
+
+        Args:
+            samples: Unconstrained parameter vectors ``[m, P]`` (``m >= 2``) in the order of the
+                adapted parameters (``learner._adapt_names``; e.g. ``log_n`` for ``n``).
+            noise_sd: Measurement noise of the data the prior will calibrate, in target units
+                (parameter tables carry no residuals: state it).
+
+        Raises:
+            ValueError: for fewer than two sets, a wrong width, non-finite values or a
+                non-positive noise level.
+        """
+        samples = torch.as_tensor(samples, dtype=torch.float64)
+        size = sum(dict(self.model.named_parameters())[n].numel() for n in self._adapt_names)
+        if samples.ndim != 2 or samples.shape[0] < 2 or samples.shape[1] != size:
+            raise ValueError(f"samples must have shape [m >= 2, {size}] (parameters {list(self._adapt_names)}); got {tuple(samples.shape)}.")
+        if not torch.isfinite(samples).all():
+            raise ValueError("samples contain NaN or infinite values; drop those parameter sets.")
+        if not noise_sd > 0:
+            raise ValueError(f"noise_sd must be positive, got {noise_sd}.")
+        self.fits_ = []
+        self._set_prior(samples, float(noise_sd))
+        self.history_ = []
+        return self
+
+    def _set_prior(self, theta: Tensor, noise_sd: float) -> None:
+        """Prior mean and shrunk covariance of the parameter sets ``theta [m, P]``; the model's
+        parameters move to the mean."""
+        names = self._adapt_names
         mean = theta.mean(0)
-        cov = torch.cov(theta.T).reshape(len(mean), len(mean)) if len(tasks) > 1 else torch.zeros(len(mean), len(mean))
+        cov = torch.cov(theta.T).reshape(len(mean), len(mean)) if len(theta) > 1 else torch.zeros(len(mean), len(mean))
         cov = (1 - self.shrinkage) * cov + self.shrinkage * torch.diag(torch.diag(cov))
         cov = cov + torch.diag((self.min_sd**2 - torch.diag(cov)).clamp_min(0.0))
         self.prior_mean_, self.prior_cov_ = mean, cov
-        self.noise_sd_ = (sq / max(count, 1)) ** 0.5
+        self.noise_sd_ = noise_sd
         params = dict(self.model.named_parameters())
         with torch.no_grad():
             for n, value in unflatten_params(mean, params, names).items():
                 if n in names:
                     params[n].copy_(value.to(params[n].dtype))
-        self.history_ = []
-        return self
 
     def prior_precision_matrix(self) -> Tensor:
         """``noise_sd^2 * inv(prior_cov)``: the prior in units of summed squared residuals."""

@@ -139,6 +139,14 @@ class RunContext:
         plt.close(fig)
         self.figures.append(f"![{caption or name}](figures/{name}.png)" + (f"\n\n*{caption}*" if caption else ""))
 
+    def save_table(self, name: str, df: pd.DataFrame) -> Path:
+        """Write a table beside the results as ``tables/<name>.csv`` (writer only)."""
+        path = self.run_dir / "tables" / f"{name}.csv"
+        if self.writer:
+            path.parent.mkdir(exist_ok=True)
+            df.to_csv(path, index=False)
+        return path
+
     def add_section(self, title: str, markdown: str) -> None:
         """A report section."""
         self.sections.append((title, markdown))

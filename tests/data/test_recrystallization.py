@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sciml.data import load_recrystallization, reference_file
+from sciml.data.recrystallization import documented_time_units, undocumented_sources
 
 
 @pytest.fixture(autouse=True)
@@ -31,5 +32,20 @@ def test_undocumented_sources_can_be_included_under_an_assumption() -> None:
     wang = df[df.dataset == "W_Wang2017_w50"]
     assert (wang.temperature_K == 1350.0 + 273.15).all()
     assert set(wang.time_unit) == {"h (assumed)"}
-    with pytest.raises(ValueError, match="undocumented_time_unit"):
-        load_recrystallization(undocumented_time_unit="min")
+    with pytest.raises(ValueError, match="Time units must be one of"):
+        load_recrystallization(undocumented_time_unit="days")
+
+
+def test_a_mapping_includes_only_the_sources_it_names_in_their_own_units() -> None:
+    raw = load_recrystallization(undocumented_time_unit="s")  # the numbers as printed
+    with pytest.warns(UserWarning, match="W_Minissale2020"):
+        df = load_recrystallization(undocumented_time_unit={"W_Zan2019": "min", "W_Wang2017_w50": "h"})
+    assert set(df.dataset) - set(documented_time_units()) == {"W_Zan2019", "W_Wang2017_w50"}
+    for name, seconds in (("W_Zan2019", 60.0), ("W_Wang2017_w50", 3600.0)):
+        got, printed = df[df.dataset == name].time_s.to_numpy(), raw[raw.dataset == name].time_s.to_numpy()
+        assert got == pytest.approx(printed * seconds)
+    assert set(df[df.dataset == "W_Zan2019"].time_unit) == {"min (assumed)"}
+    assert "W_Minissale2020" in df.attrs["excluded"] and "W_Zan2019" not in df.attrs["excluded"]
+    assert set(undocumented_sources()) == set(load_recrystallization(undocumented_time_unit="s").dataset) - set(documented_time_units())
+    with pytest.raises(ValueError, match="not undocumented sources"):
+        load_recrystallization(undocumented_time_unit={"W_Yu2017": "s"})

@@ -120,3 +120,17 @@ def test_reference_fit_is_close_to_truth() -> None:
     assert math.exp(ref["log_n"]) == pytest.approx(1.6, rel=0.1)
     assert math.exp(ref["log_Q"]) == pytest.approx(400.0, rel=0.15)
     assert ref["rmse"] < 0.03
+
+
+def test_fractions_far_outside_zero_one_are_refused_or_clipped_and_counted() -> None:
+    df = _table(2)
+    df.loc[df.index[:3], "X"] = [-0.12, -0.05, -0.015]  # two beyond the 0.02 tolerance, one within
+    with pytest.raises(ValueError, match="clip_fractions=True"):
+        material_tasks(df)
+    with pytest.raises(ValueError, match="M0: 2 transformed fractions"):
+        isotherm_tasks(df)
+    tasks = {t.name: t for t in material_tasks(df, clip_fractions=True)}
+    assert tasks["M0"].metadata["fractions_clipped"] == 2 and tasks["M1"].metadata["fractions_clipped"] == 0
+    y = tasks["M0"].support.y
+    assert sorted(y[y <= 0].tolist()) == pytest.approx([-0.015, 0.0, 0.0])  # the two beyond the tolerance clipped, -0.015 kept
+    assert sum(t.metadata["fractions_clipped"] for t in isotherm_tasks(df, clip_fractions=True)) == 2

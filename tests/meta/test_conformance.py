@@ -21,7 +21,7 @@ from sciml.meta import (
     SiameseNet,
 )
 from sciml.models import MLP, ConditionalNeuralProcessNet
-from sciml.models.laws import JMAK, Arrhenius, JMAKArrhenius, LarsonMiller, LinearBasis
+from sciml.models.laws import JMAK, Arrhenius, GeneralizedLogistic, JMAKArrhenius, LarsonMiller, LinearBasis
 from sciml.tasks import Task, TensorData
 from sciml.testing import LawConformance, LearnerConformance
 
@@ -243,6 +243,28 @@ class TestJMAKArrhenius(LawConformance):
     def make_data(self) -> tuple[torch.Tensor, torch.Tensor]:
         t = torch.logspace(3, 6, 6, dtype=torch.float64)
         x = torch.cat([torch.stack([t, torch.full_like(t, T)], 1) for T in (1523.15, 1623.15)])
+        return x, self.make_law()(x).detach()
+
+
+class TestGeneralizedLogistic(LawConformance):
+    def make_law(self) -> GeneralizedLogistic:
+        return GeneralizedLogistic(T_ref=1573.15, B_ref=2e-4, Q_B=300.0, M_ref=2e4, Q_M=350.0, nu=0.7).double()
+
+    def make_data(self) -> tuple[torch.Tensor, torch.Tensor]:
+        t = torch.logspace(3, 5, 6, dtype=torch.float64)
+        x = torch.cat([torch.stack([t, torch.full_like(t, T)], 1) for T in (1523.15, 1623.15)])
+        return x, self.make_law()(x).detach()
+
+
+class TestForman(LawConformance):
+    def make_law(self):
+        from sciml.models.laws.forman import Forman
+
+        return Forman(C=7.13e-9, n=2.7, Kc=71.3).double()
+
+    def make_data(self) -> tuple[torch.Tensor, torch.Tensor]:
+        dk = torch.tensor([5.0, 8.0, 12.0, 18.0, 25.0], dtype=torch.float64)
+        x = torch.cat([torch.stack([dk, torch.full_like(dk, r)], 1) for r in (0.1, 0.5)])
         return x, self.make_law()(x).detach()
 
 

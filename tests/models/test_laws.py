@@ -118,3 +118,81 @@ def test_larson_miller_refuses_celsius_and_stresses_that_are_not_positive() -> N
         law(torch.tensor([1600.0, 50.0], dtype=torch.float64))
     with pytest.raises(ValueError, match="stress_ref"):
         LarsonMiller(stress_ref=0.0)
+
+
+def test_generalized_logistic_against_hand_computed_values() -> None:
+    """At T_ref: B = 1e-4 /s, M = 2e4 s, nu = 0.5: X(M) = 2^-2 = 0.25;
+    X(3e4 s) = (1 + e^-1)^-2 = 0.534447; t50 = M - ln(2^0.5 - 1) / B = 2e4 + 8813.7 s.
+    At T = 1473.15 K with Q_B = 300 kJ/mol: B is exp(-300e3/R (1/1473.15 - 1/1573.15)) times smaller.
+    (Initial values are stored in float32 before .double(): agreement to 1e-6.)"""
+    from sciml.models.laws import GeneralizedLogistic
+
+    law = GeneralizedLogistic(T_ref=1573.15, B_ref=1e-4, Q_B=300.0, M_ref=2e4, Q_M=400.0, nu=0.5).double()
+    x = torch.tensor([[2e4, 1573.15], [3e4, 1573.15]], dtype=torch.float64)
+    out = law(x).detach()
+    assert float(out[0]) == pytest.approx(0.25, rel=1e-6)
+    assert float(out[1]) == pytest.approx((1 + math.exp(-1.0)) ** -2, rel=1e-6)
+    t50 = float(law.t50(1573.15).detach())
+    assert t50 == pytest.approx(2e4 - math.log(math.sqrt(2) - 1) / 1e-4, rel=1e-6)
+    assert float(law(torch.tensor([[t50, 1573.15]], dtype=torch.float64)).detach()) == pytest.approx(0.5, rel=1e-6)
+    factor = math.exp(-300e3 / 8.314462618 * (1 / 1473.15 - 1 / 1573.15))
+    assert float(law.rate(1473.15).detach()) == pytest.approx(1e-4 * factor, rel=1e-6)
+    assert float(law.midpoint(1473.15).detach()) == pytest.approx(2e4 * math.exp(400e3 / 8.314462618 * (1 / 1473.15 - 1 / 1573.15)), rel=1e-6)
+    logistic = GeneralizedLogistic(T_ref=1000.0, B_ref=1e-3, M_ref=500.0, nu=1.0).double()
+    t = torch.tensor([[0.0, 1000.0], [500.0, 1000.0], [2500.0, 1000.0]], dtype=torch.float64)
+    expected = [1 / (1 + math.exp(-1e-3 * (v - 500.0))) for v in (0.0, 500.0, 2500.0)]
+    assert logistic(t).detach().tolist() == pytest.approx(expected, rel=1e-6)
+    assert set(law.physical_params()) == {"B_ref", "Q_B", "M_ref", "Q_M", "nu", "t50_ref"}
+
+
+def test_generalized_logistic_refuses_bad_inputs() -> None:
+    from sciml.models.laws import GeneralizedLogistic
+
+    law = GeneralizedLogistic(T_ref=1573.15).double()
+    with pytest.raises(ValueError, match="two input columns"):
+        law(torch.tensor([1.0, 2.0], dtype=torch.float64))
+    with pytest.raises(ValueError, match="Celsius"):
+        law(torch.tensor([[10.0, 1300.0], [20.0, 25.0]], dtype=torch.float64))
+    with pytest.raises(ValueError, match="time must be >= 0"):
+        law(torch.tensor([[-5.0, 1500.0]], dtype=torch.float64))
+    with pytest.raises(ValueError, match="T_ref"):
+        GeneralizedLogistic(T_ref=0.0)
+
+
+def test_forman_against_a_hand_computed_rate() -> None:
+    """AA2024-T3 sheet (Schwarmann 1986): C = 7.13e-9, n = 2.7, Kc = 71.3; at Delta K = 10 MPa sqrt(m),
+    R = 0.1: da/dN = 7.13e-9 * 10^2.7 / (0.9 * 71.3 - 10) = 6.5967e-8 m/cycle."""
+    from sciml.models.laws.forman import Forman
+
+    law = Forman(C=7.13e-9, n=2.7, Kc=71.3).double()
+    x = torch.tensor([[10.0, 0.1], [30.0, 0.5]], dtype=torch.float64)
+    out = law(x).detach()
+    assert float(out[0]) == pytest.approx(math.log10(7.13e-9 * 10**2.7 / (0.9 * 71.3 - 10.0)), rel=1e-6)
+    assert float(out[1]) == pytest.approx(math.log10(7.13e-9 * 30**2.7 / (0.5 * 71.3 - 30.0)), rel=1e-6)
+    params = law.physical_params()
+    assert float(params["C"]) == pytest.approx(7.13e-9, rel=1e-6) and float(params["Kc"]) == pytest.approx(71.3, rel=1e-6)
+
+
+def test_forman_beyond_its_asymptote_stays_finite_and_points_to_a_larger_toughness() -> None:
+    from sciml.models.laws.forman import Forman
+
+    law = Forman(C=7.13e-9, n=2.7, Kc=20.0).double()
+    x = torch.tensor([[25.0, 0.0]], dtype=torch.float64)  # Delta K above (1 - R) Kc
+    out = law(x)
+    assert torch.isfinite(out).all()
+    (grad,) = torch.autograd.grad(out.sum(), law.log_Kc)
+    assert float(grad) < 0  # a larger Kc lowers the predicted rate: a calibration can leave
+
+
+def test_forman_refuses_bad_inputs() -> None:
+    from sciml.models.laws.forman import Forman
+
+    law = Forman().double()
+    with pytest.raises(ValueError, match="ksi"):
+        law(torch.tensor([[0.0, 0.1]], dtype=torch.float64))
+    with pytest.raises(ValueError, match="stress ratio"):
+        law(torch.tensor([[10.0, 1.0]], dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"\[n, 2\]"):
+        law(torch.tensor([10.0, 0.1], dtype=torch.float64))
+    with pytest.raises(ValueError, match="log10 of the rate"):
+        law.check_targets(torch.tensor([1e-8, 2e-8], dtype=torch.float64))

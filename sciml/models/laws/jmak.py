@@ -47,6 +47,18 @@ def _check_times(t: Tensor, law: str) -> None:
         )
 
 
+def check_time_temperature(x: Tensor, law: str) -> None:
+    """Inputs ``[n, 2]`` of anneal time [s] (finite, >= 0) and temperature [K] of a law across
+    temperatures; raises ``ValueError`` naming the problem and the fix."""
+    if x.ndim != 2 or x.shape[1] != 2:
+        raise ValueError(
+            f"{law} needs two input columns, time [s] and temperature [K]; got shape {tuple(x.shape)}. "
+            "If the temperature is missing, add it as the second column (in kelvin)."
+        )
+    _check_times(x[:, 0], law)
+    check_kelvin(x[:, 1], law, min_kelvin=MIN_ANNEAL_KELVIN)
+
+
 class JMAK(PhysicalLaw):
     r"""Isothermal JMAK kinetics with an optional incubation time.
 
@@ -192,14 +204,7 @@ class JMAKArrhenius(PhysicalLaw):
         return _jmak_fraction(self.log_rate(T), self.log_n, t)
 
     def check_inputs(self, x: Tensor) -> None:
-        if x.ndim != 2 or x.shape[1] != 2:
-            shape = tuple(x.shape)
-            raise ValueError(
-                f"JMAKArrhenius needs two input columns, time [s] and temperature [K]; got shape {shape}. "
-                "If the temperature is missing, add it as the second column (in kelvin)."
-            )
-        _check_times(x[:, 0], "JMAKArrhenius")
-        check_kelvin(x[:, 1], "JMAKArrhenius", min_kelvin=MIN_ANNEAL_KELVIN)
+        check_time_temperature(x, "JMAKArrhenius")
 
     def check_targets(self, y: Tensor) -> None:
         _check_fraction(y, "JMAKArrhenius")
