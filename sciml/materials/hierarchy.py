@@ -32,10 +32,6 @@ from sciml.meta.adapted import Adapted
 from sciml.models.laws import JMAK, JMAKArrhenius
 from sciml.tasks import Task, TaskSet, TensorData
 
-SCATTER_PARAMS = ("log_k_ref", "log_n")
-"""Parameters an isotherm scatters in around its material's law (the rate at its temperature
-and the Avrami exponent); the activation energy is a property of the material."""
-
 
 def split_isotherms(task: Task) -> list[Task]:
     """A material task (``x [n, 2]`` = time [s], temperature [K]) split into one task per
@@ -60,13 +56,13 @@ def _isothermal_law(iso: Task) -> JMAK:
 
 def _isotherm_reference(iso: Task) -> dict[str, float]:
     """Isothermal JMAK fit to all of an isotherm's points: ``log_k``, ``log_n``, ``t50_s``, ``n``."""
-    from sciml.materials.recrystallization import fit_reference
+    from sciml.materials.recrystallization import fit_reference, reference_t50
 
     law = _isothermal_law(iso)
     times = TensorData(iso.support.x[:, 0], iso.support.y)
     ref = fit_reference(Task(times, TensorData.empty_like(times), name=iso.name), law)
-    n = math.exp(ref["log_n"])
-    return {**ref, "n": n, "t50_s": math.log(2.0) ** (1.0 / n) / math.exp(ref["log_k"])}
+    (t50,) = reference_t50(law, ref, [iso.metadata["temperature_K"]])
+    return {**ref, "n": math.exp(ref["log_n"]), "t50_s": t50}
 
 
 def isotherm_scatter(tasks: Sequence[Task], law: JMAKArrhenius, min_points: int = 4) -> dict[str, float]:
@@ -88,24 +84,39 @@ def isotherm_scatter(tasks: Sequence[Task], law: JMAKArrhenius, min_points: int 
     Raises:
         ValueError: when no material has two usable isotherms.
     """
+    return _pooled_scatter([_scatter_terms(task, law, min_points) for task in tasks], min_points)
+
+
+def _scatter_terms(task: Task, law: JMAKArrhenius, min_points: int) -> tuple[list[float], list[float], int, int]:
+    """One material's squared deviations of ``ln k`` and ``ln n`` (one per usable isotherm) and
+    their degrees of freedom; empty for a material with fewer than two usable isotherms."""
     from sciml.materials.recrystallization import fit_reference
 
+    isotherms = [iso for iso in split_isotherms(task) if len(iso) >= min_points]
+    if len(isotherms) < 2:
+        return [], [], 0, 0
+    mat = fit_reference(task, law)
+    params = {k: torch.tensor(v, dtype=torch.float64) for k, v in mat.items() if k not in ("sse", "rmse")}
+    fitted = copy.deepcopy(law).double()
+    sq_k, sq_n = [], []
+    for iso in isotherms:
+        ref = _isotherm_reference(iso)
+        ln_k_material = float(fitted.log_rate(torch.tensor(iso.metadata["temperature_K"], dtype=torch.float64), params))
+        sq_k.append((ref["log_k"] - ln_k_material) ** 2)
+        sq_n.append((ref["log_n"] - mat["log_n"]) ** 2)
+    return sq_k, sq_n, len(isotherms) - min(2, len(isotherms) - 1), len(isotherms) - 1
+
+
+def _pooled_scatter(terms: Sequence[tuple[list[float], list[float], int, int]], min_points: int) -> dict[str, float]:
+    """Pool :func:`_scatter_terms` of several materials (summed in their order)."""
     sq_k = sq_n = 0.0
     dof_k = dof_n = 0
-    for task in tasks:
-        isotherms = [iso for iso in split_isotherms(task) if len(iso) >= min_points]
-        if len(isotherms) < 2:
-            continue
-        mat = fit_reference(task, law)
-        params = {k: torch.tensor(v, dtype=torch.float64) for k, v in mat.items() if k not in ("sse", "rmse")}
-        fitted = copy.deepcopy(law).double()
-        for iso in isotherms:
-            ref = _isotherm_reference(iso)
-            ln_k_material = float(fitted.log_rate(torch.tensor(iso.metadata["temperature_K"], dtype=torch.float64), params))
-            sq_k += (ref["log_k"] - ln_k_material) ** 2
-            sq_n += (ref["log_n"] - mat["log_n"]) ** 2
-        dof_k += len(isotherms) - min(2, len(isotherms) - 1)
-        dof_n += len(isotherms) - 1
+    for k_terms, n_terms, dk, dn in terms:
+        for v in k_terms:
+            sq_k += v
+        for v in n_terms:
+            sq_n += v
+        dof_k, dof_n = dof_k + dk, dof_n + dn
     if not dof_k:
         raise ValueError(f"isotherm_scatter needs a material with two or more isotherms of at least {min_points} points.")
     return {"log_k_ref": math.sqrt(sq_k / dof_k), "log_n": math.sqrt(sq_n / dof_n)}
@@ -219,13 +230,14 @@ def leave_one_isotherm_out(
     frames: list[pd.DataFrame] = []
     label_data = f"{dataset}:random"
     metrics = kinetics_metrics(temperature_key="temperature_K")
+    terms = {t.name: _scatter_terms(t, law, min_points) for t in tasks}  # each material's fits once, pooled per fold
     for held_out, others, test in tasks.leave_one_group_out():
         material = test[0]
         isotherms = split_isotherms(material)
         if len(isotherms) < 2:
             continue
         family = PriorMAP(copy.deepcopy(law).double()).fit(list(others))
-        scatter = isotherm_scatter(list(others), law, min_points)
+        scatter = _pooled_scatter([terms[t.name] for t in others], min_points)
         log(f"{held_out}: {len(isotherms)} isotherms; family prior from {len(others)} materials; isotherm scatter "
             f"sd(ln k) {scatter['log_k_ref']:.2f}, sd(ln n) {scatter['log_n']:.2f}")
         for i, iso in enumerate(isotherms):

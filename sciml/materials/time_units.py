@@ -22,11 +22,12 @@ from typing import Any
 import pandas as pd
 import torch
 
+from sciml.data.recrystallization import SECONDS_PER
 from sciml.meta.evidence import log_evidence
 from sciml.tasks import Task, TensorData
 
-SECONDS_PER_UNIT: dict[str, float] = {"s": 1.0, "min": 60.0, "h": 3600.0}
-"""Seconds per candidate time unit."""
+SECONDS_PER_UNIT: dict[str, float] = {unit: SECONDS_PER[unit] for unit in ("s", "min", "h")}
+"""Seconds per candidate time unit (the loader's own conversion factors)."""
 
 FitPrior = Callable[[Sequence[Task]], Any]
 """Learns a prior from training tasks and returns the fitted learner (e.g.
