@@ -50,7 +50,7 @@ def test_readme_calibrate_your_own_workflows_run(tmp_path, monkeypatch, capsys) 
     builders.law_prior().save(priors / "tungsten-jmak-arrhenius")
     builders.molecule_prior().save(priors / "tox21-maml-head")
     builders.crystal_prior().save(priors / "dielectric-maml")
-    builders.light_curve_prior().save(priors / "asas-protonet-mlp")
+    builders.light_curve_prior().save(priors / "asas-protonet-hybrid-supervised")
     (tmp_path / "new_member.cif").write_text(builders.structure(4.3, ("Mg", "O")).to(fmt="cif"))
     for i, period in enumerate([0.5, 0.5, 30.0, 30.0, 0.5, 30.0]):
         t, mag, err = builders.light_curve(period, seed=i)

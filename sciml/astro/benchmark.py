@@ -24,6 +24,7 @@ from sciml.tasks import EpisodeSampler, Task, TaskSet, TensorData
 LEARNERS: dict[str, dict[str, Any]] = {
     "nearest-centroid": {"class": "ProtoNet", "model": "none"},
     "ProtoNet-MLP": {"class": "ProtoNet", "model": "mlp"},
+    "ProtoNet-MLP (augmented)": {"class": "ProtoNet", "model": "mlp", "augment": True},
     "SiameseNet-MLP": {"class": "SiameseNet", "model": "mlp"},
     "ProtoNet-CNN": {"class": "ProtoNet", "model": "cnn"},
     "ProtoNet-CNN (sim+real)": {"class": "ProtoNet", "model": "cnn", "pretrain": "simulated"},
@@ -31,22 +32,43 @@ LEARNERS: dict[str, dict[str, Any]] = {
                  "meta_batch_size": 4},
     "FineTune-MLP": {"class": "FineTune", "model": "mlp", "loss": "cross_entropy", "inner_lr": 1e-2, "inner_steps": 50,
                      "meta_batch_size": 1},
+    "ProtoNet-MLP (supervised)": {"class": "ProtoNet", "model": "mlp", "pretrain": "supervised", "iterations": 0},
+    "MatchingNet-MLP": {"class": "MatchingNet", "model": "mlp"},
+    "RelationNet-MLP": {"class": "RelationNet", "model": "mlp"},
+    "ProtoNet-hybrid": {"class": "ProtoNet", "model": "hybrid"},
+    "ProtoNet-hybrid (supervised)": {"class": "ProtoNet", "model": "hybrid", "pretrain": "supervised", "iterations": 0},
+    "ProtoNet-hybrid (supervised, transductive)": {"class": "ProtoNet", "model": "hybrid", "pretrain": "supervised", "iterations": 0,
+                                                   "transductive_steps": 1},
 }
 """The learner tables :func:`signal_learner` builds by default (label -> ``class``, arguments
 and the options of :data:`SIGNAL_OPTIONS`; :mod:`sciml.meta.tables`). ``nearest-centroid``
 learns nothing (the floor)."""
 
-FEATURE_LEARNERS = ("nearest-centroid", "ProtoNet-MLP", "SiameseNet-MLP", "MAML-MLP", "FineTune-MLP")
+FEATURE_LEARNERS = ("nearest-centroid", "ProtoNet-MLP", "SiameseNet-MLP", "MAML-MLP", "FineTune-MLP", "ProtoNet-MLP (supervised)",
+                    "MatchingNet-MLP", "RelationNet-MLP")
 """The learners of :data:`LEARNERS` that read features."""
 
-SIGNAL_OPTIONS: dict[str, Any] = {"model": "mlp", "pretrain": "none"}
+SIGNAL_OPTIONS: dict[str, Any] = {"model": "mlp", "pretrain": "none", "pretrain_epochs": 100, "augment": False}
 """Learner options. ``model``: ``"none"`` (the standardized features as they are), ``"mlp"``
-(an MLP on the standardized features, 64-64 hidden) or ``"cnn"`` (a
-:class:`~sciml.models.PhaseCNN` on the folded shape); a ``ProtoNet``'s (or ``SiameseNet``'s) model embeds in 32
+(an MLP on the standardized features, 64-64 hidden), ``"cnn"`` (a
+:class:`~sciml.models.PhaseCNN` on the folded shape) or ``"hybrid"`` (a
+:class:`~sciml.models.FeaturePhaseEncoder`: features and folded shape together); a metric
+learner's model (``ProtoNet``, ``SiameseNet``, ``RelationNet``, ``MatchingNet``) embeds in 32
 dimensions, a ``FineTune``'s classifies the training classes, any other learner's the episode's
 classes. ``pretrain``: ``"simulated"`` first trains on episodes of simulated classes (folded
-shapes only), ``"none"`` does not. ``FineTune`` trains on the training classes pooled, the
-others on 5-shot episodes."""
+shapes only), ``"supervised"`` first trains a metric learner's encoder with a linear classifier
+over the training classes pooled for ``pretrain_epochs`` epochs
+(:func:`sciml.meta.supervised.pretrain_embedding`), ``"none"`` does neither. Then ``FineTune``
+trains on the training classes pooled, the others on 5-shot episodes (``iterations = 0``: no
+episodic training). ``augment``: train on the augmented copies of the training classes' curves
+too (:mod:`sciml.astro.augment`; the benchmark must be given them), never test on them."""
+
+METRIC_LEARNERS = ("ProtoNet", "MatchingNet")
+"""Learner classes (and their subclasses) whose model is an embedding compared across the
+support, so one trained learner serves any number of classes per episode."""
+
+EMBEDDING_DIM = 32
+"""Embedding width of the metric learners' models."""
 
 
 def signal_specs(learners: Sequence[str] | Mapping[str, Mapping[str, Any]] = tuple(LEARNERS)) -> dict[str, Any]:
@@ -60,18 +82,31 @@ def signal_specs(learners: Sequence[str] | Mapping[str, Mapping[str, Any]] = tup
     from sciml.meta.tables import learner_specs
 
     specs = learner_specs(learners, LEARNERS, options=SIGNAL_OPTIONS,
-                          choices={"model": ("none", "mlp", "cnn"), "pretrain": ("none", "simulated")})
+                          choices={"model": ("none", "mlp", "cnn", "hybrid"), "pretrain": ("none", "simulated", "supervised"),
+                                   "augment": (False, True)})
     for label, spec in specs.items():
         o = spec.options
         if not issubclass(spec.cls, Learner):
             raise TypeError(f"learners.{label}: {spec.kind} does not take a model; the signal benchmarks need a Learner class.")
         if o["pretrain"] == "simulated" and o["model"] != "cnn":
             raise ValueError(f"learners.{label}: pretrain = 'simulated' needs model = 'cnn' (simulated classes have folded shapes only).")
+        if o["pretrain"] == "supervised" and (not is_metric(spec.cls) or o["model"] == "none"):
+            raise ValueError(f"learners.{label}: pretrain = 'supervised' trains an embedding; it suits a metric learner "
+                             f"({', '.join(METRIC_LEARNERS)} or a subclass) with a model other than 'none'.")
+        if int(o["pretrain_epochs"]) < 1:
+            raise ValueError(f"learners.{label}: pretrain_epochs must be >= 1, got {o['pretrain_epochs']}.")
         if o["model"] == "none" and not issubclass(spec.cls, ProtoNet):
             raise ValueError(f"learners.{label}: model = 'none' has nothing to train; it suits ProtoNet only (nearest centroid).")
         if "n_way" in spec.args:
             raise ValueError(f"learners.{label}: n_way comes from the episodes; leave it out of the table.")
     return specs
+
+
+def is_metric(cls: type) -> bool:
+    """Whether a learner class is (a subclass of) one of :data:`METRIC_LEARNERS`."""
+    import sciml.meta
+
+    return any(issubclass(cls, getattr(sciml.meta, name)) for name in METRIC_LEARNERS)
 
 
 def episodes(x: torch.Tensor, y: torch.Tensor, classes: Sequence[int], n_way: int, shots: int, queries: int, count: int, seed: int,
@@ -93,9 +128,9 @@ def pooled_task(x: torch.Tensor, y: torch.Tensor, classes: Sequence[int]) -> Tas
     return TaskSet([Task(data, TensorData.empty_like(data), name="pooled")])
 
 
-def signal_learner(spec: Any, n_way: int, n_train_classes: int, feat_dim: int, seed: int) -> tuple[Learner, str]:
-    """A fresh learner (initialized from ``seed``) and the input it reads (``features`` or
-    ``phase``).
+def signal_learner(spec: Any, n_way: int, n_train_classes: int, feat_dim: int, seed: int, n_bins: int = 64) -> tuple[Learner, str]:
+    """A fresh learner (initialized from ``seed``) and the input it reads (``features``,
+    ``phase`` or ``hybrid``: the features and the folded shape side by side).
 
     Args:
         spec: A label of :data:`LEARNERS` or a :class:`~sciml.meta.tables.LearnerSpec` of
@@ -104,34 +139,50 @@ def signal_learner(spec: Any, n_way: int, n_train_classes: int, feat_dim: int, s
         n_train_classes: Training classes (the outputs of a ``FineTune`` classifier).
         feat_dim: Feature columns.
         seed: Seed of the initialization.
+        n_bins: Phase bins of the folded shapes (``model = "hybrid"``).
     """
-    from sciml.meta import FineTune, ProtoNet
-    from sciml.models import MLP, PhaseCNN
+    from sciml.meta import FineTune
+    from sciml.models import MLP, FeaturePhaseEncoder, PhaseCNN
 
     if isinstance(spec, str):
         spec = signal_specs([spec])[spec]
     kind = spec.options["model"]
     torch.manual_seed(seed)
-    is_protonet = issubclass(spec.cls, ProtoNet)
-    out = 32 if is_protonet else n_train_classes if issubclass(spec.cls, FineTune) else n_way
+    metric = is_metric(spec.cls)
+    out = EMBEDDING_DIM if metric else n_train_classes if issubclass(spec.cls, FineTune) else n_way
     if kind == "none":
         model: nn.Module = nn.Identity()
     elif kind == "cnn":
         model = PhaseCNN(out_features=out)
+    elif kind == "hybrid":
+        model = FeaturePhaseEncoder(feat_dim, n_bins, out_features=out)
     else:
         model = MLP(feat_dim, (64, 64), out)
-    learner = spec.build(model, n_way=n_way, outer_lr=1e-3) if is_protonet else spec.build(model, outer_lr=1e-3)
-    return learner, "phase" if kind == "cnn" else "features"
+    if metric:
+        learner = spec.build(model, n_way=n_way, outer_lr=1e-3, embedding_dim=out if kind != "none" else feat_dim)
+    else:
+        learner = spec.build(model, outer_lr=1e-3)
+    return learner, {"cnn": "phase", "hybrid": "hybrid"}.get(kind, "features")
 
 
 def train_on_classes(learner: Learner, spec: Any, x: torch.Tensor, y: torch.Tensor, classes: Sequence[int], *, n_way: int, queries: int,
                      iterations: int, seed: int, episodic_seed: int | None = None) -> Learner:
-    """Train a :func:`signal_learner` on the training classes: 5-shot episodes (drawn from
-    ``episodic_seed``, default ``seed``), or one pooled task for ``FineTune``; a learner with
-    ``model = "none"`` is returned untrained. A table's ``iterations`` overrides ``iterations``."""
+    """Train a :func:`signal_learner` on the training classes: supervised pre-training of the
+    embedding where the table asks for it, then 5-shot episodes (drawn from ``episodic_seed``,
+    default ``seed``), or one pooled task for ``FineTune``; a learner with ``model = "none"`` is
+    returned untrained. A table's ``iterations`` overrides ``iterations`` (0: no episodic
+    training)."""
     from sciml.meta import FineTune
 
     iterations = spec.fit.get("iterations", iterations)
+    if spec.options["pretrain"] == "supervised":
+        from sciml.meta.supervised import pretrain_embedding
+
+        keep = torch.isin(y, torch.tensor(list(classes)))
+        pretrain_embedding(learner.model, x[keep], y[keep], embedding_dim=EMBEDDING_DIM, epochs=int(spec.options["pretrain_epochs"]),
+                           seed=seed)
+    if iterations == 0:
+        return learner
     if isinstance(learner, FineTune):
         return learner.fit(pooled_task(x, y, classes), iterations=iterations, seed=seed, progress=False)
     if spec.options["model"] != "none":
@@ -179,6 +230,7 @@ def class_split_benchmark(
     episode_seed: int | None = None,
     episode_prefix: str = "",
     simulated: tuple[torch.Tensor, torch.Tensor] | None = None,
+    augmented: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
     rare_classes: Sequence[int] = (),
     names: Sequence[str] = (),
     confusion_of: str | None = None,
@@ -203,7 +255,11 @@ def class_split_benchmark(
         episode_prefix: Prefix of the test episodes' names (``<prefix>k<k>-<i>``).
         simulated: ``(phase, y)`` of simulated classes for learners with ``pretrain =
             "simulated"``.
-        rare_classes: Extra novel classes probed 1-shot by the feature ProtoNets (``dataset``
+        augmented: ``(features, phase, y)`` of augmented copies of the curves
+            (:func:`sciml.astro.dataset.augmented_pool`) for learners with ``augment = true``:
+            their copies of training classes join the training set (standardized with the real
+            curves' statistics); copies of test classes are never read.
+        rare_classes: Extra novel classes probed 1-shot by the metric learners (``dataset``
             ``<dataset>:rare-classes``; the string before ``:`` of ``dataset`` is kept).
         names: Class names (for the confusion table).
         confusion_of: A learner whose confusion over the largest k is kept (``details["confusion"]``).
@@ -216,7 +272,6 @@ def class_split_benchmark(
     """
     from sciml.evaluation.metrics import CLASSIFICATION_METRICS
     from sciml.evaluation.protocol import few_shot_results
-    from sciml.meta import ProtoNet
     from sciml.models import Standardize
 
     specs = signal_specs(learners)
@@ -224,13 +279,18 @@ def class_split_benchmark(
         raise ValueError(f"Classes on both sides of the split: {sorted(set(train_classes) & set(test_classes))}.")
     scale = Standardize.fitted(features[torch.isin(y, torch.tensor(list(train_classes)))])
     features = scale(features)
-    inputs = {"features": features, "phase": phase}
+    inputs = {"features": features, "phase": phase, "hybrid": torch.cat([features, phase], dim=1)}
+    if augmented is not None:
+        a_feat, a_phase, a_y = augmented
+        a_keep = torch.isin(a_y, torch.tensor(list(train_classes)))  # copies of test classes are dropped here
+        a_feat, a_phase, a_y = scale(a_feat[a_keep]), a_phase[a_keep], a_y[a_keep]
+        a_inputs = {"features": a_feat, "phase": a_phase, "hybrid": torch.cat([a_feat, a_phase], dim=1)}
     ep_seed = seed + 1000 if episode_seed is None else episode_seed
     group = dataset.split(":")[-1]
     out, frames = BenchmarkResult(pd.DataFrame(), details={"scale": scale}), []
     for label, spec in specs.items():
         log(f"{dataset}: {label}")
-        learner, kind = signal_learner(spec, n_way, len(train_classes), features.shape[1], seed)
+        learner, kind = signal_learner(spec, n_way, len(train_classes), features.shape[1], seed, n_bins=phase.shape[1])
         x = inputs[kind]
         if spec.options["pretrain"] == "simulated":
             if simulated is None:
@@ -238,7 +298,12 @@ def class_split_benchmark(
             sim_phase, sim_y = simulated
             learner.fit(EpisodeSampler(sim_phase, sim_y, sorted(set(sim_y.tolist())), n_way, 5, queries), iterations=iterations,
                         seed=seed, progress=False)
-        train_on_classes(learner, spec, x, y, train_classes, n_way=n_way, queries=queries, iterations=iterations, seed=seed,
+        x_fit, y_fit = x, y
+        if spec.options["augment"]:
+            if augmented is None:
+                raise ValueError(f"{label} trains on augmented curves: pass augmented=(features, phase, y) of augmented copies.")
+            x_fit, y_fit = torch.cat([x, a_inputs[kind]]), torch.cat([y, a_y])
+        train_on_classes(learner, spec, x_fit, y_fit, train_classes, n_way=n_way, queries=queries, iterations=iterations, seed=seed,
                          episodic_seed=seed + 1)
         out.learners[label] = learner
         if learner.history_:
@@ -250,7 +315,7 @@ def class_split_benchmark(
             frames.append(res.assign(group=group))
             if label == confusion_of and k == max(shots):
                 out.details["confusion"] = confusion_table(learner, eps, names)
-        if rare_classes and isinstance(learner, ProtoNet) and kind == "features":
+        if rare_classes and is_metric(type(learner)):
             rare_way = min(n_way, len(rare_classes))
             eps = episodes(x, y, rare_classes, rare_way, 1, 5, test_episodes, seed + 7, "rare")
             probe = learner
@@ -264,17 +329,30 @@ def class_split_benchmark(
 
 
 def light_curve_prior(learner: Learner, scale: nn.Module, results: pd.DataFrame, n_bins: int, provenance: dict[str, Any]) -> Any:
-    """A feature-based prototype learner with its standardization as a :class:`~sciml.prior.Prior`."""
+    """A prototype learner that reads features (or features and folded shape, a
+    :class:`~sciml.models.FeaturePhaseEncoder`) with its standardization as a
+    :class:`~sciml.prior.Prior`. An inductive learner is expected: a transductive one's
+    predictions would depend on which curves a user classifies together."""
     from sciml.evaluation.protocol import held_out_metrics
     from sciml.meta import ProtoNet
-    from sciml.models import PhaseCNN
+    from sciml.models import FeaturePhaseEncoder, PhaseCNN, Standardize
     from sciml.prior import Prior
     from sciml.prior.domains.light_curves import LightCurveDomain
 
     name = results.learner.iloc[0]
     if not isinstance(learner, ProtoNet) or isinstance(learner.model, PhaseCNN):
-        raise TypeError(f"A light-curve prior needs a feature-based ProtoNet learner, got {name!r}.")
-    return Prior(learner, LightCurveDomain(n_bins=n_bins), encoder=scale, metrics=held_out_metrics(results, name), provenance=provenance)
+        raise TypeError(f"A light-curve prior needs a ProtoNet learner that reads features, got {name!r}.")
+    if getattr(learner, "transductive_steps", 0):
+        raise ValueError(f"{name!r} is transductive; save an inductive learner as a prior.")
+    if not isinstance(learner.model, FeaturePhaseEncoder):
+        return Prior(learner, LightCurveDomain(n_bins=n_bins), encoder=scale, metrics=held_out_metrics(results, name), provenance=provenance)
+    # features standardized, the folded shape (already unit amplitude) passed through
+    both = Standardize(learner.model.n_features + n_bins)
+    with torch.no_grad():
+        both.mean[:learner.model.n_features] = scale.mean
+        both.std[:learner.model.n_features] = scale.std
+    return Prior(learner, LightCurveDomain(n_bins=n_bins, inputs="features+phase"), encoder=both, metrics=held_out_metrics(results, name),
+                 provenance=provenance)
 
 
 def pool_tensors(pool: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
@@ -345,9 +423,12 @@ def held_out_examples_benchmark(
     from sciml.models import Standardize
 
     specs = signal_specs(learners)
-    phase_readers = [label for label, spec in specs.items() if spec.options["model"] == "cnn"]
+    phase_readers = [label for label, spec in specs.items() if spec.options["model"] in ("cnn", "hybrid")]
     if phase_readers:
         raise ValueError(f"Learners {phase_readers} read folded shapes; this benchmark has features only (model = 'mlp' or 'none').")
+    augmenting = [label for label, spec in specs.items() if spec.options["augment"]]
+    if augmenting:
+        raise ValueError(f"Learners {augmenting} train on augmented light curves; this benchmark has feature tables only (augment = false).")
     y_np = y.numpy()
     classes = sorted(set(y_np.tolist()))
     rng = np.random.default_rng(seed)

@@ -20,10 +20,11 @@ from sciml.astro.lightcurve import (
     check_variability,
     find_period,
     folded_vector,
+    resolve_period_doubling,
     sigma_clip,
 )
 
-FEATURIZER_VERSION = "2"
+FEATURIZER_VERSION = "4"
 """Bump when preprocessing changes: cached pools of older versions are recomputed."""
 
 
@@ -38,6 +39,9 @@ class CurvePool:
         features: :data:`~sciml.astro.features.FEATURE_NAMES` ``[N, 8]``.
         periods: Periods [d] ``[N]``.
         skipped: Curves left out, with the reason.
+        doubled: Whether each period is twice the Lomb-Scargle period ``[N]`` (bool;
+            :func:`~sciml.astro.lightcurve.resolve_period_doubling`; all false for simulated
+            curves, which are folded at their true period).
     """
 
     names: np.ndarray
@@ -46,6 +50,11 @@ class CurvePool:
     features: np.ndarray
     periods: np.ndarray
     skipped: dict[str, str]
+    doubled: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.doubled is None:
+            object.__setattr__(self, "doubled", np.zeros(len(self.names), dtype=bool))
 
     def classes(self, min_members: int = 1) -> list[str]:
         """Classes with at least ``min_members`` curves, most populous first."""
@@ -54,23 +63,28 @@ class CurvePool:
 
     def select(self, keep: np.ndarray) -> CurvePool:
         """The curves where ``keep`` is true."""
-        return CurvePool(self.names[keep], self.labels[keep], self.phase[keep], self.features[keep], self.periods[keep], self.skipped)
+        return CurvePool(self.names[keep], self.labels[keep], self.phase[keep], self.features[keep], self.periods[keep], self.skipped,
+                         self.doubled[keep])
 
 
-def featurize(name: str, t: np.ndarray, mag: np.ndarray, err: np.ndarray | None, n_bins: int, min_period: float = 0.05) -> tuple[np.ndarray, np.ndarray, float] | str:
-    """Phase vector, features and period of one curve, or the reason it cannot be used."""
+def featurize(name: str, t: np.ndarray, mag: np.ndarray, err: np.ndarray | None, n_bins: int, min_period: float = 0.05,
+              ) -> tuple[np.ndarray, np.ndarray, float, bool] | str:
+    """``(phase vector, features, period [d], doubled)`` of one curve, or the reason it cannot be
+    used. The period is the Lomb-Scargle period, doubled (``doubled``) where alternate cycles
+    differ (:func:`~sciml.astro.lightcurve.resolve_period_doubling`: eclipsing binaries)."""
     try:
         lc = LightCurve.unsorted(t, mag, err, name=name)
         period = find_period(lc, min_period=min_period)
         clipped = sigma_clip(lc)
         check_variability(clipped)
-        vec, _ = folded_vector(clipped, period, n_bins)
-        return vec, feature_vector(clipped, period), period
+        resolved = resolve_period_doubling(clipped, period)
+        vec, _ = folded_vector(clipped, resolved.period, n_bins)
+        return vec, feature_vector(clipped, resolved.period), resolved.period, resolved.doubled
     except LightCurveError as err_:
         return str(err_)
 
 
-def _work(args: tuple[str, np.ndarray, np.ndarray, np.ndarray | None, int]) -> tuple[np.ndarray, np.ndarray, float] | str:
+def _work(args: tuple[str, np.ndarray, np.ndarray, np.ndarray | None, int]) -> tuple[np.ndarray, np.ndarray, float, bool] | str:
     return featurize(*args)
 
 
@@ -88,21 +102,23 @@ def build_pool(curves: list[tuple[str, str, pd.DataFrame]], n_bins: int = 64, ca
         cache = cache_dir() / "processed" / f"curvepool-{digest}.npz"
         if cache.is_file():
             z = np.load(cache, allow_pickle=False)
-            return CurvePool(z["names"], z["labels"], z["phase"], z["features"], z["periods"], json.loads(str(z["skipped"])))
+            return CurvePool(z["names"], z["labels"], z["phase"], z["features"], z["periods"], json.loads(str(z["skipped"])), z["doubled"])
     jobs = [(name, df.t.to_numpy(), df.mag.to_numpy(), df.err.to_numpy() if "err" in df else None, n_bins) for name, _, df in curves]
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as ex:
         outs = list(tqdm(ex.map(_work, jobs, chunksize=4), total=len(jobs), desc="featurizing light curves", leave=False))
-    names, labels, phase, feats, periods, skipped = [], [], [], [], [], {}
+    names, labels, phase, feats, periods, doubled, skipped = [], [], [], [], [], [], {}
     for (name, label, _), out in zip(curves, outs):
         if isinstance(out, str):
             skipped[name] = out
             continue
         names.append(name), labels.append(label), phase.append(out[0]), feats.append(out[1]), periods.append(out[2])
-    pool = CurvePool(np.array(names), np.array(labels), np.array(phase), np.array(feats), np.array(periods), skipped)
+        doubled.append(out[3])
+    pool = CurvePool(np.array(names), np.array(labels), np.array(phase), np.array(feats), np.array(periods), skipped,
+                     np.array(doubled, dtype=bool))
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.savez(cache, names=pool.names, labels=pool.labels, phase=pool.phase, features=pool.features, periods=pool.periods,
-                 skipped=json.dumps(skipped))
+                 doubled=pool.doubled, skipped=json.dumps(skipped))
     return pool
 
 
@@ -146,7 +162,7 @@ def simulated_pool(per_class: int, n_bins: int = 64, seed: int = 0, rrlyrae: Any
     return CurvePool(np.array(names), np.array(labels), np.array(phase), np.array(feats), np.array(periods), {})
 
 
-__all__ = ["FEATURE_NAMES", "CurvePool", "asas_pool", "build_pool", "featurize", "simulated_pool"]
+__all__ = ["FEATURE_NAMES", "CurvePool", "asas_pool", "augmented_pool", "build_pool", "featurize", "light_curve_pool", "simulated_pool"]
 
 
 def load_light_curve_table(path: str | Path) -> list[tuple[str, str, pd.DataFrame]]:
@@ -182,12 +198,38 @@ def load_light_curve_table(path: str | Path) -> list[tuple[str, str, pd.DataFram
     return [(str(name), str(rows.label.iloc[0]), rows[cols].reset_index(drop=True)) for name, rows in table.groupby("name", sort=False)]
 
 
+def _source_curves(source: str | Path, max_curves: int | None) -> tuple[list[tuple[str, str, pd.DataFrame]], str]:
+    """The raw curves of ``"asas"`` or a user's table, and the cache key of that input."""
+    if str(source).lower() == "asas":
+        from itertools import islice
+
+        from sciml.data.astro import ASAS_FILES, iter_asas
+
+        curves = list(islice(iter_asas(), max_curves)) if max_curves else list(iter_asas())
+        key = ASAS_FILES["asas_training_set.tar.gz"]
+    else:
+        from sciml.data.download import sha256_of
+
+        curves, key = load_light_curve_table(source)[: max_curves or None], sha256_of(Path(source))
+    return curves, key + (f"|first{max_curves}" if max_curves else "")
+
+
 def light_curve_pool(source: str | Path = "asas", n_bins: int = 64, max_curves: int | None = None) -> CurvePool:
     """The ASAS curves (``"asas"``) or a user's table (:func:`load_light_curve_table`),
     featurized and cached (keyed by the file's sha256)."""
     if str(source).lower() == "asas":
         return asas_pool(n_bins=n_bins, max_curves=max_curves)
-    from sciml.data.download import sha256_of
+    curves, key = _source_curves(source, max_curves)
+    return build_pool(curves, n_bins=n_bins, cache_key=key)
 
-    curves = load_light_curve_table(source)[: max_curves or None]
-    return build_pool(curves, n_bins=n_bins, cache_key=sha256_of(Path(source)) + (f"|first{max_curves}" if max_curves else ""))
+
+def augmented_pool(source: str | Path = "asas", copies: int = 2, seed: int = 0, n_bins: int = 64, max_curves: int | None = None) -> CurvePool:
+    """Augmented copies of the curves of :func:`light_curve_pool`
+    (:func:`sciml.astro.augment.augmented_curves`: fewer epochs, noise at the quoted errors),
+    featurized and cached. Copies are named ``<name>~<k>``; train on the copies of training
+    classes only, never evaluate on them."""
+    from sciml.astro.augment import AUGMENT_VERSION, augmented_curves
+
+    curves, key = _source_curves(source, max_curves)
+    return build_pool(augmented_curves(curves, copies, seed), n_bins=n_bins,
+                      cache_key=f"{key}|augment{copies}|seed{seed}|v{AUGMENT_VERSION}")

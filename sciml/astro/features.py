@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from sciml.astro.lightcurve import LightCurve, check_variability, find_period, sigma_clip
+from sciml.astro.lightcurve import LightCurve, check_variability, find_period, resolve_period_doubling, sigma_clip
 
 FEATURE_NAMES = ("log10_period", "amplitude", "skewness", "kurtosis", "R21", "R31", "phi21", "phi31")
 """Order of :func:`features`' output."""
@@ -30,12 +30,14 @@ def features(lc: LightCurve, period: float | None = None, clip: bool = True) -> 
     """The :data:`FEATURE_NAMES` of one light curve, shape ``[8]``.
 
     ``R_k1 = A_k / A_1`` and ``phi_k1 = phi_k - k phi_1`` (mod 2 pi) are the Fourier amplitude
-    ratios and phase differences that separate RR Lyrae, Cepheids and eclipsing binaries.
+    ratios and phase differences that separate RR Lyrae, Cepheids and eclipsing binaries. The
+    period, unless given, is the Lomb-Scargle period doubled where alternate cycles differ
+    (:func:`~sciml.astro.lightcurve.resolve_period_doubling`).
     """
     if clip:
         lc = sigma_clip(lc)
     check_variability(lc)
-    return feature_vector(lc, find_period(lc) if period is None else period)
+    return feature_vector(lc, resolve_period_doubling(lc, find_period(lc)).period if period is None else period)
 
 
 def feature_vector(lc: LightCurve, period: float) -> np.ndarray:

@@ -218,6 +218,85 @@ def find_period(lc: LightCurve, min_period: float = 0.05, max_period: float | No
     return float(1.0 / fine[int(np.argmax(exact))])
 
 
+def _harmonic_design(t: np.ndarray, period: float, n_harmonics: int) -> np.ndarray:
+    """Columns ``1, sin(2 pi k t / P), cos(2 pi k t / P)`` for ``k = 1..n_harmonics``: ``[n, 2h + 1]``."""
+    w = 2 * np.pi * t[:, None] * np.arange(1, n_harmonics + 1)[None, :] / period
+    return np.concatenate([np.ones((len(t), 1)), np.sin(w), np.cos(w)], axis=1)
+
+
+@dataclass(frozen=True)
+class PeriodDoubling:
+    """The outcome of :func:`resolve_period_doubling`.
+
+    Attributes:
+        period: The period kept [d]: the given one or twice it.
+        doubled: Whether it was doubled.
+        p_value: F-test p-value of the odd harmonics of the doubled period.
+        odd_fraction: Share of the doubled-period model's variance in its odd harmonics (the
+            difference between alternate cycles: unequal eclipses).
+    """
+
+    period: float
+    doubled: bool
+    p_value: float
+    odd_fraction: float
+
+
+def resolve_period_doubling(lc: LightCurve, period: float, n_harmonics: int = 4, p_value: float = 1e-4, min_odd_fraction: float = 0.05,
+                            min_cycles: float = 20.0) -> PeriodDoubling:
+    """Double the period where alternate cycles differ: the eclipsing-binary rule.
+
+    An eclipsing binary with two eclipses per orbit puts the highest Lomb-Scargle peak at half
+    its orbital period, and folding there stacks the primary on the secondary eclipse. Folded
+    at twice the period, a pulsator repeats itself (its odd harmonics are noise) while a binary
+    with unequal eclipses does not. The rule compares a Fourier series of ``n_harmonics``
+    harmonics at ``period`` with one of ``2 n_harmonics`` at ``2 period`` (which contains it:
+    the extra terms are the odd harmonics) by a weighted F-test, and doubles when the odd terms
+    are both significant (``p < p_value``) and large (at least ``min_odd_fraction`` of the
+    doubled model's variance). A contact binary with equal minima stays at the half period: its
+    cycles cannot be told apart. The doubled period must fit ``min_cycles`` times into the
+    baseline: over a few cycles, a period off by a fraction of a percent leaves alternate cycles
+    out of step, which the doubled model absorbs (simulated Miras, about 10 cycles in 6
+    years, were doubled 2 times in 20 without this guard).
+
+    Args:
+        lc: The light curve (times in days), sigma-clipped.
+        period: The period found [d], usually :func:`find_period`'s.
+        n_harmonics: Harmonics of the single-period model.
+        p_value: Significance the odd harmonics must reach.
+        min_odd_fraction: Share of variance they must carry.
+        min_cycles: Cycles of the doubled period the baseline must hold.
+
+    Raises:
+        LightCurveError: for a non-positive period or too few points for the doubled model.
+    """
+    from scipy import stats
+
+    if not period > 0:
+        raise LightCurveError(f"{lc.name}: period must be positive, got {period}.")
+    n_single, n_double = 2 * n_harmonics + 1, 4 * n_harmonics + 1
+    if len(lc) <= n_double + 1:
+        raise LightCurveError(f"{lc.name}: {len(lc)} points are too few to test period doubling with {n_harmonics} harmonics "
+                              f"(more than {n_double + 1} needed).")
+    w = np.ones(len(lc)) if lc.err is None else 1.0 / lc.err
+    rss = []
+    coef_double = None
+    for design in (_harmonic_design(lc.t, period, n_harmonics), _harmonic_design(lc.t, 2 * period, 2 * n_harmonics)):
+        coef, *_ = np.linalg.lstsq(design * w[:, None], lc.mag * w, rcond=None)
+        rss.append(float(np.sum(((design @ coef - lc.mag) * w) ** 2)))
+        coef_double = coef
+    dof = len(lc) - n_double
+    f = ((rss[0] - rss[1]) / (n_double - n_single)) / max(rss[1] / dof, 1e-300)
+    p = float(stats.f.sf(max(f, 0.0), n_double - n_single, dof))
+    grid = np.linspace(0.0, 2 * period, 256, endpoint=False)
+    terms = _harmonic_design(grid, 2 * period, 2 * n_harmonics)[:, 1:] * coef_double[None, 1:]
+    odd = np.r_[np.arange(0, 2 * n_harmonics, 2), 2 * n_harmonics + np.arange(0, 2 * n_harmonics, 2)]  # k = 1, 3, 5, ...
+    total_var = float(np.var(terms.sum(1)))
+    odd_fraction = float(np.var(terms[:, odd].sum(1)) / total_var) if total_var > 0 else 0.0
+    doubled = p < p_value and odd_fraction >= min_odd_fraction and min_cycles * 2 * period <= lc.baseline
+    return PeriodDoubling(2 * period if doubled else period, doubled, p, odd_fraction)
+
+
 def fold(lc: LightCurve, period: float, epoch: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Phases in [0, 1) and magnitudes, sorted by phase; phase 0 at ``epoch`` (default: the
     brightest point, i.e. the minimum magnitude)."""
@@ -261,7 +340,7 @@ def phase_vector(
     lc: LightCurve, n_bins: int = 64, period: float | None = None, clip: bool = True, min_period: float = 0.05
 ) -> tuple[np.ndarray, float, float]:
     """The standard preprocessing: sigma-clip, check variability, find the period (unless
-    given), fold, resample onto ``n_bins`` phases, normalize the amplitude.
+    given; Lomb-Scargle, then :func:`resolve_period_doubling`), fold, resample onto ``n_bins`` phases, normalize the amplitude.
 
     Returns:
         ``(vector [n_bins], period [d], amplitude [mag])``; the vector is brightness-up
@@ -270,7 +349,8 @@ def phase_vector(
     if clip:
         lc = sigma_clip(lc)
     check_variability(lc)
-    period = find_period(lc, min_period=min_period) if period is None else period
+    if period is None:
+        period = resolve_period_doubling(lc, find_period(lc, min_period=min_period)).period
     vec, amp = folded_vector(lc, period, n_bins)
     return vec, period, amp
 

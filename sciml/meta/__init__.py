@@ -1,7 +1,8 @@
 """The meta-learning engine, on ``torch.func``, for any unmodified ``nn.Module``.
 
 Learners: :class:`MAML` (second order; ``first_order=True`` for FOMAML), :class:`ANIL`,
-:class:`MetaSGD`, :class:`Reptile`, :class:`ProtoNet`, :class:`MatchingNet`, :class:`SiameseNet`, :class:`DeepKernelGP`
+:class:`MetaSGD`, :class:`Reptile`, :class:`ProtoNet`, :class:`MatchingNet`, :class:`RelationNet`, :class:`SiameseNet`,
+:class:`DeepKernelGP`
 (a Gaussian-process head on a meta-learned kernel), :class:`ConditionalNeuralProcess` (amortized: the
 support encoded in one pass); baselines :class:`Scratch`,
 :class:`FineTune`, :class:`CurveFit` and :class:`PriorMAP` (empirical Bayes); :class:`SuperLearner` stacks
@@ -21,12 +22,13 @@ from sciml.meta.metasgd import MetaSGD
 from sciml.meta.neural_process import ConditionalNeuralProcess
 from sciml.meta.prior_map import PriorMAP
 from sciml.meta.protonet import ProtoNet
+from sciml.meta.relation import RelationNet
 from sciml.meta.reptile import Reptile
 from sciml.meta.siamese import SiameseNet
 from sciml.meta.stacking import SuperLearner
 
 LEARNERS: dict[str, type[Learner]] = {
-    cls.__name__.lower(): cls for cls in (MAML, ANIL, MetaSGD, Reptile, ProtoNet, MatchingNet, SiameseNet, DeepKernelGP,
+    cls.__name__.lower(): cls for cls in (MAML, ANIL, MetaSGD, Reptile, ProtoNet, MatchingNet, RelationNet, SiameseNet, DeepKernelGP,
                                          ConditionalNeuralProcess, Scratch, FineTune, CurveFit, PriorMAP)
 }
 
@@ -73,6 +75,6 @@ def resolve_learner(name: str) -> type[FewShotLearner]:
 
 
 __all__ = [
-    "ANIL", "DOMAIN_LEARNERS", "LEARNERS", "MAML", "Adapted", "ConditionalNeuralProcess", "CurveFit", "DeepKernelGP", "FewShotLearner", "FineTune", "Learner", "MatchingNet", "MetaSGD", "PriorMAP", "ProtoNet", "Reptile",
-    "Scratch", "SiameseNet", "SuperLearner", "resolve_learner",
+    "ANIL", "DOMAIN_LEARNERS", "LEARNERS", "MAML", "Adapted", "ConditionalNeuralProcess", "CurveFit", "DeepKernelGP", "FewShotLearner", "FineTune", "Learner", "MatchingNet", "MetaSGD", "PriorMAP", "ProtoNet", "RelationNet",
+    "Reptile", "Scratch", "SiameseNet", "SuperLearner", "resolve_learner",
 ]

@@ -60,6 +60,7 @@ class SiameseNet(ProtoNet):
     """
 
     name = "SiameseNet"
+    refines_prototypes = False
 
     def __init__(self, model: nn.Module, n_way: int, *, margin: float = 1.0, outer_lr: float = 1e-3, meta_batch_size: int = 4,
                  **kwargs: Any) -> None:

@@ -5,7 +5,7 @@ from sciml.models.config import Configurable, build_module, module_config
 from sciml.models.laws import JMAK, Arrhenius, JMAKArrhenius, LinearBasis, PhysicalLaw, Quantity
 from sciml.models.mlp import MLP
 from sciml.models.neural_process import ConditionalNeuralProcessNet
-from sciml.models.sequence import PhaseCNN
+from sciml.models.sequence import FeaturePhaseEncoder, PhaseCNN
 from sciml.models.standardize import Standardize
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "Arrhenius",
     "ConditionalNeuralProcessNet",
     "Configurable",
+    "FeaturePhaseEncoder",
     "JMAKArrhenius",
     "LinearBasis",
     "PhaseCNN",

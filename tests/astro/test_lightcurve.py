@@ -14,6 +14,7 @@ from sciml.astro.lightcurve import (
     find_period,
     phase_vector,
     resample_phase,
+    resolve_period_doubling,
     sigma_clip,
 )
 
@@ -54,6 +55,60 @@ def test_coarse_to_fine_finds_the_true_peak_among_daily_aliases() -> None:
         find_period(lc, candidates=0)
 
 
+def _eclipsing_binary(period: float, secondary: float, seed: int = 0, n: int = 400) -> LightCurve:
+    """Two Gaussian eclipses per orbit (primary depth 0.6 mag, secondary ``secondary`` times it)
+    over 3 seasons: the Lomb-Scargle peak sits at half the orbital period."""
+    rng = np.random.default_rng(seed)
+    t = np.sort(np.concatenate([y * 365.25 + rng.uniform(0, 120, n // 3) for y in range(3)]))
+    phase = np.mod(t / period + 0.1, 1.0)
+    dip = np.exp(-0.5 * (np.minimum(phase, 1 - phase) / 0.05) ** 2) + secondary * np.exp(-0.5 * ((phase - 0.5) / 0.05) ** 2)
+    return LightCurve(t, 12.0 + 0.6 * dip + rng.normal(0, 0.02, len(t)), np.full(len(t), 0.02), name=f"EB P={period}")
+
+
+@pytest.mark.parametrize("period", [0.83, 2.7, 9.1])
+def test_eclipsing_binaries_with_unequal_eclipses_get_their_orbital_period(period: float) -> None:
+    lc = _eclipsing_binary(period, secondary=0.4)
+    found = find_period(lc)
+    assert abs(found / (period / 2) - 1) < 1e-3  # the periodogram's choice: half the orbit
+    resolved = resolve_period_doubling(lc, found)
+    assert resolved.doubled and abs(resolved.period / period - 1) < 1e-3
+    assert resolved.p_value < 1e-10 and resolved.odd_fraction > 0.1
+    _, p, _ = phase_vector(lc)  # the standard preprocessing applies the rule
+    assert abs(p / period - 1) < 1e-3
+
+
+@pytest.mark.parametrize("period", [0.37, 4.3, 27.0])
+def test_pulsators_and_equal_eclipses_keep_their_period(period: float) -> None:
+    lc = _irregular(period)
+    assert not resolve_period_doubling(lc, find_period(lc, min_period=0.1)).doubled
+    twin = _eclipsing_binary(period, secondary=1.0)  # equal eclipses: alternate cycles cannot be told apart
+    kept = resolve_period_doubling(twin, period / 2)
+    assert not kept.doubled and kept.period == period / 2
+
+
+@pytest.mark.parametrize(("odd", "doubled"), [(0.3, True), (0.1, False)])
+def test_odd_fraction_is_the_share_of_the_alternating_part(odd: float, doubled: bool) -> None:
+    # b sin(2 pi t / P) + a sin(2 pi t / 2P): the a-term alternates between cycles of P and
+    # carries a^2 / (a^2 + b^2) of the variance; both are significant in nearly noise-free data
+    t = np.sort(np.random.default_rng(1).uniform(0, 400, 600))
+    mag = 12.0 + np.sin(2 * np.pi * t / 1.3) + odd * np.sin(2 * np.pi * t / 2.6 + 0.4)
+    lc = LightCurve(t, mag + np.random.default_rng(2).normal(0, 1e-4, len(t)), np.full(len(t), 1e-4))
+    out = resolve_period_doubling(lc, 1.3)
+    assert out.odd_fraction == pytest.approx(odd**2 / (1 + odd**2), rel=1e-3)
+    assert out.p_value < 1e-12
+    assert out.doubled is doubled and out.period == (2.6 if doubled else 1.3)
+
+
+def test_period_doubling_needs_enough_cycles_and_points() -> None:
+    lc = _eclipsing_binary(60.0, secondary=0.3)  # 2 x 30 d x 20 cycles > the 3-season baseline
+    assert not resolve_period_doubling(lc, 30.0).doubled
+    assert resolve_period_doubling(lc, 30.0, min_cycles=5).doubled
+    with pytest.raises(LightCurveError, match="too few"):
+        resolve_period_doubling(LightCurve(lc.t[:30], lc.mag[:30], lc.err[:30]), 30.0, n_harmonics=10)
+    with pytest.raises(LightCurveError, match="positive"):
+        resolve_period_doubling(lc, 0.0)
+
+
 def test_phase_vector_shape_and_normalization() -> None:
     vec, period, amp = phase_vector(_irregular(2.5), n_bins=32)
     assert vec.shape == (32,) and np.isfinite(vec).all()
@@ -88,3 +143,28 @@ def test_bad_light_curves_get_clear_messages() -> None:
         LightCurve(t, bad)
     with pytest.raises(LightCurveError, match="no variability"):
         check_variability(LightCurve(t, 12 + np.random.default_rng(0).normal(0, 0.02, 50), np.full(50, 0.02)))
+
+
+def test_the_rule_on_the_simulators_classes_of_known_period() -> None:
+    """Detached binaries (primary and optional secondary eclipse) mostly get their orbital period
+    back; pulsators keep theirs."""
+    from sciml.astro.simulate import simulate
+
+    rng = np.random.default_rng(0)
+
+    def recovered(name: str, n: int = 20) -> tuple[float, float, int]:
+        ls = rule = doubled = 0
+        for _ in range(n):
+            lc, truth = simulate(name, rng)
+            lc = sigma_clip(lc)
+            found = find_period(lc)
+            out = resolve_period_doubling(lc, found)
+            ls += abs(found / truth["period"] - 1) < 0.01
+            rule += abs(out.period / truth["period"] - 1) < 0.01
+            doubled += out.doubled
+        return ls / n, rule / n, doubled
+
+    ls, rule, _ = recovered("Eclipsing_Algol")
+    assert ls <= 0.2 and rule >= 0.75  # the periodogram alone finds half the orbit for most
+    for name in ("RR_Lyrae_ab", "Classical_Cepheid", "Mira"):
+        assert recovered(name, 10)[2] == 0

@@ -106,6 +106,46 @@ def test_class_split_benchmark_standardizes_on_training_classes_only() -> None:
     assert acc.mean() > 0.95 and set(bench.results.group) == {"split0"}
 
 
+def test_the_new_signal_learners_run_and_read_the_features_and_shape_together() -> None:
+    x, y = _clusters(6, 20)
+    phase = torch.randn(len(y), 16, generator=torch.Generator().manual_seed(1))
+    learners = ["ProtoNet-MLP (supervised)", "MatchingNet-MLP", "RelationNet-MLP", "ProtoNet-hybrid (supervised, transductive)"]
+    bench = class_split_benchmark(x, phase, y, [0, 1, 2], [3, 4, 5], learners=learners, n_way=3, shots=[1, 5], queries=3,
+                                  test_episodes=10, iterations=3, rare_classes=[3, 4], dataset="toy:split0")
+    acc = bench.results[bench.results.metric == "accuracy"]
+    assert set(acc.learner) == set(learners)
+    assert set(acc.dataset) == {"toy:split0", "toy:rare-classes"}  # every metric learner probes the rare classes
+    hybrid = bench.learners["ProtoNet-hybrid (supervised, transductive)"]
+    assert hybrid.model.n_features == 4 and hybrid.model.n_bins == 16 and hybrid.transductive_steps == 1
+    # well-separated clusters: a supervised embedding of the training classes places new ones apart
+    assert acc[acc.learner == "ProtoNet-MLP (supervised)"].value.mean() > 0.9
+    with pytest.raises(ValueError, match="read folded shapes"):
+        held_out_examples_benchmark(x, y, learners=["ProtoNet-hybrid"])
+
+
+def test_supervised_pretraining_checks_its_input_and_learns() -> None:
+    from sciml.meta.supervised import pretrain_embedding
+    from sciml.models import MLP
+
+    x, y = _clusters(4, 10)
+    torch.manual_seed(0)
+    enc = MLP(4, (16,), 8)
+    history = pretrain_embedding(enc, x, y + 7, embedding_dim=8, epochs=30, lr=1e-2, seed=0)  # any label values
+    assert len(history) == 30 and history[-1] < 0.2 * history[0]
+    with pytest.raises(ValueError, match="two classes"):
+        pretrain_embedding(enc, x, torch.zeros(len(x), dtype=torch.long), embedding_dim=8)
+    with pytest.raises(ValueError, match="rows"):
+        pretrain_embedding(enc, x, y[:-1], embedding_dim=8)
+    with pytest.raises(TypeError, match="int64"):
+        pretrain_embedding(enc, x, y.double(), embedding_dim=8)
+    with pytest.raises(ValueError, match="embedding_dim"):
+        pretrain_embedding(enc, x, y, embedding_dim=5)
+    bad = x.clone()
+    bad[3, 1] = float("nan")
+    with pytest.raises(ValueError, match="non-finite"):
+        pretrain_embedding(enc, bad, y, embedding_dim=8)
+
+
 def test_held_out_examples_are_stratified_and_classified() -> None:
     x, y = _clusters(2, 41)
     bench = held_out_examples_benchmark(x, y, test_fraction=0.5, learners=["nearest-centroid"], shots=[1], queries=3, test_episodes=10)

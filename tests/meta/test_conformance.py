@@ -16,6 +16,7 @@ from sciml.meta import (
     MetaSGD,
     PriorMAP,
     ProtoNet,
+    RelationNet,
     Reptile,
     Scratch,
     SiameseNet,
@@ -114,6 +115,16 @@ class TestProtoNet(LearnerConformance):
 class TestMatchingNet(TestProtoNet):
     def make_learner(self) -> MatchingNet:
         return MatchingNet(MLP(2, (8,), 4), n_way=2, fce_dim=4, fce_steps=2, meta_batch_size=2)
+
+
+class TestTransductiveProtoNet(TestProtoNet):
+    def make_learner(self) -> ProtoNet:
+        return ProtoNet(MLP(2, (8,), 4), n_way=2, transductive_steps=2, meta_batch_size=2)
+
+
+class TestRelationNet(TestProtoNet):
+    def make_learner(self) -> RelationNet:
+        return RelationNet(MLP(2, (8,), 4), n_way=2, embedding_dim=4, hidden=6, meta_batch_size=2)
 
 
 class TestSiameseNet(TestProtoNet):

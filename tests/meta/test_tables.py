@@ -108,7 +108,10 @@ def test_molecule_body_options_are_checked(table: dict, message: str) -> None:
 
 
 @pytest.mark.parametrize(("table", "message"), [
-    ({"class": "ProtoNet", "model": "transformer"}, "model must be 'none', 'mlp' or 'cnn'"),
+    ({"class": "ProtoNet", "model": "transformer"}, "model must be 'none', 'mlp', 'cnn' or 'hybrid'"),
+    ({"class": "MAML", "model": "mlp", "pretrain": "supervised"}, "suits a metric learner"),
+    ({"class": "ProtoNet", "model": "none", "pretrain": "supervised"}, "suits a metric learner"),
+    ({"class": "ProtoNet", "model": "mlp", "pretrain": "supervised", "pretrain_epochs": 0}, "pretrain_epochs must be >= 1"),
     ({"class": "ProtoNet", "model": "mlp", "pretrain": "simulated"}, "needs model = 'cnn'"),
     ({"class": "MAML", "model": "none"}, "suits ProtoNet only"),
     ({"class": "CompositionRidge"}, "does not take a model"),

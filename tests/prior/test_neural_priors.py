@@ -144,6 +144,33 @@ def test_light_curves_any_number_of_classes(curves) -> None:
     np.testing.assert_allclose(alone, out.iloc[1, :3].to_numpy(dtype=float), rtol=1e-5)
 
 
+def test_a_prior_that_reads_features_and_folded_shape_round_trips(tmp_path) -> None:
+    pytest.importorskip("astropy")
+    from sciml.astro.benchmark import light_curve_prior
+    from sciml.meta import ProtoNet
+    from sciml.models import FeaturePhaseEncoder, Standardize
+
+    torch.manual_seed(0)
+    scale = Standardize.fitted(torch.randn(20, 8) * 2 + 1)
+    learner = ProtoNet(FeaturePhaseEncoder(8, 32, out_features=6), n_way=3)
+    rows = pd.DataFrame({"learner": ["hybrid"], "dataset": ["asas:split0"], "metric": ["accuracy"], "shots": [5], "value": [0.8],
+                         "task": ["e"], "seed": [0], "steps": [0]})
+    prior = light_curve_prior(learner, scale, rows, 32, {})
+    assert prior.domain.inputs == "features+phase"
+    # the encoder standardizes the 8 features and passes the 32 phase bins through unchanged
+    x = torch.randn(4, 40)
+    torch.testing.assert_close(prior.encode(x)[:, :8], scale(x[:, :8]))
+    torch.testing.assert_close(prior.encode(x)[:, 8:], x[:, 8:])
+    again = load_prior(prior.save(tmp_path / "hybrid"))
+    support = [builders.light_curve(p, seed=s) for p in (0.4, 3.0) for s in range(2)]
+    new = [builders.light_curve(0.4, 50), builders.light_curve(3.0, 51)]
+    a = prior.calibrate(support, ["a", "a", "b", "b"]).predict(new)
+    b = again.calibrate(support, ["a", "a", "b", "b"]).predict(new)
+    pd.testing.assert_frame_equal(a, b)
+    with pytest.raises(ValueError, match="transductive"):
+        light_curve_prior(ProtoNet(FeaturePhaseEncoder(8, 32, out_features=6), n_way=3, transductive_steps=1), scale, rows, 32, {})
+
+
 def test_light_curve_errors(curves) -> None:
     from sciml.astro.lightcurve import LightCurveError
 

@@ -35,7 +35,8 @@ def test_asas_study_never_tests_on_training_classes(tmp_path: Path) -> None:
     from sciml.prior import load_prior
     from tests.prior.builders import light_curve
 
-    prior = load_prior(run_dir / "priors" / "asas-protonet-mlp")
+    prior = load_prior(run_dir / "priors" / "asas-protonet-hybrid-supervised")  # reads features and folded shape
+    assert prior.domain.inputs == "features+phase"
     assert any(k.startswith("asas:split0/accuracy/k=5") for k in prior.metrics)
     cal = prior.calibrate([light_curve(0.5, 0), light_curve(0.5, 1), light_curve(20.0, 2), light_curve(20.0, 3)], ["a", "a", "b", "b"])
     out = cal.predict([light_curve(0.5, 4), light_curve(20.0, 5)])

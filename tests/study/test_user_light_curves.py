@@ -13,6 +13,7 @@ pytest.importorskip("astropy", reason="needs astropy: pip install 'sciml[astro]'
 
 
 def test_asas_protocol_runs_on_a_users_light_curves(tmp_path: Path) -> None:
+    from sciml.astro.benchmark import LEARNERS
     from tests.prior.builders import light_curve
 
     rows = []
@@ -23,11 +24,13 @@ def test_asas_protocol_runs_on_a_users_light_curves(tmp_path: Path) -> None:
     pd.DataFrame(rows).to_csv(tmp_path / "my_curves.csv", index=False)
     run_dir = run_study("asas-fewshot", tmp_path / "runs", [
         f'data.curves="{tmp_path / "my_curves.csv"}"', "episodes.min_members=8", "episodes.train_classes=3", "episodes.n_way=2",
-        "episodes.queries=2", "episodes.iterations=2", "episodes.test_episodes=5", "episodes.splits=[0]", "episodes.shots=[1]",
-        *(f'learners."{label}".enabled=false' for label in ("ProtoNet-CNN", "ProtoNet-CNN (sim+real)", "SiameseNet-MLP", "MAML-MLP", "FineTune-MLP"))])
+        "episodes.queries=2", "episodes.iterations=2", "episodes.test_episodes=5", "episodes.splits=[0]", "episodes.shots=[1]", 'episodes.prior="ProtoNet-MLP"',
+        *(f'learners."{label}".enabled=false' for label in LEARNERS if label not in ("nearest-centroid", "ProtoNet-MLP"))])
     results = pd.read_csv(run_dir / "results.csv")
     assert set(results.dataset) == {"my_curves:split0"} and set(results.learner) == {"nearest-centroid", "ProtoNet-MLP"}
     assert (run_dir / "priors" / "my_curves-protonet-mlp" / "prior.json").is_file()
+    doubling = pd.read_csv(run_dir / "tables" / "period_doubling.csv")  # sinusoids: no alternate cycles differ
+    assert list(doubling.columns) == ["class", "curves", "doubled"] and doubling.curves.sum() == 40 and doubling.doubled.sum() == 0
     assert "light-curve table" in (run_dir / "data_manifest.json").read_text()
 
 

@@ -35,23 +35,29 @@ class LightCurveDomain(Domain):
     Args:
         min_period: Shortest period searched [d].
         n_bins: Phase bins of the folded curve (used by the period-folding featurizer).
+        inputs: What the learner reads: ``"features"`` (the 8 features of
+            :data:`~sciml.astro.features.FEATURE_NAMES`) or ``"features+phase"`` (those, then the
+            ``n_bins`` folded shape: a :class:`~sciml.models.FeaturePhaseEncoder`).
     """
 
     kind = "light_curves"
+    INPUTS = ("features", "features+phase")
 
-    def __init__(self, min_period: float = 0.05, n_bins: int = 64) -> None:
-        self.min_period, self.n_bins = float(min_period), int(n_bins)
+    def __init__(self, min_period: float = 0.05, n_bins: int = 64, inputs: str = "features") -> None:
+        if inputs not in self.INPUTS:
+            raise ValueError(f"inputs must be one of {self.INPUTS}, got {inputs!r}.")
+        self.min_period, self.n_bins, self.inputs = float(min_period), int(n_bins), inputs
 
     def to_dict(self) -> dict[str, Any]:
         from sciml.astro.dataset import FEATURIZER_VERSION
         from sciml.astro.features import FEATURE_NAMES
 
         return {"kind": self.kind, "min_period": self.min_period, "n_bins": self.n_bins, "features": list(FEATURE_NAMES),
-                "featurizer_version": FEATURIZER_VERSION, "input": "LightCurve or (t [d], mag [mag], err [mag])"}
+                "inputs": self.inputs, "featurizer_version": FEATURIZER_VERSION, "input": "LightCurve or (t [d], mag [mag], err [mag])"}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LightCurveDomain:
-        return cls(d.get("min_period", 0.05), d.get("n_bins", 64))
+        return cls(d.get("min_period", 0.05), d.get("n_bins", 64), d.get("inputs", "features"))
 
     def describe(self) -> str:
         return "light curves (t [d], mag, err) with class labels (any classes, at least two)"
@@ -93,7 +99,7 @@ class LightCurveDomain(Domain):
             out = featurize(lc.name, lc.t, lc.mag, lc.err, self.n_bins, self.min_period)
             if isinstance(out, str):
                 raise LightCurveError(f"Curve {i}: {out}")
-            rows.append(out[1])
+            rows.append(out[1] if self.inputs == "features" else np.concatenate([out[1], out[0]]))
         x = torch.as_tensor(np.stack(rows), dtype=prior.learner._dtype)
         return prior.encode(x)
 

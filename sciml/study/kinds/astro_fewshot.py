@@ -27,12 +27,16 @@ DESCRIPTION = "few-shot classification of new variable-star classes (ASAS) and p
 
 DEFAULTS_ASAS: dict[str, Any] = {
     "study": {"kind": "asas-fewshot", "description": ""},
-    "data": {"curves": "asas", "max_curves": 0, "n_bins": 64},
+    "data": {"curves": "asas", "max_curves": 0, "n_bins": 64, "augment": 2},
     "episodes": {"n_way": 5, "shots": [1, 5], "queries": 15, "test_episodes": 600, "iterations": 1500, "seed": 0, "min_members": 20,
-                 "train_classes": 8, "splits": [0, 1, 2], "prior": "ProtoNet-MLP"},
+                 "train_classes": 8, "splits": [0, 1, 2], "prior": "ProtoNet-hybrid (supervised)"},
     "learners": signals.LEARNERS,
 }
-"""``episodes.prior``: the learner saved as the study's prior (trained on the first class split)."""
+"""``episodes.prior``: the learner saved as the study's prior (trained on the first class split; an
+inductive ProtoNet that reads features, or features and folded shape), in
+``priors/<source>-<label as a slug>``.
+``data.augment``: augmented copies per curve (:mod:`sciml.astro.augment`) for the learners with
+``augment = true``; 0 makes none (then disable those learners)."""
 
 
 def run_asas(ctx: RunContext) -> None:
@@ -42,6 +46,10 @@ def run_asas(ctx: RunContext) -> None:
     from sciml.data.astro import asas_files
 
     e, d, specs = ctx.config["episodes"], ctx.config["data"], signals.signal_specs(ctx.config["learners"])  # checked before featurizing
+    augmenting = [label for label, spec in specs.items() if spec.options["augment"]]
+    if augmenting and int(d["augment"]) < 1:
+        raise ValueError(f"Learners {augmenting} train on augmented curves; set data.augment to the copies per curve (e.g. 2) or "
+                         "disable them.")
     pool = light_curve_pool(d["curves"], n_bins=d["n_bins"], max_curves=d["max_curves"] or None)
     own = str(d["curves"]).lower() != "asas"
     source = Path(d["curves"]).stem if own else "asas"
@@ -51,6 +59,16 @@ def run_asas(ctx: RunContext) -> None:
     common = pool.classes(e["min_members"])
     rare = [c for c in pool.classes(1 + 5) if c not in common]
     feats, phase, y, names = signals.pool_tensors(pool)
+    augmented = None
+    if augmenting:
+        from sciml.astro.dataset import augmented_pool
+
+        aug = augmented_pool(d["curves"], copies=int(d["augment"]), seed=e["seed"], n_bins=d["n_bins"], max_curves=d["max_curves"] or None)
+        a_feat, a_phase, a_idx, a_names = signals.pool_tensors(aug)
+        a_labels = [a_names[i] for i in a_idx.tolist()]
+        keep = [i for i, c in enumerate(a_labels) if c in names]  # a class with no usable real curve has no index
+        augmented = (a_feat[keep], a_phase[keep], torch.tensor([names.index(a_labels[i]) for i in keep], dtype=torch.long))
+        ctx.log(f"{len(aug.names)} augmented copies featurized ({int(d['augment'])} per curve), {len(aug.skipped)} left out")
     simulated, card = signals.simulated_classes(60, pool.phase.shape[1], e["seed"], log=ctx.log)
     ctx.add_generated_input("simulated_classes", card)
     frames, split_lines, confusion = [], [], None
@@ -61,7 +79,7 @@ def run_asas(ctx: RunContext) -> None:
         bench = signals.class_split_benchmark(
             feats, phase, y, tr_idx, te_idx, learners=specs, n_way=e["n_way"], shots=e["shots"], queries=e["queries"],
             test_episodes=e["test_episodes"], iterations=e["iterations"], seed=e["seed"], episode_seed=e["seed"] + 1000 + split,
-            episode_prefix=f"s{split}", simulated=simulated, rare_classes=[names.index(c) for c in rare] if first else (),
+            episode_prefix=f"s{split}", simulated=simulated, augmented=augmented, rare_classes=[names.index(c) for c in rare] if first else (),
             names=names, confusion_of="ProtoNet-CNN" if first else None, study=ctx.name, dataset=f"{source}:split{split}", log=ctx.log)
         bench.histories = {f"{k} split {split}": v for k, v in bench.histories.items()}
         ctx.add_benchmark(bench)
@@ -69,19 +87,26 @@ def run_asas(ctx: RunContext) -> None:
         confusion = bench.details.get("confusion", confusion)
         if first and e["prior"] in bench.learners:
             rows = bench.results[(bench.results.learner == e["prior"]) & (bench.results.dataset == f"{source}:split{split}")]
-            ctx.save_prior(f"{source}-{e['prior'].lower()}", signals.light_curve_prior(
+            ctx.save_prior(f"{source}-{prior_slug(e['prior'])}", signals.light_curve_prior(
                 bench.learners[e["prior"]], bench.details["scale"], rows, d["n_bins"],
                 {"split": f"class split {split}", "held_out_metrics": f"{e['n_way']}-way accuracy on episodes of the split's held-out classes"}))
     results = pd.concat(frames, ignore_index=True)
     table = summary_table(results[results.dataset.str.contains("split")].sort_values("metric", kind="stable"), unit="row")
     ctx.headline = (
         f"{e['n_way']}-way K-shot episodes on held-out classes: {e['test_episodes']} episodes per class split and K, "
-        f"{len(e['splits'])} splits; mean and 95% CI over all {e['test_episodes'] * len(e['splits'])} episodes. The floor is "
-        "nearest centroid on standardized features, with no learning" + ("." if own else " (an independent measurement of it on "
+        f"{len(e['splits'])} splits; mean and 95% CI over all {e['test_episodes'] * len(e['splits'])} episodes. Rows marked "
+        "transductive also use the unlabelled query set of each episode (its 15 curves per class) to place the class means. "
+        "The floor is nearest centroid on standardized features, with no learning" + ("." if own else " (an independent measurement of it on "
         "this data gave 0.561 at 1-shot and 0.727 at 5-shot).") + "\n\n" + markdown_table(table))
     ctx.add_section("Per split and for the rare-class probe, with 95% CI over episodes",
                     markdown_table(summary_table(results, rows=("dataset", "learner"), unit="row")))
     ctx.add_section("Class splits", "\n".join(split_lines) + f"\n\nRare classes probed (1-shot, {min(e['n_way'], len(rare))}-way): {', '.join(rare)}")
+    doubling = period_doubling_table(pool)
+    ctx.save_table("period_doubling", doubling)
+    ctx.add_section("Periods doubled (eclipsing-binary rule)",
+                    f"{int(doubling.doubled.sum())} of {len(pool.names)} curves are folded at twice their Lomb-Scargle period, "
+                    "where alternate cycles differ (sciml.astro.lightcurve.resolve_period_doubling); per class:\n\n"
+                    + markdown_table(doubling[doubling.doubled > 0]) + "\n\nClasses not listed: no curve doubled.")
     if pool.skipped:
         ctx.add_section("Curves left out", f"{len(pool.skipped)} of {len(pool.skipped) + len(pool.names)}:\n\n"
                         + "\n".join(f"- {k}: {v}" for k, v in list(pool.skipped.items())[:50]))
@@ -93,6 +118,21 @@ def run_asas(ctx: RunContext) -> None:
         ctx.save_figure(plot_confusion(confusion).figure, "confusion_novel",
                         "ProtoNet-CNN, split 0, 5-shot: confusion over the novel classes (rows sum to 1).")
     ctx.save_figure(plot_gallery(pool, classes=15), "gallery", "Phase-folded, resampled curves (brightness up, unit amplitude), up to 12 per class.")
+
+
+def prior_slug(label: str) -> str:
+    """A learner label as a folder name: ``"ProtoNet-hybrid (supervised)"`` ->
+    ``"protonet-hybrid-supervised"``."""
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+
+
+def period_doubling_table(pool: Any) -> pd.DataFrame:
+    """Curves per class and how many of them had their period doubled, most doubled first."""
+    frame = pd.DataFrame({"class": pool.labels, "doubled": pool.doubled.astype(int)})
+    table = frame.groupby("class").agg(curves=("doubled", "size"), doubled=("doubled", "sum")).reset_index()
+    return table.sort_values(["doubled", "curves"], ascending=False, kind="stable").reset_index(drop=True)
 
 
 DEFAULTS_HTRU2: dict[str, Any] = {
@@ -119,7 +159,7 @@ def run_htru2(ctx: RunContext) -> None:
     ctx.add_benchmark(bench)
     results = bench.results
     if e["prior"] in bench.learners:
-        ctx.save_prior(f"htru2-{e['prior'].lower()}", signals.feature_prior(
+        ctx.save_prior(f"htru2-{prior_slug(e['prior'])}", signals.feature_prior(
             bench.learners[e["prior"]], bench.details["scale"], results[results.learner == e["prior"]], HTRU2_FEATURES, HTRU2_UNITS,
             "pulsar (1) or not (0)", {"held_out_metrics": "2-way accuracy on episodes of held-out candidates"}))
     ctx.headline = (
