@@ -213,6 +213,11 @@ def class_splits(classes: Sequence[str], n_train: int, seeds: Sequence[int]) -> 
     return [(sorted(classes[i] for i in perm[:n_train]), sorted(classes[i] for i in perm[n_train:])) for perm in perms]
 
 
+def _input_views(features: torch.Tensor, phase: torch.Tensor) -> dict[str, torch.Tensor]:
+    """What each kind of :func:`signal_learner` reads: ``features``, ``phase`` or ``hybrid`` (both side by side)."""
+    return {"features": features, "phase": phase, "hybrid": torch.cat([features, phase], dim=1)}
+
+
 def class_split_benchmark(
     features: torch.Tensor,
     phase: torch.Tensor,
@@ -279,12 +284,11 @@ def class_split_benchmark(
         raise ValueError(f"Classes on both sides of the split: {sorted(set(train_classes) & set(test_classes))}.")
     scale = Standardize.fitted(features[torch.isin(y, torch.tensor(list(train_classes)))])
     features = scale(features)
-    inputs = {"features": features, "phase": phase, "hybrid": torch.cat([features, phase], dim=1)}
+    inputs = _input_views(features, phase)
     if augmented is not None:
         a_feat, a_phase, a_y = augmented
         a_keep = torch.isin(a_y, torch.tensor(list(train_classes)))  # copies of test classes are dropped here
-        a_feat, a_phase, a_y = scale(a_feat[a_keep]), a_phase[a_keep], a_y[a_keep]
-        a_inputs = {"features": a_feat, "phase": a_phase, "hybrid": torch.cat([a_feat, a_phase], dim=1)}
+        a_inputs, a_y = _input_views(scale(a_feat[a_keep]), a_phase[a_keep]), a_y[a_keep]
     ep_seed = seed + 1000 if episode_seed is None else episode_seed
     group = dataset.split(":")[-1]
     out, frames = BenchmarkResult(pd.DataFrame(), details={"scale": scale}), []
@@ -355,12 +359,19 @@ def light_curve_prior(learner: Learner, scale: nn.Module, results: pd.DataFrame,
                  provenance=provenance)
 
 
-def pool_tensors(pool: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
+def pool_tensors(pool: Any, names: Sequence[str] | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
     """``(features [N, d], phase [N, bins], y [N], class names)`` of a featurized curve pool
-    (:class:`~sciml.astro.dataset.CurvePool`); ``y`` indexes the sorted class names."""
-    names = sorted(set(pool.labels))
-    y = torch.tensor([names.index(v) for v in pool.labels])
-    return torch.tensor(pool.features, dtype=torch.float32), torch.tensor(pool.phase, dtype=torch.float32), y, names
+    (:class:`~sciml.astro.dataset.CurvePool`); ``y`` indexes the sorted class names, or the
+    given ``names`` (e.g. those of the real curves, for their augmented copies), in which case
+    curves of other classes are left out."""
+    import numpy as np
+
+    if names is None:
+        names = sorted(set(pool.labels))
+    keep = np.isin(pool.labels, list(names))
+    y = torch.tensor([list(names).index(v) for v in pool.labels[keep]], dtype=torch.long)
+    return (torch.tensor(pool.features[keep], dtype=torch.float32), torch.tensor(pool.phase[keep], dtype=torch.float32), y,
+            list(names))
 
 
 def simulated_classes(per_class: int, n_bins: int, seed: int, log: Log = quiet) -> tuple[tuple[torch.Tensor, torch.Tensor], dict[str, Any]]:

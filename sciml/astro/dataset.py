@@ -61,6 +61,13 @@ class CurvePool:
         counts = pd.Series(self.labels).value_counts()
         return [str(c) for c, n in counts.items() if n >= min_members]
 
+    def doubled_by_class(self) -> pd.DataFrame:
+        """Columns ``class``, ``curves``, ``doubled``: how many curves of each class are folded at
+        twice their Lomb-Scargle period, most doubled first."""
+        frame = pd.DataFrame({"class": self.labels, "doubled": self.doubled.astype(int)})
+        table = frame.groupby("class").agg(curves=("doubled", "size"), doubled=("doubled", "sum")).reset_index()
+        return table.sort_values(["doubled", "curves"], ascending=False, kind="stable").reset_index(drop=True)
+
     def select(self, keep: np.ndarray) -> CurvePool:
         """The curves where ``keep`` is true."""
         return CurvePool(self.names[keep], self.labels[keep], self.phase[keep], self.features[keep], self.periods[keep], self.skipped,
@@ -129,13 +136,7 @@ def asas_pool(n_bins: int = 64, max_curves: int | None = None) -> CurvePool:
         n_bins: Phase bins of the folded curves.
         max_curves: Only the first ``max_curves`` curves of the archive (quick runs).
     """
-    from itertools import islice
-
-    from sciml.data.astro import ASAS_FILES, iter_asas
-
-    curves = list(islice(iter_asas(), max_curves)) if max_curves else list(iter_asas())
-    key = ASAS_FILES["asas_training_set.tar.gz"] + (f"|first{max_curves}" if max_curves else "")
-    return build_pool(curves, n_bins=n_bins, cache_key=key)
+    return light_curve_pool("asas", n_bins=n_bins, max_curves=max_curves)
 
 
 def simulated_pool(per_class: int, n_bins: int = 64, seed: int = 0, rrlyrae: Any = None) -> CurvePool:
@@ -217,8 +218,6 @@ def _source_curves(source: str | Path, max_curves: int | None) -> tuple[list[tup
 def light_curve_pool(source: str | Path = "asas", n_bins: int = 64, max_curves: int | None = None) -> CurvePool:
     """The ASAS curves (``"asas"``) or a user's table (:func:`load_light_curve_table`),
     featurized and cached (keyed by the file's sha256)."""
-    if str(source).lower() == "asas":
-        return asas_pool(n_bins=n_bins, max_curves=max_curves)
     curves, key = _source_curves(source, max_curves)
     return build_pool(curves, n_bins=n_bins, cache_key=key)
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from sciml.astro.lightcurve import LightCurve, check_variability, find_period, resolve_period_doubling, sigma_clip
+from sciml.astro.lightcurve import (
+    LightCurve,
+    check_variability,
+    find_period,
+    harmonic_design,
+    resolve_period_doubling,
+    sigma_clip,
+)
 
 FEATURE_NAMES = ("log10_period", "amplitude", "skewness", "kurtosis", "R21", "R31", "phi21", "phi31")
 """Order of :func:`features`' output."""
@@ -17,11 +24,7 @@ def fourier_fit(t: np.ndarray, mag: np.ndarray, period: float, n_harmonics: int 
     Returns:
         ``(amplitudes [n_harmonics], phases [n_harmonics] in radians)``.
     """
-    w = 2 * np.pi * t / period
-    cols = [np.ones_like(t)]
-    for k in range(1, n_harmonics + 1):
-        cols += [np.sin(k * w), np.cos(k * w)]
-    coef, *_ = np.linalg.lstsq(np.stack(cols, 1), mag, rcond=None)
+    coef, *_ = np.linalg.lstsq(harmonic_design(t, period, n_harmonics), mag, rcond=None)
     s, c = coef[1::2], coef[2::2]
     return np.hypot(s, c), np.arctan2(c, s)
 

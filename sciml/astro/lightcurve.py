@@ -218,10 +218,14 @@ def find_period(lc: LightCurve, min_period: float = 0.05, max_period: float | No
     return float(1.0 / fine[int(np.argmax(exact))])
 
 
-def _harmonic_design(t: np.ndarray, period: float, n_harmonics: int) -> np.ndarray:
-    """Columns ``1, sin(2 pi k t / P), cos(2 pi k t / P)`` for ``k = 1..n_harmonics``: ``[n, 2h + 1]``."""
-    w = 2 * np.pi * t[:, None] * np.arange(1, n_harmonics + 1)[None, :] / period
-    return np.concatenate([np.ones((len(t), 1)), np.sin(w), np.cos(w)], axis=1)
+def harmonic_design(t: np.ndarray, period: float, n_harmonics: int) -> np.ndarray:
+    """Least-squares design of a Fourier series: columns ``1, sin(k w), cos(k w)`` for
+    ``k = 1..n_harmonics`` (interleaved), ``w = 2 pi t / P``; shape ``[n, 2 n_harmonics + 1]``."""
+    w = 2 * np.pi * t / period
+    cols = [np.ones_like(t)]
+    for k in range(1, n_harmonics + 1):
+        cols += [np.sin(k * w), np.cos(k * w)]
+    return np.stack(cols, 1)
 
 
 @dataclass(frozen=True)
@@ -279,18 +283,20 @@ def resolve_period_doubling(lc: LightCurve, period: float, n_harmonics: int = 4,
         raise LightCurveError(f"{lc.name}: {len(lc)} points are too few to test period doubling with {n_harmonics} harmonics "
                               f"(more than {n_double + 1} needed).")
     w = np.ones(len(lc)) if lc.err is None else 1.0 / lc.err
-    rss = []
-    coef_double = None
-    for design in (_harmonic_design(lc.t, period, n_harmonics), _harmonic_design(lc.t, 2 * period, 2 * n_harmonics)):
+
+    def weighted_fit(trial: float, harmonics: int) -> tuple[np.ndarray, float]:
+        design = harmonic_design(lc.t, trial, harmonics)
         coef, *_ = np.linalg.lstsq(design * w[:, None], lc.mag * w, rcond=None)
-        rss.append(float(np.sum(((design @ coef - lc.mag) * w) ** 2)))
-        coef_double = coef
+        return coef, float(np.sum(((design @ coef - lc.mag) * w) ** 2))
+
+    _, rss_single = weighted_fit(period, n_harmonics)
+    coef_double, rss_double = weighted_fit(2 * period, 2 * n_harmonics)
     dof = len(lc) - n_double
-    f = ((rss[0] - rss[1]) / (n_double - n_single)) / max(rss[1] / dof, 1e-300)
+    f = ((rss_single - rss_double) / (n_double - n_single)) / max(rss_double / dof, 1e-300)
     p = float(stats.f.sf(max(f, 0.0), n_double - n_single, dof))
     grid = np.linspace(0.0, 2 * period, 256, endpoint=False)
-    terms = _harmonic_design(grid, 2 * period, 2 * n_harmonics)[:, 1:] * coef_double[None, 1:]
-    odd = np.r_[np.arange(0, 2 * n_harmonics, 2), 2 * n_harmonics + np.arange(0, 2 * n_harmonics, 2)]  # k = 1, 3, 5, ...
+    terms = harmonic_design(grid, 2 * period, 2 * n_harmonics)[:, 1:] * coef_double[None, 1:]
+    odd = (np.arange(4 * n_harmonics) // 2) % 2 == 0  # columns sin k, cos k for k = 1, 3, 5, ...
     total_var = float(np.var(terms.sum(1)))
     odd_fraction = float(np.var(terms[:, odd].sum(1)) / total_var) if total_var > 0 else 0.0
     doubled = p < p_value and odd_fraction >= min_odd_fraction and min_cycles * 2 * period <= lc.baseline

@@ -64,10 +64,7 @@ def run_asas(ctx: RunContext) -> None:
         from sciml.astro.dataset import augmented_pool
 
         aug = augmented_pool(d["curves"], copies=int(d["augment"]), seed=e["seed"], n_bins=d["n_bins"], max_curves=d["max_curves"] or None)
-        a_feat, a_phase, a_idx, a_names = signals.pool_tensors(aug)
-        a_labels = [a_names[i] for i in a_idx.tolist()]
-        keep = [i for i, c in enumerate(a_labels) if c in names]  # a class with no usable real curve has no index
-        augmented = (a_feat[keep], a_phase[keep], torch.tensor([names.index(a_labels[i]) for i in keep], dtype=torch.long))
+        augmented = signals.pool_tensors(aug, names)[:3]  # indexed like the real curves
         ctx.log(f"{len(aug.names)} augmented copies featurized ({int(d['augment'])} per curve), {len(aug.skipped)} left out")
     simulated, card = signals.simulated_classes(60, pool.phase.shape[1], e["seed"], log=ctx.log)
     ctx.add_generated_input("simulated_classes", card)
@@ -101,7 +98,7 @@ def run_asas(ctx: RunContext) -> None:
     ctx.add_section("Per split and for the rare-class probe, with 95% CI over episodes",
                     markdown_table(summary_table(results, rows=("dataset", "learner"), unit="row")))
     ctx.add_section("Class splits", "\n".join(split_lines) + f"\n\nRare classes probed (1-shot, {min(e['n_way'], len(rare))}-way): {', '.join(rare)}")
-    doubling = period_doubling_table(pool)
+    doubling = pool.doubled_by_class()
     ctx.save_table("period_doubling", doubling)
     ctx.add_section("Periods doubled (eclipsing-binary rule)",
                     f"{int(doubling.doubled.sum())} of {len(pool.names)} curves are folded at twice their Lomb-Scargle period, "
@@ -126,13 +123,6 @@ def prior_slug(label: str) -> str:
     import re
 
     return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
-
-
-def period_doubling_table(pool: Any) -> pd.DataFrame:
-    """Curves per class and how many of them had their period doubled, most doubled first."""
-    frame = pd.DataFrame({"class": pool.labels, "doubled": pool.doubled.astype(int)})
-    table = frame.groupby("class").agg(curves=("doubled", "size"), doubled=("doubled", "sum")).reset_index()
-    return table.sort_values(["doubled", "curves"], ascending=False, kind="stable").reset_index(drop=True)
 
 
 DEFAULTS_HTRU2: dict[str, Any] = {
