@@ -10,7 +10,7 @@ Example:
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -39,6 +39,9 @@ LEARNERS: dict[str, dict[str, Any]] = {
     "ProtoNet-hybrid (supervised)": {"class": "ProtoNet", "model": "hybrid", "pretrain": "supervised", "iterations": 0},
     "ProtoNet-hybrid (supervised, transductive)": {"class": "ProtoNet", "model": "hybrid", "pretrain": "supervised", "iterations": 0,
                                                    "transductive_steps": 1},
+    "ProtoNet-MLP (fitted sims)": {"class": "ProtoNet", "model": "mlp", "fitted_sims": True},
+    "ProtoNet-hybrid (supervised, fitted sims)": {"class": "ProtoNet", "model": "hybrid", "pretrain": "supervised", "iterations": 0,
+                                                  "fitted_sims": True},
 }
 """The learner tables :func:`signal_learner` builds by default (label -> ``class``, arguments
 and the options of :data:`SIGNAL_OPTIONS`; :mod:`sciml.meta.tables`). ``nearest-centroid``
@@ -48,7 +51,7 @@ FEATURE_LEARNERS = ("nearest-centroid", "ProtoNet-MLP", "SiameseNet-MLP", "MAML-
                     "MatchingNet-MLP", "RelationNet-MLP")
 """The learners of :data:`LEARNERS` that read features."""
 
-SIGNAL_OPTIONS: dict[str, Any] = {"model": "mlp", "pretrain": "none", "pretrain_epochs": 100, "augment": False}
+SIGNAL_OPTIONS: dict[str, Any] = {"model": "mlp", "pretrain": "none", "pretrain_epochs": 100, "augment": False, "fitted_sims": False}
 """Learner options. ``model``: ``"none"`` (the standardized features as they are), ``"mlp"``
 (an MLP on the standardized features, 64-64 hidden), ``"cnn"`` (a
 :class:`~sciml.models.PhaseCNN` on the folded shape) or ``"hybrid"`` (a
@@ -61,7 +64,13 @@ over the training classes pooled for ``pretrain_epochs`` epochs
 (:func:`sciml.meta.supervised.pretrain_embedding`), ``"none"`` does neither. Then ``FineTune``
 trains on the training classes pooled, the others on 5-shot episodes (``iterations = 0``: no
 episodic training). ``augment``: train on the augmented copies of the training classes' curves
-too (:mod:`sciml.astro.augment`; the benchmark must be given them), never test on them."""
+too (:mod:`sciml.astro.augment`; the benchmark must be given them), never test on them.
+``fitted_sims``: train on curves simulated by a simulator fitted to the training classes too
+(:mod:`sciml.astro.fitted_simulator`; the benchmark must be given a function that makes them)."""
+
+EXTRA_TRAINING = ("augment", "fitted_sims")
+"""The options of :data:`SIGNAL_OPTIONS` that add curves of the training classes to a learner's
+training set (never to its test episodes)."""
 
 METRIC_LEARNERS = ("ProtoNet", "MatchingNet")
 """Learner classes (and their subclasses) whose model is an embedding compared across the
@@ -83,7 +92,7 @@ def signal_specs(learners: Sequence[str] | Mapping[str, Mapping[str, Any]] = tup
 
     specs = learner_specs(learners, LEARNERS, options=SIGNAL_OPTIONS,
                           choices={"model": ("none", "mlp", "cnn", "hybrid"), "pretrain": ("none", "simulated", "supervised"),
-                                   "augment": (False, True)})
+                                   "augment": (False, True), "fitted_sims": (False, True)})
     for label, spec in specs.items():
         o = spec.options
         if not issubclass(spec.cls, Learner):
@@ -236,6 +245,7 @@ def class_split_benchmark(
     episode_prefix: str = "",
     simulated: tuple[torch.Tensor, torch.Tensor] | None = None,
     augmented: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+    fitted_sims: Callable[[list[int]], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None,
     rare_classes: Sequence[int] = (),
     names: Sequence[str] = (),
     confusion_of: str | None = None,
@@ -264,6 +274,10 @@ def class_split_benchmark(
             (:func:`sciml.astro.dataset.augmented_pool`) for learners with ``augment = true``:
             their copies of training classes join the training set (standardized with the real
             curves' statistics); copies of test classes are never read.
+        fitted_sims: ``fitted_sims(train_classes) -> (features, phase, y)`` of curves
+            simulated by a simulator fitted to exactly those classes
+            (:func:`sciml.astro.dataset.fitted_simulated_pool`), for learners with
+            ``fitted_sims = true``; called once, with the training classes only.
         rare_classes: Extra novel classes probed 1-shot by the metric learners (``dataset``
             ``<dataset>:rare-classes``; the string before ``:`` of ``dataset`` is kept).
         names: Class names (for the confusion table).
@@ -285,10 +299,18 @@ def class_split_benchmark(
     scale = Standardize.fitted(features[torch.isin(y, torch.tensor(list(train_classes)))])
     features = scale(features)
     inputs = _input_views(features, phase)
+    extra: dict[str, tuple[dict[str, torch.Tensor], torch.Tensor]] = {}
+    train = torch.tensor(list(train_classes))
     if augmented is not None:
         a_feat, a_phase, a_y = augmented
-        a_keep = torch.isin(a_y, torch.tensor(list(train_classes)))  # copies of test classes are dropped here
-        a_inputs, a_y = _input_views(scale(a_feat[a_keep]), a_phase[a_keep]), a_y[a_keep]
+        a_keep = torch.isin(a_y, train)  # copies of test classes are dropped here
+        extra["augment"] = (_input_views(scale(a_feat[a_keep]), a_phase[a_keep]), a_y[a_keep])
+    if fitted_sims is not None and any(spec.options["fitted_sims"] for spec in specs.values()):
+        s_feat, s_phase, s_y = fitted_sims(list(train_classes))
+        if not torch.isin(s_y, train).all():
+            raise ValueError(f"fitted_sims returned curves of classes {sorted(set(s_y[~torch.isin(s_y, train)].tolist()))}, which are not "
+                             "training classes; simulate the training classes only.")
+        extra["fitted_sims"] = (_input_views(scale(s_feat), s_phase), s_y)
     ep_seed = seed + 1000 if episode_seed is None else episode_seed
     group = dataset.split(":")[-1]
     out, frames = BenchmarkResult(pd.DataFrame(), details={"scale": scale}), []
@@ -303,10 +325,14 @@ def class_split_benchmark(
             learner.fit(EpisodeSampler(sim_phase, sim_y, sorted(set(sim_y.tolist())), n_way, 5, queries), iterations=iterations,
                         seed=seed, progress=False)
         x_fit, y_fit = x, y
-        if spec.options["augment"]:
-            if augmented is None:
-                raise ValueError(f"{label} trains on augmented curves: pass augmented=(features, phase, y) of augmented copies.")
-            x_fit, y_fit = torch.cat([x, a_inputs[kind]]), torch.cat([y, a_y])
+        for option in EXTRA_TRAINING:
+            if not spec.options[option]:
+                continue
+            if option not in extra:
+                raise ValueError(f"{label} trains on {'augmented copies' if option == 'augment' else 'fitted simulations'} of the curves: "
+                                 f"pass {'augmented=(features, phase, y)' if option == 'augment' else 'fitted_sims=<function>'}.")
+            views, extra_y = extra[option]
+            x_fit, y_fit = torch.cat([x_fit, views[kind]]), torch.cat([y_fit, extra_y])
         train_on_classes(learner, spec, x_fit, y_fit, train_classes, n_way=n_way, queries=queries, iterations=iterations, seed=seed,
                          episodic_seed=seed + 1)
         out.learners[label] = learner
@@ -437,9 +463,10 @@ def held_out_examples_benchmark(
     phase_readers = [label for label, spec in specs.items() if spec.options["model"] in ("cnn", "hybrid")]
     if phase_readers:
         raise ValueError(f"Learners {phase_readers} read folded shapes; this benchmark has features only (model = 'mlp' or 'none').")
-    augmenting = [label for label, spec in specs.items() if spec.options["augment"]]
+    augmenting = [label for label, spec in specs.items() if any(spec.options[o] for o in EXTRA_TRAINING)]
     if augmenting:
-        raise ValueError(f"Learners {augmenting} train on augmented light curves; this benchmark has feature tables only (augment = false).")
+        raise ValueError(f"Learners {augmenting} train on augmented or simulated light curves; this benchmark has feature tables only "
+                         "(augment = false, fitted_sims = false).")
     y_np = y.numpy()
     classes = sorted(set(y_np.tolist()))
     rng = np.random.default_rng(seed)

@@ -163,7 +163,8 @@ def simulated_pool(per_class: int, n_bins: int = 64, seed: int = 0, rrlyrae: Any
     return CurvePool(np.array(names), np.array(labels), np.array(phase), np.array(feats), np.array(periods), {})
 
 
-__all__ = ["FEATURE_NAMES", "CurvePool", "asas_pool", "augmented_pool", "build_pool", "featurize", "light_curve_pool", "simulated_pool"]
+__all__ = ["FEATURE_NAMES", "CurvePool", "asas_pool", "augmented_pool", "build_pool", "featurize", "fitted_simulated_pool", "light_curve_pool",
+           "simulated_pool"]
 
 
 def load_light_curve_table(path: str | Path) -> list[tuple[str, str, pd.DataFrame]]:
@@ -232,3 +233,32 @@ def augmented_pool(source: str | Path = "asas", copies: int = 2, seed: int = 0, 
     curves, key = _source_curves(source, max_curves)
     return build_pool(augmented_curves(curves, copies, seed), n_bins=n_bins,
                       cache_key=f"{key}|augment{copies}|seed{seed}|v{AUGMENT_VERSION}")
+
+
+def fitted_simulated_pool(source: str | Path, classes: list[str], per_class: int, seed: int = 0, n_bins: int = 64,
+                          max_curves: int | None = None) -> tuple[CurvePool, Any]:
+    """Curves simulated by a :class:`~sciml.astro.fitted_simulator.FittedSimulator` fitted to
+    ``classes`` of the curves of :func:`light_curve_pool` (at their featurized periods; the
+    curves of other classes are not read), featurized like real curves (period search included)
+    and cached.
+
+    Args:
+        source: ``"asas"`` or the path of a light-curve table.
+        classes: The classes to fit and simulate (e.g. a class split's training classes).
+        per_class: Curves simulated per class.
+        seed: Seed of the simulation.
+        n_bins: Phase bins.
+        max_curves: Only the first ``max_curves`` curves of the source.
+
+    Returns:
+        ``(pool of simulated curves, the fitted simulator)``; simulated curves a survey would
+        not flag as variable are in the pool's ``skipped``.
+    """
+    from sciml.astro.fitted_simulator import SIMULATOR_VERSION, FittedSimulator
+
+    curves, key = _source_curves(source, max_curves)
+    real = build_pool(curves, n_bins=n_bins, cache_key=key)
+    simulator = FittedSimulator.fit(curves, dict(zip(real.names.tolist(), real.periods.tolist())), classes)
+    made = build_pool(simulator.curves(per_class, seed), n_bins=n_bins,
+                      cache_key=f"{key}|fitted|{','.join(sorted(classes))}|{per_class}|seed{seed}|v{SIMULATOR_VERSION}")
+    return made, simulator

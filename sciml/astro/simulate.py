@@ -27,6 +27,9 @@ class SignalClass:
         amplitude_mag: Peak-to-peak amplitude range [mag].
         shape: ``shape(phase [0,1), rng) -> brightness in [0, 1]`` (1 = brightest).
         source: Where the ranges come from.
+        irregular: Standard deviation of a red-noise term (a damped random walk with a
+            timescale of one period) as a fraction of the amplitude; 0 for strictly periodic
+            classes (semi-regular, red-giant and supergiant variables are not).
     """
 
     name: str
@@ -34,6 +37,7 @@ class SignalClass:
     amplitude_mag: tuple[float, float]
     shape: Callable[[np.ndarray, np.random.Generator], np.ndarray]
     source: str
+    irregular: float = 0.0
 
 
 def _fourier(r21: tuple[float, float], r31: tuple[float, float], phi21: tuple[float, float], phi31: tuple[float, float]) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
@@ -80,10 +84,35 @@ CLASSES: dict[str, SignalClass] = {
                     "Prsa et al. 2011 (Kepler EBs): detached systems, narrow primary and optional secondary eclipses"),
         SignalClass("Eclipsing_WUMa", (0.25, 0.6), (0.2, 0.8), _contact,
                     "Rucinski 1993: contact binaries, periods 0.25-0.6 d, continuous variation with unequal minima"),
+        SignalClass("Semiregular", (20.0, 1000.0), (0.2, 2.5), _fourier((0.0, 0.2), (0.0, 0.1), (0.0, 6.28), (0.0, 6.28)),
+                    "After the GCVS definition of SRa/SRb (Samus et al. 2017): periods from 20 d upward, amplitudes below "
+                    "those of Miras, cycles of changing amplitude and length", irregular=0.3),
+        SignalClass("Small_amplitude_red_giant", (10.0, 100.0), (0.05, 0.5), _fourier((0.0, 0.2), (0.0, 0.1), (0.0, 6.28), (0.0, 6.28)),
+                    "After Wray, Eyer & Paczynski 2004 (MNRAS 349, 1059): OGLE small-amplitude red giants, periods of about "
+                    "10-100 d; the V amplitude range is chosen here", irregular=0.3),
+        SignalClass("Long_secondary_period", (250.0, 1500.0), (0.1, 1.0), _fourier((0.0, 0.3), (0.0, 0.1), (0.0, 6.28), (0.0, 6.28)),
+                    "After Wood, Olivier & Kawaler 2004 (ApJ 604, 800): red giants with long secondary periods of several "
+                    "hundred to about 1500 d; the amplitude range is chosen here", irregular=0.2),
+        SignalClass("Red_supergiant", (100.0, 1500.0), (0.1, 1.0), _fourier((0.0, 0.2), (0.0, 0.1), (0.0, 6.28), (0.0, 6.28)),
+                    "After Kiss, Szabo & Bedding 2006 (MNRAS 372, 1721): red supergiants pulsating with periods of a few "
+                    "hundred to a few thousand days under strong irregular (convective) variation; ranges chosen here",
+                    irregular=0.5),
         SignalClass("Transient_Bazin", None, (1.0, 4.0), lambda p, r: p,
                     "Bazin et al. 2009 (A&A 499, 653): f(t) = A exp(-(t-t0)/tau_fall) / (1 + exp(-(t-t0)/tau_rise))"),
     ]
 }
+
+
+def red_noise(t: np.ndarray, scatter: float, timescale: float, rng: np.random.Generator) -> np.ndarray:
+    """A damped random walk of standard deviation ``scatter`` [mag] and ``timescale`` [d] at the
+    epochs ``t`` [d] (sorted), drawn exactly (Gaussian transitions between epochs), ``[n]``."""
+    out = np.empty(len(t))
+    out[0] = rng.normal() * scatter
+    decay = np.exp(-np.diff(t) / timescale)
+    steps = rng.normal(size=len(t) - 1) * scatter * np.sqrt(1 - decay**2)
+    for k in range(1, len(t)):
+        out[k] = out[k - 1] * decay[k - 1] + steps[k - 1]
+    return out
 
 
 def survey_times(rng: np.random.Generator, n: int, years: int = 6, season_days: float = 150.0) -> np.ndarray:
@@ -146,5 +175,7 @@ def simulate(
         period = float(np.exp(rng.uniform(np.log(c.period_d[0]), np.log(c.period_d[1]))))
         phase = np.mod(t / period + rng.uniform(), 1.0)
         bright = c.shape(phase, rng)
+        if c.irregular > 0:
+            bright = bright + red_noise(t, c.irregular, period, rng)
     mag = 12.0 - amp * bright + rng.normal(0, sigma, n)
     return LightCurve(t, mag, np.full(n, sigma), name=f"sim-{name}"), {"period": period, "amplitude": float(amp)}

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from sciml.evaluation.metrics import rmse
 from sciml.models.laws import JMAK, JMAKArrhenius
@@ -86,8 +87,6 @@ def law_inputs(adapted: Any, t: Any, temperature_K: float | None, columns: int |
 
 
 def _inputs(reader: tuple[bool, Any], t: Any, temperature_K: float | None) -> Any:
-    import torch
-
     two_columns, dtype = reader
     times = torch.as_tensor(t, dtype=torch.float64)
     x = torch.stack([times, torch.full_like(times, float(temperature_K))], 1) if two_columns else times
@@ -258,3 +257,27 @@ def prior_centres(learners: dict[str, Any], task: Any) -> pd.DataFrame:
     prior's centre), one row per learner; ``task`` only supplies the input dtype."""
     return pd.DataFrame([{"learner": label, **{f"{k} [{q.unit}]": float(q.value) for k, q in learner.adapt(task, steps=0).physical_params().items()}}
                          for label, learner in learners.items()])
+
+
+def isotherm_descriptor(support: Any) -> np.ndarray:
+    """What a support set of kinetics measurements says about its material before any fit, for
+    a mixture-of-experts gate (:class:`~sciml.meta.mixture.MixtureOfExperts`): the mean log10
+    time [s] measured and, where the inputs hold it, the mean temperature [K].
+
+    Args:
+        support: Data with ``x`` ``[n, 2]`` (time [s], temperature [K]) or ``[n]`` (time [s]).
+
+    Returns:
+        ``[2]`` (log10 time, temperature) or ``[1]`` (log10 time).
+
+    Raises:
+        ValueError: for a non-positive time.
+    """
+    x = torch.as_tensor(support.x).detach().double()
+    time = x[:, 0] if x.ndim == 2 else x
+    if (time <= 0).any():
+        raise ValueError("Times must be positive (seconds) to describe an isotherm on a log scale.")
+    out = [float(torch.log10(time).mean())]
+    if x.ndim == 2 and x.shape[1] > 1:
+        out.append(float(x[:, 1].mean()))
+    return np.array(out)

@@ -6,7 +6,9 @@ Learners: :class:`MAML` (second order; ``first_order=True`` for FOMAML), :class:
 (a Gaussian-process head on a meta-learned kernel), :class:`ConditionalNeuralProcess` (amortized: the
 support encoded in one pass); baselines :class:`Scratch`,
 :class:`FineTune`, :class:`CurveFit` and :class:`PriorMAP` (empirical Bayes); :class:`SuperLearner` stacks
-any of them with weights fitted on out-of-fold predictions (folds over tasks). All share ``fit`` /
+any of them with weights fitted on out-of-fold predictions (folds over tasks);
+:class:`~sciml.meta.mixture.MixtureOfExperts` meta-learns one expert per task family and a gate.
+All share ``fit`` /
 ``adapt`` / ``evaluate``; the engine's learners also ``save`` / ``load``.
 """
 
@@ -38,8 +40,10 @@ DOMAIN_LEARNERS: dict[str, str] = {
     "compositionridge": "sciml.materials.composition:CompositionRidge",
     "avramiplot": "sciml.materials.avrami:AvramiPlot",
     "superlearner": "sciml.meta.stacking:SuperLearner",
+    "mixtureofexperts": "sciml.meta.mixture:MixtureOfExperts",
 }
-"""Learners imported when named: those of one domain, and :class:`SuperLearner` (scikit-learn);
+"""Learners imported when named: those of one domain, :class:`SuperLearner` and
+:class:`~sciml.meta.mixture.MixtureOfExperts` (scikit-learn);
 their optional dependencies load only then."""
 
 

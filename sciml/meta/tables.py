@@ -227,3 +227,43 @@ def build_stack(label: str, spec: Mapping[str, Any], tables: Mapping[str, Mappin
         return SuperLearner({b: build(b, {**tables[b], "enabled": True}) for b in bases}, **args)
     except TypeError as err:
         raise ValueError(f"[learners.{label}] (SuperLearner): {err}") from None
+
+
+def is_mixture(spec: Mapping[str, Any]) -> bool:
+    """Whether a learner table is a :class:`~sciml.meta.mixture.MixtureOfExperts`."""
+    return str(spec.get("class", "")).lower() == "mixtureofexperts"
+
+
+def build_mixture(label: str, spec: Mapping[str, Any], tables: Mapping[str, Mapping[str, Any]], families: Sequence[str],
+                  build: Callable[[str, Mapping[str, Any], str], Any], descriptor: Callable[[Any], Any] | None = None) -> Any:
+    """A :class:`~sciml.meta.mixture.MixtureOfExperts` from its table: ``expert`` names another
+    learner table, built once per family with ``build(label, table, family)`` (e.g. each from
+    its family's nominal law); the other keys are its arguments::
+
+        [learners."MAML experts"]
+        class = "MixtureOfExperts"
+        expert = "MAML"
+        gate = "support"
+
+    Raises:
+        ValueError: for a missing or unknown expert label, a stack or mixture as expert, fewer
+            than two families, or an argument MixtureOfExperts does not take.
+    """
+    from sciml.meta.mixture import MixtureOfExperts
+
+    base = spec.get("expert")
+    others = [k for k in tables if k != label]
+    if not isinstance(base, str) or base not in others:
+        raise ValueError(f"[learners.{label}] (MixtureOfExperts) needs expert = <the label of another learner table>; choose from "
+                         f"{others}{_closest(str(base), others)}.")
+    if is_stack(tables[base]) or is_mixture(tables[base]):
+        raise ValueError(f"[learners.{label}]: the expert {base!r} is a stack or a mixture; name a single learner.")
+    if len(families) < 2:
+        raise ValueError(f"[learners.{label}]: a mixture of experts needs tasks of at least 2 families; got {list(families)}.")
+    args = {k: v for k, v in spec.items() if k not in (*SPEC_KEYS, *FIT_KEYS, "expert")}
+    if args.get("gate") == "descriptor":
+        args["descriptor"] = descriptor
+    try:
+        return MixtureOfExperts({f: build(base, {**tables[base], "enabled": True}, f) for f in families}, **args)
+    except TypeError as err:
+        raise ValueError(f"[learners.{label}] (MixtureOfExperts): {err}") from None

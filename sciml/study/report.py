@@ -48,3 +48,11 @@ def write_report(ctx: RunContext, elapsed_s: float) -> None:
         "",
     ]
     (ctx.run_dir / "report.md").write_text("\n".join(parts))
+
+
+def slug(label: str) -> str:
+    """A learner label as a file or folder name: ``"ProtoNet-hybrid (supervised)"`` ->
+    ``"protonet-hybrid-supervised"``."""
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")

@@ -21,13 +21,13 @@ from sciml.astro import benchmark as signals
 from sciml.evaluation.plots import plot_confusion, plot_metric_vs_shots
 from sciml.evaluation.tables import summary_table
 from sciml.study.context import RunContext
-from sciml.study.report import markdown_table
+from sciml.study.report import markdown_table, slug
 
 DESCRIPTION = "few-shot classification of new variable-star classes (ASAS) and pulsars (HTRU2)"
 
 DEFAULTS_ASAS: dict[str, Any] = {
     "study": {"kind": "asas-fewshot", "description": ""},
-    "data": {"curves": "asas", "max_curves": 0, "n_bins": 64, "augment": 2},
+    "data": {"curves": "asas", "max_curves": 0, "n_bins": 64, "augment": 2, "simulate": 40},
     "episodes": {"n_way": 5, "shots": [1, 5], "queries": 15, "test_episodes": 600, "iterations": 1500, "seed": 0, "min_members": 20,
                  "train_classes": 8, "splits": [0, 1, 2], "prior": "ProtoNet-hybrid (supervised)"},
     "learners": signals.LEARNERS,
@@ -36,7 +36,10 @@ DEFAULTS_ASAS: dict[str, Any] = {
 inductive ProtoNet that reads features, or features and folded shape), in
 ``priors/<source>-<label as a slug>``.
 ``data.augment``: augmented copies per curve (:mod:`sciml.astro.augment`) for the learners with
-``augment = true``; 0 makes none (then disable those learners)."""
+``augment = true``; 0 makes none (then disable those learners).
+``data.simulate``: curves per training class simulated by a simulator fitted to each split's
+training classes (:func:`sciml.astro.dataset.fitted_simulated_pool`) for the learners with
+``fitted_sims = true``."""
 
 
 def run_asas(ctx: RunContext) -> None:
@@ -66,6 +69,21 @@ def run_asas(ctx: RunContext) -> None:
         aug = augmented_pool(d["curves"], copies=int(d["augment"]), seed=e["seed"], n_bins=d["n_bins"], max_curves=d["max_curves"] or None)
         augmented = signals.pool_tensors(aug, names)[:3]  # indexed like the real curves
         ctx.log(f"{len(aug.names)} augmented copies featurized ({int(d['augment'])} per curve), {len(aug.skipped)} left out")
+    fitted: dict[tuple[str, ...], Any] = {}
+
+    def fitted_sims(train_idx: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        from sciml.astro.dataset import fitted_simulated_pool
+
+        train_names = [names[i] for i in train_idx]
+        made = fitted_simulated_pool(d["curves"], train_names, int(d["simulate"]), seed=e["seed"], n_bins=d["n_bins"],
+                                     max_curves=d["max_curves"] or None)
+        fitted[tuple(train_names)] = made
+        ctx.log(f"{len(made[0].names)} curves simulated for {len(train_names)} training classes, {len(made[0].skipped)} not variable")
+        return signals.pool_tensors(made[0], names)[:3]
+
+    simulating = any(spec.options["fitted_sims"] for spec in specs.values())
+    if simulating and int(d["simulate"]) < 1:
+        raise ValueError("Learners with fitted_sims = true need data.simulate >= 1 (curves per training class), or disable them.")
     simulated, card = signals.simulated_classes(60, pool.phase.shape[1], e["seed"], log=ctx.log)
     ctx.add_generated_input("simulated_classes", card)
     frames, split_lines, confusion = [], [], None
@@ -76,7 +94,7 @@ def run_asas(ctx: RunContext) -> None:
         bench = signals.class_split_benchmark(
             feats, phase, y, tr_idx, te_idx, learners=specs, n_way=e["n_way"], shots=e["shots"], queries=e["queries"],
             test_episodes=e["test_episodes"], iterations=e["iterations"], seed=e["seed"], episode_seed=e["seed"] + 1000 + split,
-            episode_prefix=f"s{split}", simulated=simulated, augmented=augmented, rare_classes=[names.index(c) for c in rare] if first else (),
+            episode_prefix=f"s{split}", simulated=simulated, augmented=augmented, fitted_sims=fitted_sims if simulating else None, rare_classes=[names.index(c) for c in rare] if first else (),
             names=names, confusion_of="ProtoNet-CNN" if first else None, study=ctx.name, dataset=f"{source}:split{split}", log=ctx.log)
         bench.histories = {f"{k} split {split}": v for k, v in bench.histories.items()}
         ctx.add_benchmark(bench)
@@ -84,7 +102,7 @@ def run_asas(ctx: RunContext) -> None:
         confusion = bench.details.get("confusion", confusion)
         if first and e["prior"] in bench.learners:
             rows = bench.results[(bench.results.learner == e["prior"]) & (bench.results.dataset == f"{source}:split{split}")]
-            ctx.save_prior(f"{source}-{prior_slug(e['prior'])}", signals.light_curve_prior(
+            ctx.save_prior(f"{source}-{slug(e['prior'])}", signals.light_curve_prior(
                 bench.learners[e["prior"]], bench.details["scale"], rows, d["n_bins"],
                 {"split": f"class split {split}", "held_out_metrics": f"{e['n_way']}-way accuracy on episodes of the split's held-out classes"}))
     results = pd.concat(frames, ignore_index=True)
@@ -107,6 +125,23 @@ def run_asas(ctx: RunContext) -> None:
     if pool.skipped:
         ctx.add_section("Curves left out", f"{len(pool.skipped)} of {len(pool.skipped) + len(pool.names)}:\n\n"
                         + "\n".join(f"- {k}: {v}" for k, v in list(pool.skipped.items())[:50]))
+    if fitted:
+        from sciml.astro.fitted_simulator import feature_agreement
+        from sciml.astro.plots import plot_simulated_vs_real
+
+        (first_classes, (sim_pool, simulator)), = list(fitted.items())[:1]
+        agreement = feature_agreement(pool, sim_pool)
+        ctx.save_table("simulated_vs_real", agreement)
+        ctx.save_table("fitted_simulator_parameters", simulator.parameters())
+        wide = agreement.pivot(index="class", columns="feature", values="ks")[list(agreement.feature.unique())].round(2).reset_index()
+        ctx.add_section("Simulator fitted to the training classes",
+                        f"Split {e['splits'][0]}: a simulator fitted to the training classes only ({', '.join(first_classes)}; "
+                        "sciml.astro.fitted_simulator), "
+                        f"{int(d['simulate'])} curves per class, featurized like the real ones. Kolmogorov-Smirnov statistic between "
+                        "simulated and real features per class (0: same distribution, 1: disjoint; medians in "
+                        "tables/simulated_vs_real.csv):\n\n" + markdown_table(wide))
+        ctx.save_figure(plot_simulated_vs_real(pool, sim_pool), "simulated_vs_real",
+                        f"Split {e['splits'][0]}: features of real (blue) and simulated (orange) curves of each training class.")
     acc = results[(results.metric == "accuracy") & results.dataset.str.contains("split")]
     ax = plot_metric_vs_shots(acc, "accuracy", statistic="mean", baselines=("nearest-centroid",), title="accuracy, held-out classes")
     ax.legend(fontsize=7)
@@ -115,14 +150,6 @@ def run_asas(ctx: RunContext) -> None:
         ctx.save_figure(plot_confusion(confusion).figure, "confusion_novel",
                         "ProtoNet-CNN, split 0, 5-shot: confusion over the novel classes (rows sum to 1).")
     ctx.save_figure(plot_gallery(pool, classes=15), "gallery", "Phase-folded, resampled curves (brightness up, unit amplitude), up to 12 per class.")
-
-
-def prior_slug(label: str) -> str:
-    """A learner label as a folder name: ``"ProtoNet-hybrid (supervised)"`` ->
-    ``"protonet-hybrid-supervised"``."""
-    import re
-
-    return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
 
 
 DEFAULTS_HTRU2: dict[str, Any] = {
@@ -149,7 +176,7 @@ def run_htru2(ctx: RunContext) -> None:
     ctx.add_benchmark(bench)
     results = bench.results
     if e["prior"] in bench.learners:
-        ctx.save_prior(f"htru2-{prior_slug(e['prior'])}", signals.feature_prior(
+        ctx.save_prior(f"htru2-{slug(e['prior'])}", signals.feature_prior(
             bench.learners[e["prior"]], bench.details["scale"], results[results.learner == e["prior"]], HTRU2_FEATURES, HTRU2_UNITS,
             "pulsar (1) or not (0)", {"held_out_metrics": "2-way accuracy on episodes of held-out candidates"}))
     ctx.headline = (

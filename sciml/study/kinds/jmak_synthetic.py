@@ -9,6 +9,12 @@ same inner loop (FineTune). A conditional neural process (``class =
 "ConditionalNeuralProcess"``) learns the curves without the law: it reads (log time,
 temperature) standardized on the training alloys, and its t50 and n are read off its predicted
 mean curve; its 90% bands are scored by coverage.
+
+``data.families`` (a list of family names) mixes alloys of several families (``n_alloys`` of
+each); learners start from the first family's nominal law, and a ``class = "MixtureOfExperts"``
+table meta-learns one copy of its ``expert`` table per family (each from its own family's
+nominal law) and a gate (:mod:`sciml.meta.mixture`); the report gives the gate's weights per
+held-out family.
 """
 
 from __future__ import annotations
@@ -23,17 +29,19 @@ from sciml.evaluation.benchmark import fit_and_evaluate
 from sciml.evaluation.coverage import predictive_metrics_of
 from sciml.evaluation.plots import plot_training_curves
 from sciml.evaluation.protocol import held_out_metrics, summarize
-from sciml.materials.kinetics import kinetics_metrics, kinetics_table, prior_centres
+from sciml.materials.kinetics import isotherm_descriptor, kinetics_metrics, kinetics_table, prior_centres
 from sciml.materials.plots import plot_isotherm_gallery, plot_kinetics_errors
 from sciml.materials.synthetic_alloys import SyntheticAlloyFamily, check_families_against_table, time_only
 from sciml.meta import ConditionalNeuralProcess, CurveFit, resolve_learner
+from sciml.meta.mixture import MixtureOfExperts
 from sciml.meta.stacking import SuperLearner
-from sciml.meta.tables import build_learner, build_stack, enabled_learners, is_stack
+from sciml.meta.tables import build_learner, build_mixture, build_stack, enabled_learners, is_mixture, is_stack
 from sciml.models import ConditionalNeuralProcessNet
 from sciml.models.laws import JMAK, JMAKArrhenius
 from sciml.prior.domains.law import law_prior
 from sciml.study.context import RunContext
-from sciml.study.report import markdown_table
+from sciml.study.report import markdown_table, slug
+from sciml.tasks import TaskSet
 
 DESCRIPTION = "meta-learned JMAK-Arrhenius priors vs curve_fit on a synthetic alloy family"
 
@@ -41,7 +49,7 @@ _GN = {"inner_optimizer": "gauss_newton", "inner_lr": 1.0, "inner_steps": 10, "i
 _META = {"first_order": True, "outer_lr": 0.01, "meta_batch_size": 32, **_GN}
 DEFAULTS: dict[str, Any] = {
     "study": {"kind": "jmak-synthetic", "description": ""},
-    "data": {"family": "W_recrystallization", "n_alloys": 160, "test_fraction": 0.25, "val_fraction": 0.2, "temperatures_per_alloy": 3,
+    "data": {"family": "W_recrystallization", "families": [], "n_alloys": 160, "test_fraction": 0.25, "val_fraction": 0.2, "temperatures_per_alloy": 3,
              "points_per_isotherm": 10, "noise_sd": 0.03, "seed": 0},
     "train": {"iterations": 400, "shots": [2, 3, 5, 8], "eval_every": 50, "seed": 0},
     "evaluate": {"shots": [2, 3, 5, 8], "seeds": [0, 1, 2, 3, 4], "example_shots": 3},
@@ -69,13 +77,30 @@ def neural_process_for(train: Any) -> ConditionalNeuralProcessNet:
     return ConditionalNeuralProcessNet(2, None, log_inputs=[0], **ConditionalNeuralProcessNet.standardization(x, y, log_inputs=[0]))
 
 
+def gate_weights_table(learner: MixtureOfExperts, tasks: Any, shots: int, seed: int) -> pd.DataFrame:
+    """The gate's weights for each task's ``shots``-point support, drawn as the few-shot protocol
+    draws it (:func:`~sciml.evaluation.protocol.split_generator`): columns ``task``, ``family``
+    and one per expert."""
+    from sciml.evaluation.protocol import split_generator
+
+    rows = []
+    for task in tasks:
+        support = task.resample(shots, split_generator(seed, task.name, shots))
+        rows.append({"task": task.name, "family": task.metadata.get("family", ""), **learner.gate_weights(support)})
+    return pd.DataFrame(rows)
+
+
 def run(ctx: RunContext) -> None:
     """Run the study (see the module docstring)."""
     cfg = ctx.config
     d, tr, ev = cfg["data"], cfg["train"], cfg["evaluate"]
-    family = SyntheticAlloyFamily(family=d["family"], temperatures_per_alloy=d["temperatures_per_alloy"],
-                                  points_per_isotherm=d["points_per_isotherm"], noise_sd=d["noise_sd"])
-    ctx.add_generated_input("synthetic_alloys", {**family.card(), "n_alloys": d["n_alloys"], "seed": d["seed"]})
+    names = list(d["families"]) or [d["family"]]
+    generators = {name: SyntheticAlloyFamily(family=name, temperatures_per_alloy=d["temperatures_per_alloy"],
+                                             points_per_isotherm=d["points_per_isotherm"], noise_sd=d["noise_sd"]) for name in names}
+    family = generators[names[0]]
+    for name, gen in generators.items():
+        ctx.add_generated_input(f"synthetic_alloys:{name}" if len(names) > 1 else "synthetic_alloys",
+                                {**gen.card(), "n_alloys": d["n_alloys"], "seed": d["seed"]})
     table = reference_file("kinetics/jmak_prior_families.csv")
     if table is not None:
         checked = check_families_against_table(table)
@@ -83,7 +108,7 @@ def run(ctx: RunContext) -> None:
         ctx.log(f"family ranges agree with {table} ({len(checked)} families)")
     else:
         ctx.log("SCIML_DATA_DIR not set: using the generator's embedded literature ranges unchecked")
-    tasks = family.tasks(d["n_alloys"], seed=d["seed"])
+    tasks = TaskSet([t for gen in generators.values() for t in gen.tasks(d["n_alloys"], seed=d["seed"])])
     train_all, test = tasks.split(test_fraction=d["test_fraction"], seed=d["seed"])
     train, val = train_all.split(test_fraction=d["val_fraction"], seed=d["seed"] + 1)
     assert not set(train.groups) & set(test.groups) and not set(val.groups) & set(test.groups)
@@ -96,6 +121,10 @@ def run(ctx: RunContext) -> None:
             return CurveFit(JMAK().double())
         if issubclass(resolve_learner(str(spec["class"])), ConditionalNeuralProcess):
             return build_learner(label, spec, neural_process_for(train))[0]
+        if is_mixture(spec):
+            return build_mixture(label, spec, cfg["learners"], names,
+                                 lambda base, table, fam: build_learner(base, table, generators[fam].nominal_law())[0],
+                                 descriptor=isotherm_descriptor)
         if is_stack(spec):
             return build_stack(label, spec, cfg["learners"], lambda base, table: build_learner(base, table, family.nominal_law())[0])
         return build_learner(label, spec, family.nominal_law())[0]
@@ -105,7 +134,7 @@ def run(ctx: RunContext) -> None:
         makers, train, test, val=val, fit={k: tr[k] for k in ("iterations", "shots", "eval_every", "seed")},
         fit_overrides={label: {k: v for k, v in spec.items() if k in ("iterations", "shots", "eval_every")} for label, spec in specs.items()},
         unfitted=curve_fits, test_for={label: time_only(test) for label in curve_fits}, shots=ev["shots"], seeds=ev["seeds"],
-        metrics=kinetics_metrics(), learner_metrics=predictive_metrics_of, study=ctx.name, dataset=f"synthetic:{d['family']}", log=ctx.log)
+        metrics=kinetics_metrics(), learner_metrics=predictive_metrics_of, study=ctx.name, dataset=f"synthetic:{'+'.join(names)}", log=ctx.log)
     ctx.add_benchmark(bench)
     results, order = bench.results, list(specs)
     laws = {label: learner for label, learner in bench.learners.items() if isinstance(getattr(learner, "model", None), JMAKArrhenius)}
@@ -136,6 +165,19 @@ def run(ctx: RunContext) -> None:
     if laws:
         ctx.add_section("Meta-learned initializations (the priors' centres)", markdown_table(prior_centres(laws, test[0])))
     for label, learner in bench.learners.items():
+        if isinstance(learner, MixtureOfExperts):
+            ks_gate = ev["example_shots"]
+            weights = gate_weights_table(learner, test, ks_gate, ev["seeds"][0])
+            ctx.save_table(f"gate_weights_{slug(label)}", weights)
+            mean = weights.drop(columns=["task"]).groupby("family").mean().round(3).reset_index()
+            gate = (f"Support gate (leave-one-out errors of each calibrated expert), beta = {learner.beta_:g} fitted on the validation "
+                    "alloys" if learner.gate == "support" else
+                    "Descriptor gate (logistic regression on the mean log10 time and temperature measured, fitted on the validation alloys)")
+            gate += (", the calibrated expert of the largest weight used" if learner.combine == "select" else
+                     ", the calibrated experts' curves averaged with these weights")
+            ctx.add_section(f"{label}: the gate's weights per held-out family", (
+                f"{gate}. Mean weight of each expert over the held-out isotherms of each family, k = {ks_gate} (seed "
+                f"{ev['seeds'][0]}); per isotherm in tables/gate_weights_{slug(label)}.csv.\n\n" + markdown_table(mean)))
         if isinstance(learner, SuperLearner):
             ctx.add_section(f"{label}: weights and cross-validated risks", (
                 f"Weights of the base learners for each support size k, fitted on out-of-fold predictions of the training alloys "
