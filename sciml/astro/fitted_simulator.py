@@ -45,6 +45,9 @@ FIT_HARMONICS = 4
 MIN_MEMBERS = 3
 """Fewest usable member curves for a class to be fitted."""
 
+MAX_STRUCTURE_POINTS = 2000
+"""Most epochs whose pairs enter the structure function (about 2 million pairs, some 100 MB)."""
+
 SCATTER_FLOOR_MAG = 1e-3
 """Intrinsic scatter [mag] below which a curve counts as strictly periodic (log10 of zero)."""
 
@@ -116,7 +119,9 @@ def red_noise_timescale(t: np.ndarray, resid: np.ndarray, err: np.ndarray | None
     The model is :math:`\langle (r_i - r_j)^2 \rangle = 2 s^2 (1 - e^{-|t_i - t_j| / \tau}) +
     2 \overline{\sigma^2}` with ``s`` the intrinsic scatter and :math:`\sigma` the quoted errors;
     :math:`\tau` is chosen on a log grid from the shortest pair separation to the baseline by
-    least squares over log-spaced separation bins (pairs counted as weights).
+    least squares over log-spaced separation bins (pairs counted as weights). Curves of more
+    than :data:`MAX_STRUCTURE_POINTS` epochs are thinned to that many, evenly spread in index,
+    so memory stays bounded.
 
     Args:
         t: Epochs [d] ``[n]``.
@@ -125,6 +130,9 @@ def red_noise_timescale(t: np.ndarray, resid: np.ndarray, err: np.ndarray | None
         scatter: Intrinsic scatter ``s`` [mag].
         n_grid: Grid points of :math:`\tau`.
     """
+    if len(t) > MAX_STRUCTURE_POINTS:
+        keep = np.linspace(0, len(t) - 1, MAX_STRUCTURE_POINTS).astype(int)
+        t, resid, err = t[keep], resid[keep], None if err is None else err[keep]
     i, j = np.triu_indices(len(t), 1)
     lag = np.abs(t[j] - t[i])
     keep = lag > 0

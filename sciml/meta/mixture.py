@@ -113,18 +113,19 @@ class MixtureOfExperts(FewShotLearner):
         """
         from sciml.tasks import TaskSet
 
-        train = self._by_family(list(train_tasks), "training")
+        train_tasks = list(train_tasks)  # read once: a generator is accepted too
+        val_tasks = list(val_tasks) if val_tasks is not None else []
+        train = self._by_family(train_tasks, "training")
         empty = [name for name, tasks in train.items() if not tasks]
         if empty:
             raise ValueError(f"Experts {empty} have no training tasks; every expert needs tasks of its family.")
-        val = self._by_family(list(val_tasks), "validation") if val_tasks is not None else {}
+        val = self._by_family(val_tasks, "validation")
         self.fitted_ = {
             name: copy.deepcopy(proto).fit(TaskSet(train[name]), TaskSet(val[name]) if val.get(name) else None, **kwargs)
             for name, proto in self.experts.items()
         }
         self.history_: list[dict[str, float]] = []
-        gate_tasks = list(val_tasks) if val_tasks is not None and len(list(val_tasks)) else list(train_tasks)
-        scores, losses, features = self._gate_table(gate_tasks)
+        scores, losses, features = self._gate_table(val_tasks or train_tasks)
         if self.gate == "support":
             risks = [self._mixture_risk(b, scores) for b in BETA_GRID]
             self.beta_ = BETA_GRID[int(np.argmin(risks))]

@@ -137,3 +137,9 @@ def test_select_returns_the_calibrated_expert_of_the_largest_weight() -> None:
         torch.testing.assert_close(adapted.predict(task.data.x), own.predict(task.data.x))  # the expert itself, not a mix
     with pytest.raises(ValueError, match="Unknown combine"):
         MixtureOfExperts({"up": _expert(), "down": _expert()}, combine="average")
+
+
+def test_tasks_may_come_from_a_generator() -> None:
+    tasks = _family_tasks(seed=0)
+    moe = _moe().fit((t for t in tasks), iterations=5, shots=3, progress=False)  # read once, gate fitted on the same tasks
+    assert sorted(moe.fitted_) == ["down", "up"] and np.isfinite(list(moe.gate_risk_.values())).all()
