@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sciml.astro.lightcurve import LightCurve, LightCurveError, harmonic_design, sigma_clip
+from sciml.astro.lightcurve import LightCurve, LightCurveError, sigma_clip, weighted_harmonic_fit
 from sciml.astro.simulate import red_noise
 
 SIMULATOR_VERSION = "1"
@@ -95,9 +95,8 @@ def member_parameters(lc: LightCurve, period: float, n_harmonics: int = FIT_HARM
     """
     if not np.isfinite(period) or period <= 0:
         raise LightCurveError(f"{lc.name}: the period must be a positive number of days, got {period}.")
-    design = harmonic_design(lc.t, period, n_harmonics)
     w = np.ones_like(lc.mag) if lc.err is None else 1.0 / np.maximum(lc.err, 1e-6)
-    coef, *_ = np.linalg.lstsq(design * w[:, None], lc.mag * w, rcond=None)
+    coef, design = weighted_harmonic_fit(lc, period, n_harmonics, w)
     s, c = coef[1::2], coef[2::2]
     amps, phases = np.hypot(s, c), np.arctan2(c, s)
     if amps[0] <= 0:

@@ -228,6 +228,24 @@ def harmonic_design(t: np.ndarray, period: float, n_harmonics: int) -> np.ndarra
     return np.stack(cols, 1)
 
 
+def weighted_harmonic_fit(lc: LightCurve, period: float, n_harmonics: int, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted least-squares Fourier series of a curve at ``period`` [d].
+
+    Args:
+        lc: The light curve.
+        period: Period [d].
+        n_harmonics: Fourier terms.
+        weights: Weight of each epoch's residual ``[n]`` (e.g. ``1 / err``).
+
+    Returns:
+        ``(coefficients [2 n_harmonics + 1], design [n, 2 n_harmonics + 1])`` in the column
+        order of :func:`harmonic_design`.
+    """
+    design = harmonic_design(lc.t, period, n_harmonics)
+    coef, *_ = np.linalg.lstsq(design * weights[:, None], lc.mag * weights, rcond=None)
+    return coef, design
+
+
 @dataclass(frozen=True)
 class PeriodDoubling:
     """The outcome of :func:`resolve_period_doubling`.
@@ -285,8 +303,7 @@ def resolve_period_doubling(lc: LightCurve, period: float, n_harmonics: int = 4,
     w = np.ones(len(lc)) if lc.err is None else 1.0 / lc.err
 
     def weighted_fit(trial: float, harmonics: int) -> tuple[np.ndarray, float]:
-        design = harmonic_design(lc.t, trial, harmonics)
-        coef, *_ = np.linalg.lstsq(design * w[:, None], lc.mag * w, rcond=None)
+        coef, design = weighted_harmonic_fit(lc, trial, harmonics, w)
         return coef, float(np.sum(((design @ coef - lc.mag) * w) ** 2))
 
     _, rss_single = weighted_fit(period, n_harmonics)
