@@ -20,23 +20,11 @@ calibration takes than one CNP calibration.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
-
-
-def _median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+from timing import median_ms
 
 
 def _calibrate(learner: Any, task: Any, steps: int) -> Any:
@@ -50,8 +38,8 @@ def _calibrate_many(learner: Any, tasks: Sequence[Any], steps: int) -> Any:
 
 
 def _row(name: str, learner: Any, tasks: Sequence[Any], steps: int, repeats: int) -> float:
-    one = _median_ms(lambda: _calibrate(learner, tasks[0], steps), repeats)
-    many = _median_ms(lambda: _calibrate_many(learner, tasks, steps), max(3, repeats // 10), warmup=1) / len(tasks)
+    one = median_ms(lambda: _calibrate(learner, tasks[0], steps), repeats)
+    many = median_ms(lambda: _calibrate_many(learner, tasks, steps), max(3, repeats // 10), warmup=1) / len(tasks)
     print(f"{name:>34}: {one:8.3f} ms per calibration, {many:8.3f} ms per task in a batch of {len(tasks)}")
     return one
 

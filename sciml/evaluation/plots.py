@@ -18,8 +18,10 @@ def plot_metric_vs_shots(
     baselines: Sequence[str] = (),
     log_y: bool = False,
     title: str | None = None,
+    x: str = "shots",
 ) -> Any:
-    """One line per learner: ``statistic`` of ``metric`` over all rows at each support size.
+    """One line per learner: ``statistic`` of ``metric`` over all rows at each support size
+    (or at each inner step count, ``x="steps"``).
 
     Args:
         results: A results table (columns of :data:`~sciml.evaluation.RESULT_COLUMNS`).
@@ -30,20 +32,24 @@ def plot_metric_vs_shots(
         baselines: Learners drawn dashed.
         log_y: Logarithmic y axis.
         title: Axes title (the metric name by default).
+        x: The column on the x axis: ``"shots"`` or ``"steps"``.
 
     Returns:
         The axes.
     """
     import matplotlib.pyplot as plt
 
+    if x not in ("shots", "steps"):
+        raise ValueError(f"x must be 'shots' or 'steps', got {x!r}.")
+
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 4))
     sub = results[results.metric == metric]
     for name in learners or list(dict.fromkeys(sub.learner)):
-        values = getattr(sub[sub.learner == name].groupby("shots").value, statistic)()
+        values = getattr(sub[sub.learner == name].groupby(x).value, statistic)()
         if values.notna().any():
             ax.plot(values.index, values.values, "--" if name in baselines else "-", marker="o", label=name)
-    ax.set_xlabel("support size k")
+    ax.set_xlabel("support size k" if x == "shots" else "inner steps")
     ax.set_title(title or f"{statistic} {metric}")
     if log_y:
         ax.set_yscale("log")

@@ -1,7 +1,7 @@
 """The meta-learning engine, on ``torch.func``, for any unmodified ``nn.Module``.
 
 Learners: :class:`MAML` (second order; ``first_order=True`` for FOMAML), :class:`ANIL`,
-:class:`MetaSGD`, :class:`Reptile`, :class:`ProtoNet`, :class:`MatchingNet`, :class:`RelationNet`, :class:`SiameseNet`,
+:class:`MetaSGD`, :class:`LearnedOptimizer` (a meta-learned update rule), :class:`Reptile`, :class:`ProtoNet`, :class:`MatchingNet`, :class:`RelationNet`, :class:`SiameseNet`,
 :class:`DeepKernelGP`
 (a Gaussian-process head on a meta-learned kernel), :class:`ConditionalNeuralProcess` (amortized: the
 support encoded in one pass); baselines :class:`Scratch`,
@@ -17,6 +17,7 @@ from sciml.meta.baselines import FineTune, Scratch
 from sciml.meta.contract import FewShotLearner
 from sciml.meta.curve_fit import CurveFit
 from sciml.meta.gp import DeepKernelGP
+from sciml.meta.learned_optimizer import LearnedOptimizer
 from sciml.meta.learner import Learner
 from sciml.meta.maml import ANIL, MAML
 from sciml.meta.matching import MatchingNet
@@ -30,7 +31,7 @@ from sciml.meta.siamese import SiameseNet
 from sciml.meta.stacking import SuperLearner
 
 LEARNERS: dict[str, type[Learner]] = {
-    cls.__name__.lower(): cls for cls in (MAML, ANIL, MetaSGD, Reptile, ProtoNet, MatchingNet, RelationNet, SiameseNet, DeepKernelGP,
+    cls.__name__.lower(): cls for cls in (MAML, ANIL, MetaSGD, LearnedOptimizer, Reptile, ProtoNet, MatchingNet, RelationNet, SiameseNet, DeepKernelGP,
                                          ConditionalNeuralProcess, Scratch, FineTune, CurveFit, PriorMAP)
 }
 
@@ -79,6 +80,6 @@ def resolve_learner(name: str) -> type[FewShotLearner]:
 
 
 __all__ = [
-    "ANIL", "DOMAIN_LEARNERS", "LEARNERS", "MAML", "Adapted", "ConditionalNeuralProcess", "CurveFit", "DeepKernelGP", "FewShotLearner", "FineTune", "Learner", "MatchingNet", "MetaSGD", "PriorMAP", "ProtoNet", "RelationNet",
+    "ANIL", "DOMAIN_LEARNERS", "LEARNERS", "MAML", "Adapted", "ConditionalNeuralProcess", "CurveFit", "DeepKernelGP", "FewShotLearner", "FineTune", "LearnedOptimizer", "Learner", "MatchingNet", "MetaSGD", "PriorMAP", "ProtoNet", "RelationNet",
     "Reptile", "Scratch", "SiameseNet", "SuperLearner", "resolve_learner",
 ]

@@ -269,6 +269,13 @@ class Learner(FewShotLearner):
 
         ``state`` persists across the steps of one adaptation (e.g. optimizer moments).
         """
+        d = self.inner_direction(fast, problem)
+        return {n: fast[n] - self.inner_lr_for(meta, n) * d[n] for n in fast}
+
+    def inner_direction(self, fast: Params, problem: _InnerProblem) -> Params:
+        """The descent direction of one inner step, shaped like ``fast``: the support loss's
+        gradient, or the damped Gauss-Newton direction (``inner_optimizer="gauss_newton"``);
+        detached for first-order learners."""
         if self.inner_optimizer == "gauss_newton":
             d = gauss_newton_direction(
                 problem.residuals, fast, self.inner_damping, anchor=problem.anchor, precision=self.prior_precision_matrix()
@@ -277,7 +284,7 @@ class Learner(FewShotLearner):
             d = grad(problem.loss)(fast)
         if self.first_order:
             d = {n: v.detach() for n, v in d.items()}
-        return {n: fast[n] - self.inner_lr_for(meta, n) * d[n] for n in fast}
+        return d
 
     def prior_precision_matrix(self) -> float | Tensor:
         """Precision of the proximal pull to the initialization in the Gauss-Newton inner loop,

@@ -12,6 +12,7 @@ from sciml.meta import (
     CurveFit,
     DeepKernelGP,
     FineTune,
+    LearnedOptimizer,
     MatchingNet,
     MetaSGD,
     PriorMAP,
@@ -82,6 +83,11 @@ class TestANIL(_Regression):
 class TestMetaSGD(_Regression):
     def make_learner(self) -> MetaSGD:
         return MetaSGD(MLP(1, (8,), 1), inner_lr=0.05, meta_batch_size=2)
+
+
+class TestLearnedOptimizer(_Regression):
+    def make_learner(self) -> LearnedOptimizer:
+        return LearnedOptimizer(MLP(1, (8,), 1), inner_lr=0.05, inner_steps=2, hidden=4, meta_batch_size=2)
 
 
 class TestReptile(_Regression):
@@ -189,6 +195,12 @@ class TestGaussNewtonMAMLOnALaw(TestPriorMAP):
     def make_learner(self) -> MAML:
         return MAML(JMAKArrhenius(T_ref=1573.15, k_ref=1e-4, Q=400.0).double(), inner_optimizer="gauss_newton", inner_lr=1.0,
                     inner_steps=3, inner_prior_precision=0.01, first_order=True, meta_batch_size=2, outer_lr=0.01)
+
+
+class TestLearnedGaussNewtonOnALaw(TestPriorMAP):
+    def make_learner(self) -> LearnedOptimizer:
+        return LearnedOptimizer(JMAKArrhenius(T_ref=1573.15, k_ref=1e-4, Q=400.0).double(), inner_optimizer="gauss_newton",
+                                inner_lr=1.0, inner_steps=3, hidden=4, meta_batch_size=2, outer_lr=0.01)
 
 
 class TestTanimotoKNN(LearnerConformance):

@@ -27,12 +27,12 @@ import torch
 from sciml.data.paths import reference_file
 from sciml.evaluation.benchmark import fit_and_evaluate
 from sciml.evaluation.coverage import predictive_metrics_of
-from sciml.evaluation.plots import plot_training_curves
+from sciml.evaluation.plots import plot_metric_vs_shots, plot_training_curves
 from sciml.evaluation.protocol import held_out_metrics, summarize
 from sciml.materials.kinetics import isotherm_descriptor, kinetics_metrics, kinetics_table, prior_centres
 from sciml.materials.plots import plot_isotherm_gallery, plot_kinetics_errors
 from sciml.materials.synthetic_alloys import SyntheticAlloyFamily, check_families_against_table, time_only
-from sciml.meta import ConditionalNeuralProcess, CurveFit, resolve_learner
+from sciml.meta import ConditionalNeuralProcess, CurveFit, LearnedOptimizer, resolve_learner
 from sciml.meta.mixture import MixtureOfExperts
 from sciml.meta.stacking import SuperLearner
 from sciml.meta.tables import build_learner, build_mixture, build_stack, enabled_learners, is_mixture, is_stack
@@ -146,10 +146,12 @@ def run(ctx: RunContext) -> None:
         f"Held-out alloys ({len(test.groups)} alloys, {len(test)} isotherms, {len(ev['seeds'])} seeds of random "
         f"k-point designs). Errors against the true parameters of each synthetic alloy; *diverged*: n outside "
         f"0.3-10 or t50 off by more than 10x. Baselines: {', '.join(b for b in BASELINES if b in order)}. "
-        "MAML-SGD is MAML with the plain gradient-step inner loop of the paper (an ablation of the "
-        "Gauss-Newton inner loop the other meta-learners use). CNP rows (where present) are conditional neural processes: "
-        "no law, t50 and n read off the predicted mean curve, *coverage90* their 90% bands; *CNP* has the meta-learners' "
-        "iteration count, *CNP-5000* 5,000 iterations.\n\n" + markdown_table(head))
+        + ("MAML-SGD is MAML with the plain gradient-step inner loop of the paper (an ablation of the "
+           "Gauss-Newton inner loop the other meta-learners use). " if "MAML-SGD" in order else "")
+        + ("CNP rows are conditional neural processes: no law, t50 and n read off the predicted mean curve, *coverage90* their "
+           "90% bands; *CNP* has the meta-learners' iteration count, *CNP-5000* 5,000 iterations. "
+           if any(label.startswith("CNP") for label in order) else "")
+        + "\n\n" + markdown_table(head))
     ks = ev["example_shots"]
     sub = head[(head.k == ks) & ~head.learner.isin(BASELINES + ABLATIONS)]
     if len(sub) and "curve_fit" in order:
@@ -164,6 +166,8 @@ def run(ctx: RunContext) -> None:
                     "Student-t interval over seeds.\n\n" + markdown_table(summary.drop(columns=["n_seeds"])))
     if laws:
         ctx.add_section("Meta-learned initializations (the priors' centres)", markdown_table(prior_centres(laws, test[0])))
+    if any(isinstance(learner, LearnedOptimizer) for learner in laws.values()):
+        _report_inner_steps(ctx, laws, test, ev["example_shots"], ev["seeds"][0])
     for label, learner in bench.learners.items():
         if isinstance(learner, MixtureOfExperts):
             ks_gate = ev["example_shots"]
@@ -192,3 +196,23 @@ def run(ctx: RunContext) -> None:
     ax = plot_training_curves(pd.concat(ctx.histories, ignore_index=True)) if ctx.histories else None
     if ax is not None:
         ctx.save_figure(ax.figure, "training_curves", "Meta-training and validation loss (validation alloys come from the training split).")
+
+
+def _report_inner_steps(ctx: RunContext, laws: dict[str, Any], test: TaskSet, shots: int, seed: int) -> None:
+    """Error of every gradient-calibrated law after 0, 1, ..., twice its trained inner steps."""
+    horizon = 2 * max(learner.inner_steps for learner in laws.values())
+    steps = list(range(horizon + 1))
+    frames = [learner.evaluate(test, shots=[shots], steps=steps, seeds=[seed], metrics=kinetics_metrics(), study=ctx.name,
+                               learner_name=label) for label, learner in laws.items()]
+    by_step = pd.concat(frames, ignore_index=True)
+    ctx.save_table("error_by_inner_step", by_step)
+    t50 = by_step[by_step.metric == "t50_rel_error"].groupby(["learner", "steps"]).value.median().unstack("steps")
+    trained = ", ".join(f"{label} {learner.inner_steps}" for label, learner in laws.items())
+    ctx.add_section("Error after each inner step", (
+        f"Median t50 error over the held-out isotherms after 0, 1, ..., {horizon} inner steps from k = {shots} points (seed "
+        f"{seed}); each learner was meta-trained for a fixed number of steps ({trained}), so columns past it show how its "
+        f"update rule extrapolates. Per isotherm in tables/error_by_inner_step.csv.\n\n"
+        + markdown_table(t50.round(3).reset_index().rename(columns=lambda c: f"{c} steps" if isinstance(c, int) else c))))
+    ax = plot_metric_vs_shots(by_step, "t50_rel_error", x="steps", log_y=True, title=f"median t50 error, k = {shots}")
+    ax.legend(fontsize=7)
+    ctx.save_figure(ax.figure, "error_by_inner_step", f"Held-out isotherms: median t50 error after each inner step (k = {shots}).")

@@ -41,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
         "MetaSGD": {"class": "MetaSGD", "inner_lr": 0.01, "inner_steps": 1, "outer_lr": 1e-3, "meta_batch_size": 25},
         "pretrained": {"class": "FineTune", "inner_optimizer": "sgd", "inner_lr": 0.01, "inner_steps": 1, "outer_lr": 1e-3, "meta_batch_size": 25},
         "CNP": {"class": "ConditionalNeuralProcess", "outer_lr": 1e-3, "meta_batch_size": 25},
+        "LearnedOptimizer": {"class": "LearnedOptimizer", "inner_lr": 0.01, "inner_steps": 1, "outer_lr": 1e-3, "meta_batch_size": 25,
+                             "enabled": False},
     },
 }
 PREDICTIVE_METRICS = ("nll", "coverage90")
