@@ -16,10 +16,11 @@ direction with ``inner_optimizer="gauss_newton"``), :math:`\rho` is the log-magn
 preprocessing of Andrychowicz et al. (scale-free, so one rule serves laws and networks whose
 gradients differ by orders of magnitude), :math:`\eta_n` a meta-learned step size per adapted
 tensor (``step_sizes="tensor"``) or per adapted element (``"element"``, the default, as in
-Meta-SGD, so the rule refines Meta-SGD's steps), :math:`s \in (-3, 3)` a learned log step multiplier and :math:`c \in (-2, 2)` a learned
-momentum weight. The last layer starts at zero, so before meta-training the rule *is* plain
-gradient descent with step ``inner_lr``; meta-training (jointly with the initialization, as in
-MAML) learns where to step further, where to hold back, and how much history to carry.
+Meta-SGD, so the rule refines Meta-SGD's steps), :math:`s \in (-3, 3)` a learned log step
+multiplier and :math:`c \in (-2, 2)` a learned momentum weight. The last layer starts at zero,
+so before meta-training the rule *is* plain gradient descent with step ``inner_lr``;
+meta-training (jointly with the initialization, as in MAML) learns where to step further, where
+to hold back, and how much history to carry. ``max_update`` caps each step smoothly.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ _RULE = "update_rule:"
 _LR = "log_lr:"
 TIMESCALES = (1.0, 3.0, 10.0)
 """Step-count timescales :math:`\\tau_k` of the rule's ``tanh(t / tau)`` inputs (bounded, so
-the rule extrapolates sanely to more steps than it was trained with)."""
+steps past the trained count keep the inputs in range; whether the rule's steps there help is
+another matter: trained for one step on the sinusoid, its later steps made the fit worse)."""
 LOG_SCALE_BOUND = 3.0
 """The learned log step multiplier lies in ``(-3, 3)``: at most a factor of 20 either way."""
 MOMENTUM_BOUND = 2.0
