@@ -200,8 +200,10 @@ def load_light_curve_table(path: str | Path) -> list[tuple[str, str, pd.DataFram
     return [(str(name), str(rows.label.iloc[0]), rows[cols].reset_index(drop=True)) for name, rows in table.groupby("name", sort=False)]
 
 
-def _source_curves(source: str | Path, max_curves: int | None) -> tuple[list[tuple[str, str, pd.DataFrame]], str]:
-    """The raw curves of ``"asas"`` or a user's table, and the cache key of that input."""
+def source_curves(source: str | Path, max_curves: int | None = None) -> tuple[list[tuple[str, str, pd.DataFrame]], str]:
+    """The raw curves ``(name, class, table)`` of ``"asas"`` or a user's table, and the cache
+    key of that input (read once and pass to :func:`fitted_simulated_pool` for several class
+    splits)."""
     if str(source).lower() == "asas":
         from itertools import islice
 
@@ -219,7 +221,7 @@ def _source_curves(source: str | Path, max_curves: int | None) -> tuple[list[tup
 def light_curve_pool(source: str | Path = "asas", n_bins: int = 64, max_curves: int | None = None) -> CurvePool:
     """The ASAS curves (``"asas"``) or a user's table (:func:`load_light_curve_table`),
     featurized and cached (keyed by the file's sha256)."""
-    curves, key = _source_curves(source, max_curves)
+    curves, key = source_curves(source, max_curves)
     return build_pool(curves, n_bins=n_bins, cache_key=key)
 
 
@@ -230,13 +232,14 @@ def augmented_pool(source: str | Path = "asas", copies: int = 2, seed: int = 0, 
     classes only, never evaluate on them."""
     from sciml.astro.augment import AUGMENT_VERSION, augmented_curves
 
-    curves, key = _source_curves(source, max_curves)
+    curves, key = source_curves(source, max_curves)
     return build_pool(augmented_curves(curves, copies, seed), n_bins=n_bins,
                       cache_key=f"{key}|augment{copies}|seed{seed}|v{AUGMENT_VERSION}")
 
 
 def fitted_simulated_pool(source: str | Path, classes: list[str], per_class: int, seed: int = 0, n_bins: int = 64,
-                          max_curves: int | None = None) -> tuple[CurvePool, Any]:
+                          max_curves: int | None = None,
+                          curves: tuple[list[tuple[str, str, pd.DataFrame]], str] | None = None) -> tuple[CurvePool, Any]:
     """Curves simulated by a :class:`~sciml.astro.fitted_simulator.FittedSimulator` fitted to
     ``classes`` of the curves of :func:`light_curve_pool` (at their featurized periods; the
     curves of other classes are not read), featurized like real curves (period search included)
@@ -249,6 +252,9 @@ def fitted_simulated_pool(source: str | Path, classes: list[str], per_class: int
         seed: Seed of the simulation.
         n_bins: Phase bins.
         max_curves: Only the first ``max_curves`` curves of the source.
+        curves: The source's curves and cache key as :func:`source_curves` returned them for
+            ``source`` and ``max_curves``, so that fitting one simulator per class split does not
+            read the source again.
 
     Returns:
         ``(pool of simulated curves, the fitted simulator)``; simulated curves a survey would
@@ -256,7 +262,7 @@ def fitted_simulated_pool(source: str | Path, classes: list[str], per_class: int
     """
     from sciml.astro.fitted_simulator import SIMULATOR_VERSION, FittedSimulator
 
-    curves, key = _source_curves(source, max_curves)
+    curves, key = curves or source_curves(source, max_curves)
     real = build_pool(curves, n_bins=n_bins, cache_key=key)
     simulator = FittedSimulator.fit(curves, dict(zip(real.names.tolist(), real.periods.tolist())), classes)
     made = build_pool(simulator.curves(per_class, seed), n_bins=n_bins,

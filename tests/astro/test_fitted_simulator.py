@@ -171,3 +171,20 @@ def test_the_benchmark_asks_for_simulations_of_the_training_classes_only() -> No
         class_split_benchmark(x, phase, y, [0, 1, 2], [3, 4, 5], fitted_sims=lambda c: sims([*c, 4]), **kwargs)
     with pytest.raises(ValueError, match="fitted_sims"):
         class_split_benchmark(x, phase, y, [0, 1, 2], [3, 4, 5], **kwargs)
+
+
+def test_a_pool_for_another_split_reuses_the_curves_already_read(tmp_path, monkeypatch) -> None:
+    from sciml.astro import dataset
+
+    monkeypatch.setenv("SCIML_CACHE_DIR", str(tmp_path))
+    curves = _population(np.random.default_rng(5))
+
+    def no_second_read(*_: object) -> None:
+        raise AssertionError("the source was read again")
+
+    monkeypatch.setattr(dataset, "source_curves", no_second_read)
+    made, sim = dataset.fitted_simulated_pool("not-a-file.csv", ["A"], per_class=3, seed=0, n_bins=16, curves=(curves, "test"))
+    assert set(made.labels) <= {"A"} and len(made.names) + len(made.skipped) == 3
+    assert list(sim.classes) == ["A"]
+    with pytest.raises(AssertionError, match="read again"):
+        dataset.fitted_simulated_pool("not-a-file.csv", ["A"], per_class=3, n_bins=16)

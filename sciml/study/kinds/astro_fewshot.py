@@ -69,15 +69,19 @@ def run_asas(ctx: RunContext) -> None:
         aug = augmented_pool(d["curves"], copies=int(d["augment"]), seed=e["seed"], n_bins=d["n_bins"], max_curves=d["max_curves"] or None)
         augmented = signals.pool_tensors(aug, names)[:3]  # indexed like the real curves
         ctx.log(f"{len(aug.names)} augmented copies featurized ({int(d['augment'])} per curve), {len(aug.skipped)} left out")
-    fitted: dict[tuple[str, ...], Any] = {}
+    fitted: dict[int, tuple[list[str], Any]] = {}  # split -> (training classes, (simulated pool, simulator))
+    current = {"split": 0}
+    raw: list[Any] = []  # the source's curves, read once for every split's simulator
 
     def fitted_sims(train_idx: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        from sciml.astro.dataset import fitted_simulated_pool
+        from sciml.astro.dataset import fitted_simulated_pool, source_curves
 
         train_names = [names[i] for i in train_idx]
+        if not raw:
+            raw.append(source_curves(d["curves"], d["max_curves"] or None))
         made = fitted_simulated_pool(d["curves"], train_names, int(d["simulate"]), seed=e["seed"], n_bins=d["n_bins"],
-                                     max_curves=d["max_curves"] or None)
-        fitted[tuple(train_names)] = made
+                                     max_curves=d["max_curves"] or None, curves=raw[0])
+        fitted[current["split"]] = (train_names, made)
         ctx.log(f"{len(made[0].names)} curves simulated for {len(train_names)} training classes, {len(made[0].skipped)} not variable")
         return signals.pool_tensors(made[0], names)[:3]
 
@@ -91,6 +95,7 @@ def run_asas(ctx: RunContext) -> None:
         split_lines.append(f"- split {split}: train {', '.join(train_cls)}; test {', '.join(test_cls)}")
         tr_idx, te_idx = [names.index(c) for c in train_cls], [names.index(c) for c in test_cls]
         first = split == e["splits"][0]
+        current["split"] = split
         bench = signals.class_split_benchmark(
             feats, phase, y, tr_idx, te_idx, learners=specs, n_way=e["n_way"], shots=e["shots"], queries=e["queries"],
             test_episodes=e["test_episodes"], iterations=e["iterations"], seed=e["seed"], episode_seed=e["seed"] + 1000 + split,
@@ -126,22 +131,7 @@ def run_asas(ctx: RunContext) -> None:
         ctx.add_section("Curves left out", f"{len(pool.skipped)} of {len(pool.skipped) + len(pool.names)}:\n\n"
                         + "\n".join(f"- {k}: {v}" for k, v in list(pool.skipped.items())[:50]))
     if fitted:
-        from sciml.astro.fitted_simulator import feature_agreement
-        from sciml.astro.plots import plot_simulated_vs_real
-
-        (first_classes, (sim_pool, simulator)), = list(fitted.items())[:1]
-        agreement = feature_agreement(pool, sim_pool)
-        ctx.save_table("simulated_vs_real", agreement)
-        ctx.save_table("fitted_simulator_parameters", simulator.parameters())
-        wide = agreement.pivot(index="class", columns="feature", values="ks")[list(agreement.feature.unique())].round(2).reset_index()
-        ctx.add_section("Simulator fitted to the training classes",
-                        f"Split {e['splits'][0]}: a simulator fitted to the training classes only ({', '.join(first_classes)}; "
-                        "sciml.astro.fitted_simulator), "
-                        f"{int(d['simulate'])} curves per class, featurized like the real ones. Kolmogorov-Smirnov statistic between "
-                        "simulated and real features per class (0: same distribution, 1: disjoint; medians in "
-                        "tables/simulated_vs_real.csv):\n\n" + markdown_table(wide))
-        ctx.save_figure(plot_simulated_vs_real(pool, sim_pool), "simulated_vs_real",
-                        f"Split {e['splits'][0]}: features of real (blue) and simulated (orange) curves of each training class.")
+        _report_simulators(ctx, pool, fitted, int(d["simulate"]))
     acc = results[(results.metric == "accuracy") & results.dataset.str.contains("split")]
     ax = plot_metric_vs_shots(acc, "accuracy", statistic="mean", baselines=("nearest-centroid",), title="accuracy, held-out classes")
     ax.legend(fontsize=7)
@@ -186,3 +176,29 @@ def run_htru2(ctx: RunContext) -> None:
     ax = plot_metric_vs_shots(results, "accuracy", statistic="mean", baselines=("nearest-centroid",), title="HTRU2 accuracy")
     ax.legend(fontsize=7)
     ctx.save_figure(ax.figure, "accuracy_vs_k", "HTRU2: accuracy vs K.")
+
+
+def _report_simulators(ctx: RunContext, pool: Any, fitted: dict[int, tuple[list[str], Any]], per_class: int) -> None:
+    """Every split's simulator (fitted to that split's training classes only): KS statistics
+    between simulated and real features per class, its parameters, and a figure per split."""
+    from sciml.astro.fitted_simulator import feature_agreement
+    from sciml.astro.plots import plot_simulated_vs_real
+
+    agreements, parameters, parts = [], [], []
+    first = min(fitted)
+    for split, (classes, (sim_pool, simulator)) in sorted(fitted.items()):
+        agreement = feature_agreement(pool, sim_pool)
+        agreements.append(agreement.assign(split=split))
+        parameters.append(simulator.parameters().assign(split=split))
+        wide = agreement.pivot(index="class", columns="feature", values="ks")[list(agreement.feature.unique())].round(2).reset_index()
+        parts.append(f"**Split {split}** (training classes {', '.join(classes)}):\n\n" + markdown_table(wide))
+        name = "simulated_vs_real" if split == first else f"simulated_vs_real_split{split}"
+        ctx.save_figure(plot_simulated_vs_real(pool, sim_pool), name,
+                        f"Split {split}: features of real (blue) and simulated (orange) curves of each training class.")
+    ctx.save_table("simulated_vs_real", pd.concat(agreements, ignore_index=True))
+    ctx.save_table("fitted_simulator_parameters", pd.concat(parameters, ignore_index=True))
+    ctx.add_section("Simulators fitted to the training classes", (
+        "For each class split, a simulator fitted to that split's training classes only (sciml.astro.fitted_simulator), "
+        f"{per_class} curves per class, featurized like the real ones. Kolmogorov-Smirnov statistic between simulated and real "
+        "features per class (0: same distribution, 1: disjoint; medians and a `split` column in tables/simulated_vs_real.csv):"
+        "\n\n" + "\n\n".join(parts)))
