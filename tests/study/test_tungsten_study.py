@@ -36,7 +36,8 @@ def test_tungsten_study_reports_every_method_and_metric(tmp_path: Path) -> None:
     main_rows = results[results.dataset.isin(["tungsten:random", "tungsten:early"])]
     for (learner, shots), grp in main_rows.groupby(["learner", "shots"]):
         assert set(grp.metric) == {"t50_rel_error", "n_rel_error", "rmse_X", "diverged", "coverage90"}, (learner, shots)
-    assert set(main_rows.learner) == {"MAML", "MetaSGD", "Reptile", "pooled-prior MAP", "curve_fit", "Avrami plot",
+    assert set(main_rows.learner) == {"MAML", "MAML (synthetic pre-training)", "MetaSGD", "Reptile", "pooled-prior MAP", "curve_fit",
+                                      "Avrami plot",
                                       "pooled-prior MAP (generalized logistic)", "curve_fit (generalized logistic)"}
     assert set(results.dataset) == {
         "tungsten:random", "tungsten:early", "tungsten:sequential", "tungsten-isotherm:random", "tungsten-isotherm:early",

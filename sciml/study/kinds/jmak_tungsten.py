@@ -62,7 +62,9 @@ DEFAULTS: dict[str, Any] = {
         "learners": {"MAML": {"class": "MAML", "meta_batch_size": 16, **_META},
                      "MAML (JMAK with t0)": {"class": "MAML", "incubation": True, "meta_batch_size": 16, **_META}, **_BASELINES},
     },
-    "learners": {"MAML": {"class": "MAML", "meta_batch_size": 8, **_META}, "MetaSGD": {"class": "MetaSGD", "meta_batch_size": 8, **_META},
+    "learners": {"MAML": {"class": "MAML", "meta_batch_size": 8, **_META},
+                 "MAML (synthetic pre-training)": {"class": "MAML", "meta_batch_size": 8, **_META, "pretrain_alloys": 200},
+                 "MetaSGD": {"class": "MetaSGD", "meta_batch_size": 8, **_META},
                  "Reptile": {"class": "Reptile", "outer_lr": 0.1, "meta_batch_size": 8, **_GN}, **_BASELINES, **_GL_BASELINES},
 }
 
@@ -83,10 +85,34 @@ def _law(cfg: dict[str, Any], isothermal: bool = False, incubation: bool = False
     return JMAKArrhenius(T_ref=m["T_ref_K"], k_ref=m["k_ref"], Q=m["Q_kJmol"], n=m["n"]).double()
 
 
+PRETRAIN_KEYS = ("pretrain_alloys", "pretrain_iterations")
+"""Learner-table options: meta-train first on this many synthetic tungsten alloys
+(``SyntheticAlloyFamily("W_recrystallization").material_tasks``, seed 0; the same for every
+held-out material, never any real data) for ``pretrain_iterations`` (default: ``train.iterations``),
+then on the training materials as usual. Material level only."""
+
+
 def _factories(cfg: dict[str, Any], specs: dict[str, Any], isothermal: bool = False) -> dict[str, Any]:
-    return {label: (lambda label=label, spec=spec: build_learner(
-        label, spec, _law(cfg, isothermal, bool(spec.get("incubation")), spec.get("model") or "jmak-arrhenius"))[0])
-        for label, spec in specs.items()}
+    pretrained: dict[str, dict[str, Any]] = {}
+
+    def make(label: str, spec: dict[str, Any]) -> Any:
+        table = {k: v for k, v in spec.items() if k not in PRETRAIN_KEYS}
+        learner = build_learner(label, table, _law(cfg, isothermal, bool(spec.get("incubation")), spec.get("model") or "jmak-arrhenius"))[0]
+        if spec.get("pretrain_alloys"):
+            if isothermal:
+                raise ValueError(f"[learners.{label}]: pretrain_alloys applies at the material level only.")
+            if label not in pretrained:  # once per study: the synthetic alloys do not depend on the held-out material
+                from sciml.materials.synthetic_alloys import SyntheticAlloyFamily
+
+                tr = cfg["train"]
+                synthetic = SyntheticAlloyFamily("W_recrystallization").material_tasks(int(spec["pretrain_alloys"]), seed=0)
+                learner.fit(synthetic, iterations=int(spec.get("pretrain_iterations", tr["iterations"])), shots=tr["shots"],
+                            query_size=tr["query_size"], seed=tr["seed"], progress=False)
+                pretrained[label] = {k: v.detach().clone() for k, v in learner.state_dict().items()}
+            learner.load_state_dict(pretrained[label])
+        return learner
+
+    return {label: (lambda label=label, spec=spec: make(label, spec)) for label, spec in specs.items()}
 
 
 def run(ctx: RunContext) -> None:
