@@ -98,7 +98,8 @@ def leave_one_group_out(
         fit_overrides: Label -> ``fit`` arguments that differ for that learner.
         keep: A label whose trained learner is kept per held-out group, with the held-out task
             and the noise sd (``details["kept"]``), e.g. for plots.
-        sequential: ``{"learner", "start_shots", "added", "seeds"}``: run
+        sequential: ``{"learner", "start_shots", "added", "seeds"}`` and optionally ``"policy"``
+            (a :class:`~sciml.materials.learned_design.DesignPolicy`): run
             :func:`~sciml.materials.design.sequential_design` with that learner on every held-out
             task (``details["sequential"]``, rows with dataset ``<dataset>:sequential``).
         dataset, study: Labels of the result rows.
@@ -132,12 +133,12 @@ def leave_one_group_out(
             if sequential and label == sequential["learner"]:
                 for task in test_tasks:
                     seq = sequential_design(learner, task, noise_sd, start_shots=sequential["start_shots"], added=sequential["added"],
-                                            seeds=sequential["seeds"])
+                                            seeds=sequential["seeds"], policy=sequential.get("policy"))
                     sequence.append(pd.DataFrame({
                         "study": study, "dataset": f"{dataset}:sequential", "learner": label + "/" + seq.strategy, "task": task.name,
                         "group": task.group, "shots": seq.shots, "steps": learner.inner_steps, "seed": seq.seed,
                         "metric": "t50_rel_error", "value": seq.t50_rel_error}))
-    out.results = pd.concat(frames, ignore_index=True)
+    out.results = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     out.details["sequential"] = pd.concat(sequence, ignore_index=True) if sequence else pd.DataFrame()
     return out
 

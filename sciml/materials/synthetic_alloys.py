@@ -324,6 +324,26 @@ class SyntheticAlloyFamily:
             )
         return TaskSet(tasks)
 
+    def material_tasks(self, n_alloys: int, seed: int = 0, dtype: torch.dtype = torch.float64) -> TaskSet:
+        """One task per alloy across its isotherms (``x = [time s, temperature K]`` ``[n, 2]``,
+        ``y = X`` ``[n]``), as :func:`~sciml.materials.recrystallization.material_tasks` builds
+        for real materials, with the truth as the reference: ``temperatures_K`` (sorted),
+        ``t50_s`` (true t50 at each), ``n`` and ``Q_kJmol`` in metadata."""
+        df = self.measurements(n_alloys, seed)
+        tasks = []
+        for alloy, rows in df.groupby("alloy", sort=False):
+            rows = rows.sort_values(["temperature_K", "time_s"], kind="stable")
+            x = torch.tensor(rows[["time_s", "temperature_K"]].to_numpy().copy(), dtype=dtype)
+            y = torch.tensor(rows["X"].to_numpy(), dtype=dtype)
+            iso = rows.groupby("temperature_K", sort=True).t50_true_s.first()
+            first = rows.iloc[0]
+            data = TensorData(x, y)
+            tasks.append(Task(data, TensorData.empty_like(data), name=str(alloy), group=str(alloy), metadata={
+                "units": {"time": "s", "temperature": "K", "X": "1"}, "temperatures_K": [float(t) for t in iso.index],
+                "t50_s": [float(v) for v in iso.values], "n": float(first["n_true"]), "Q_kJmol": float(first["Q_true_kJmol"]),
+                "family": self.family, "provenance": f"sciml SyntheticAlloyFamily({self.family!r}, seed={seed})"}))
+        return TaskSet(tasks)
+
     def nominal_law(self) -> JMAKArrhenius:
         """A JMAK-Arrhenius law at the family's nominal parameters (a meta-learner's start)."""
         nominal = self.nominal()

@@ -66,6 +66,23 @@ class LaplacePosterior:
     def _unflatten(self, vec: Tensor) -> dict[str, Tensor]:
         return unflatten_params(vec, self.params, self.names)
 
+    def jacobian(self, fn: Callable[[dict[str, Tensor]], Tensor]) -> tuple[Tensor, Tensor]:
+        """Value of ``fn(params)`` at the mode and its Jacobian with respect to the adapted
+        (unconstrained) parameters, in the order of ``cov``.
+
+        Args:
+            fn: Any function of the parameters, output shape ``[...]``.
+
+        Returns:
+            ``(value [...], jacobian [..., P])``, both detached.
+        """
+        vec = self._vector().detach()
+        with torch.no_grad(), settings.validate_inputs(False):
+            value = fn(self._unflatten(vec))
+        with settings.validate_inputs(False):
+            jac = jacrev(lambda v: fn(self._unflatten(v)))(vec)
+        return value, jac.reshape(*value.shape, vec.numel()).detach()
+
     def _delta(self, fn: Callable[[Tensor], Tensor]) -> tuple[Tensor, Tensor]:
         """Value and variance of ``fn(theta)`` (any output shape ``[...]``)."""
         vec = self._vector().detach()

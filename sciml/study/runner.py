@@ -27,6 +27,7 @@ KINDS: dict[str, str] = {
     "htru2-fewshot": "sciml.study.kinds.htru2_fewshot",
     "molecule-fewshot": "sciml.study.kinds.molecule_fewshot",
     "crystal-families": "sciml.study.kinds.crystal_families",
+    "experiment-design": "sciml.study.kinds.experiment_design",
 }
 """Study kind -> module with ``DEFAULTS`` (dict), ``DESCRIPTION`` (str) and ``run(ctx)``."""
 

@@ -111,6 +111,29 @@ def test_suggest_next_from_candidates_box_and_batches(prior) -> None:
         cal.suggest_next()
 
 
+def test_suggest_next_with_a_design_policy(prior) -> None:
+    from sciml.materials.learned_design import DesignPolicy
+
+    cal = prior.calibrate(ROWS_SI)
+    cands = pd.DataFrame({"time [h]": [0.5, 5.0, 20.0, 80.0, 300.0, 5.0], "temperature [C]": [1250.0] * 5 + [1300.0]})
+    # untrained, the policy ranks by the variance share, so it picks what the greedy ranking picks
+    assert cal.suggest_next(cands, policy=DesignPolicy())["time [s]"].iloc[0] == cal.suggest_next(cands)["time [s]"].iloc[0]
+    # a policy that only likes the hottest candidates picks the one at 1300 C, and reports the variance left after it
+    hot = DesignPolicy()
+    with torch.no_grad():
+        hot.linear.weight.zero_()
+        hot.linear.weight[0, 5] = 10.0  # temperature_offset
+    pick = cal.suggest_next(cands, policy=hot)
+    fn, _ = cal.default_target()
+    x = torch.tensor([[5.0 * 3600, 1573.15]], dtype=torch.float64)
+    assert pick["temperature [K]"].iloc[0] == pytest.approx(1573.15)
+    assert pick.variance_after.iloc[0] == pytest.approx(cal.posterior.condition_on_inputs(x).variance(fn))
+    with pytest.raises(ValueError, match="budget"):
+        cal.suggest_next(cands, policy=hot, q=2, budget=1)
+    with pytest.raises(ValueError, match="drop target="):
+        cal.suggest_next(cands, policy=hot, target=fn)
+
+
 def test_plot_and_json(prior, tmp_path) -> None:
     import json
 

@@ -251,11 +251,17 @@ class LawCalibration(Calibration):
         target: Callable[[Mapping[str, Tensor]], Tensor] | None = None,
         at: float | None = None,
         grid: int = 25,
+        policy: Any = None,
+        budget: int | None = None,
     ) -> pd.DataFrame:
         """The next ``q`` experiments that most shrink the posterior variance of a target.
 
         Picks greedily: each pick conditions the posterior on measuring there (the variance
-        after a measurement does not depend on its value), then the next is chosen.
+        after a measurement does not depend on its value), then the next is chosen. With a
+        ``policy`` (a :class:`~sciml.materials.learned_design.DesignPolicy` trained across
+        alloys, e.g. saved by ``studies/experiment-design``) the best-scored candidate is picked
+        instead (JMAK-Arrhenius laws, default t50 target); its training recalibrated after every
+        measurement, so with a policy take ``q = 1``, measure, calibrate again and ask again.
 
         Args:
             candidates: Table of possible experiments (schema input columns, with units).
@@ -267,6 +273,10 @@ class LawCalibration(Calibration):
                 :meth:`default_target`).
             at: Temperature [K] of the default t50 target.
             grid: Grid points per box dimension.
+            policy: A trained design policy to rank the candidates instead of the variance
+                reduction.
+            budget: With a ``policy``: measurements still planned for this material, this one
+                included (default ``q``); the policy was trained with 5.
 
         Returns:
             ``q`` rows in pick order: the inputs in SI units, ``variance_before`` and
@@ -286,11 +296,30 @@ class LawCalibration(Calibration):
         remaining = list(range(len(x)))
         rows = []
         xt = torch.as_tensor(x, dtype=torch.float64)
-        for _ in range(q):
-            ranking = post.suggest_next(xt[remaining], fn)
-            pick = remaining[int(ranking.iloc[0]["index"])]
+        if policy is not None:
+            budget = q if budget is None else budget
+            if target is not None or not hasattr(self.law, "t50") or xt.shape[1] != 2:
+                raise ValueError("A design policy ranks candidates of a law of (time, temperature) with a t50 (JMAK-Arrhenius) for "
+                                 "the default t50 target: drop target=, or drop policy= to rank by variance reduction.")
+            if not isinstance(budget, int) or budget < q:
+                raise ValueError(f"budget must be an integer >= q = {q}, got {budget!r}.")
+        measured = torch.as_tensor(self.support_x, dtype=torch.float64)
+        for i in range(q):
+            if policy is None:
+                ranking = post.suggest_next(xt[remaining], fn)
+                pick = remaining[int(ranking.iloc[0]["index"])]
+                after = float(ranking.iloc[0]["variance_after"])
+            else:
+                from sciml.materials.learned_design import candidate_features
+
+                T = float(np.median(self.support_x[:, 1])) if at is None else float(at)
+                with torch.no_grad():
+                    scores = policy(candidate_features(post, xt[remaining], measured, T, (budget - i) / budget).to(policy.dtype))
+                pick = remaining[int(torch.argmax(scores))]
+                measured = torch.cat([measured, xt[pick : pick + 1]])
             post = post.condition_on_inputs(xt[pick : pick + 1])
-            after = float(ranking.iloc[0]["variance_after"])
+            if policy is not None:
+                after = post.variance(fn)
             rows.append({**{k: float(v[pick]) for k, v in self._frame(x).items()}, "variance_before": before,
                          "variance_after": after, "reduction": before - after})
             remaining.remove(pick)
