@@ -9,7 +9,7 @@ held-out synthetic alloys (error against the truth) and, never having seen them,
 tungsten materials, each held out in turn with the calibrating prior learned on the others (error
 against the fit to all of the material's points). ``results.csv``: datasets
 ``synthetic:sequential`` and ``tungsten:sequential``, learners ``<learner>/<strategy>``, metrics
-``t50_rel_error`` and ``t50_log_error``.
+``t50_rel_error`` and (synthetic alloys) ``t50_log_error``.
 """
 
 from __future__ import annotations
@@ -182,7 +182,8 @@ def _report(ctx: RunContext, policy: DesignPolicy, synthetic: pd.DataFrame, tung
         f"{po['greedy_weight']:g} on `log_variance_share`, MLP output zero). REINFORCE with a leave-one-out baseline: "
         f"{po['tasks_per_iteration']} alloys x {po['rollouts']} sampled episodes per step, reward minus the mean ln t50 error "
         f"after each addition (each capped at ln 10); the state with the lowest validation error (checked every "
-        f"{po['eval_every']} steps) is kept. Noise sd of the Laplace posteriors: {noise_sd:g} (the generator's). Linear "
+        f"{po['eval_every']} steps) is kept. Noise sd of the Laplace posteriors: {noise_sd:g} on the synthetic alloys (the "
+        "generator's); on tungsten, the RMS residual of the training materials' full fits. Linear "
         "weights after training (the constant `budget_left` cancels in the softmax over candidates: only the MLP can use it):\n\n"
         + markdown_table(weights) + "\n\nThe trained policy is saved in `policies/design-policy` "
         "(`sciml.materials.learned_design.DesignPolicy.load`), to pass as `policy=` to `sciml.materials.design.sequential_design` "
