@@ -66,6 +66,15 @@ class LaplacePosterior:
     def _unflatten(self, vec: Tensor) -> dict[str, Tensor]:
         return unflatten_params(vec, self.params, self.names)
 
+    def _vector_jacobian(self, fn: Callable[[Tensor], Tensor]) -> tuple[Tensor, Tensor]:
+        """Value ``[...]`` and Jacobian ``[..., P]`` (detached) of ``fn(theta)`` at the mode."""
+        vec = self._vector().detach()
+        with settings.validate_inputs(False):
+            with torch.no_grad():
+                value = fn(vec)
+            jac = jacrev(fn)(vec)
+        return value, jac.reshape(*value.shape, vec.numel()).detach()
+
     def jacobian(self, fn: Callable[[dict[str, Tensor]], Tensor]) -> tuple[Tensor, Tensor]:
         """Value of ``fn(params)`` at the mode and its Jacobian with respect to the adapted
         (unconstrained) parameters, in the order of ``cov``.
@@ -76,19 +85,12 @@ class LaplacePosterior:
         Returns:
             ``(value [...], jacobian [..., P])``, both detached.
         """
-        vec = self._vector().detach()
-        with torch.no_grad(), settings.validate_inputs(False):
-            value = fn(self._unflatten(vec))
-        with settings.validate_inputs(False):
-            jac = jacrev(lambda v: fn(self._unflatten(v)))(vec)
-        return value, jac.reshape(*value.shape, vec.numel()).detach()
+        return self._vector_jacobian(lambda v: fn(self._unflatten(v)))
 
     def _delta(self, fn: Callable[[Tensor], Tensor]) -> tuple[Tensor, Tensor]:
         """Value and variance of ``fn(theta)`` (any output shape ``[...]``)."""
-        vec = self._vector().detach()
-        with torch.no_grad():
-            value = fn(vec)
-        jac = jacrev(fn)(vec).reshape(-1, vec.numel())
+        value, jac = self._vector_jacobian(fn)
+        jac = jac.reshape(-1, jac.shape[-1])
         var = torch.einsum("ip,pq,iq->i", jac, self.cov, jac).reshape(value.shape)
         return value, var.clamp_min(0.0)
 

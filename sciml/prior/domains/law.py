@@ -192,13 +192,17 @@ class LawCalibration(Calibration):
         out.attrs["level"] = level
         return out
 
+    def _target_temperature(self, at: float | None) -> float | None:
+        """``at``, or the median support temperature [K] (``None`` for a law without one)."""
+        temps = [i for i, c in enumerate(self.schema.inputs) if c.dimension == "temperature"]
+        return float(np.median(self.support_x[:, temps[0]])) if at is None and temps else at
+
     def default_target(self, at: float | None = None) -> tuple[Callable[[Mapping[str, Tensor]], Tensor], str]:
         """The quantity whose uncertainty :meth:`suggest_next` shrinks by default: t50 (at
         temperature ``at`` [K], default the median support temperature, for laws with one)."""
         law = self.law
         if hasattr(law, "t50"):
-            temps = [i for i, c in enumerate(self.schema.inputs) if c.dimension == "temperature"]
-            T = float(np.median(self.support_x[:, temps[0]])) if at is None and temps else at
+            T = self._target_temperature(at)
             return (lambda p: law.t50(T, p)), f"t50 at {T:.1f} K"
         names = list(law.physical_params())
         if "t50" in names:
@@ -303,6 +307,7 @@ class LawCalibration(Calibration):
                                  "the default t50 target: drop target=, or drop policy= to rank by variance reduction.")
             if not isinstance(budget, int) or budget < q:
                 raise ValueError(f"budget must be an integer >= q = {q}, got {budget!r}.")
+            T = float(self._target_temperature(at))
         measured = torch.as_tensor(self.support_x, dtype=torch.float64)
         for i in range(q):
             if policy is None:
@@ -312,7 +317,6 @@ class LawCalibration(Calibration):
             else:
                 from sciml.materials.learned_design import candidate_features
 
-                T = float(np.median(self.support_x[:, 1])) if at is None else float(at)
                 with torch.no_grad():
                     scores = policy(candidate_features(post, xt[remaining], measured, T, (budget - i) / budget).to(policy.dtype))
                 pick = remaining[int(torch.argmax(scores))]
