@@ -143,6 +143,46 @@ def leave_one_group_out(
     return out
 
 
+def pretrained_on_synthetic(make: Callable[[], Learner], n_alloys: int, fit: Mapping[str, Any],
+                            family: str = "W_recrystallization", seed: int = 0) -> Callable[[], Learner]:
+    """A learner factory whose learners start meta-trained on synthetic alloys.
+
+    The first call builds a learner with ``make`` and meta-trains it on ``n_alloys`` synthetic
+    alloys of ``family`` (:meth:`~sciml.materials.synthetic_alloys.SyntheticAlloyFamily.material_tasks`,
+    ``seed``); every call returns a fresh learner from ``make`` with that state loaded. The
+    synthetic alloys do not depend on any held-out material, so in a leave-one-group-out run the
+    pre-training is done once and each group's meta-training continues from it.
+
+    Args:
+        make: Builds a fresh learner of a JMAK-Arrhenius law (inputs time [s], temperature [K]);
+            another law is refused when the factory is called.
+        n_alloys: Synthetic alloys to pre-train on.
+        fit: ``Learner.fit`` arguments of the pre-training (``iterations``, ``shots``,
+            ``query_size``, ``seed``).
+        family: Key of :data:`~sciml.materials.synthetic_alloys.FAMILIES`.
+        seed: Seed of the synthetic alloys.
+    """
+    state: dict[str, torch.Tensor] = {}
+
+    def build() -> Learner:
+        from sciml.models.laws import JMAKArrhenius
+
+        learner = make()
+        material_level = isinstance(learner.model, JMAKArrhenius)  # the synthetic tasks read (time, temperature)
+        if not material_level:
+            raise ValueError(f"Synthetic pre-training applies at the material level only: it needs a JMAK-Arrhenius law (inputs "
+                             f"time, temperature), got {type(learner.model).__name__}.")
+        if not state:
+            from sciml.materials.synthetic_alloys import SyntheticAlloyFamily
+
+            learner.fit(SyntheticAlloyFamily(family).material_tasks(n_alloys, seed=seed), **fit, progress=False)
+            state.update({k: v.detach().clone() for k, v in learner.state_dict().items()})
+        learner.load_state_dict(state)
+        return learner
+
+    return build
+
+
 def fit_law_prior(learner: Learner, tasks: TaskSet, fit: Mapping[str, Any], noise_sd: float, results: pd.DataFrame, label: str,
                   provenance: Mapping[str, Any] | None = None) -> Any:
     """Meta-train ``learner`` on every task and wrap it as a law :class:`~sciml.prior.Prior`

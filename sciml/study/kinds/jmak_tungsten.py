@@ -26,7 +26,7 @@ import pandas as pd
 
 from sciml.data.recrystallization import load_kinetics_source
 from sciml.evaluation.benchmark import BenchmarkResult
-from sciml.materials.benchmark import fit_law_prior, leave_one_group_out
+from sciml.materials.benchmark import fit_law_prior, leave_one_group_out, pretrained_on_synthetic
 from sciml.materials.hierarchy import leave_one_isotherm_out
 from sciml.materials.kinetics import calibration_verdicts, design_table
 from sciml.materials.plots import plot_calibrated_materials, plot_metric_by_design, plot_sequential_design
@@ -93,26 +93,18 @@ then on the training materials as usual. Material level only."""
 
 
 def _factories(cfg: dict[str, Any], specs: dict[str, Any], isothermal: bool = False) -> dict[str, Any]:
-    pretrained: dict[str, dict[str, Any]] = {}
-
-    def make(label: str, spec: dict[str, Any]) -> Any:
+    factories = {}
+    for label, spec in specs.items():
         table = {k: v for k, v in spec.items() if k not in PRETRAIN_KEYS}
-        learner = build_learner(label, table, _law(cfg, isothermal, bool(spec.get("incubation")), spec.get("model") or "jmak-arrhenius"))[0]
+        law = (lambda spec=spec: _law(cfg, isothermal, bool(spec.get("incubation")), spec.get("model") or "jmak-arrhenius"))
+        make = (lambda label=label, table=table, law=law: build_learner(label, table, law())[0])
         if spec.get("pretrain_alloys"):
-            if isothermal:
-                raise ValueError(f"[learners.{label}]: pretrain_alloys applies at the material level only.")
-            if label not in pretrained:  # once per study: the synthetic alloys do not depend on the held-out material
-                from sciml.materials.synthetic_alloys import SyntheticAlloyFamily
-
-                tr = cfg["train"]
-                synthetic = SyntheticAlloyFamily("W_recrystallization").material_tasks(int(spec["pretrain_alloys"]), seed=0)
-                learner.fit(synthetic, iterations=int(spec.get("pretrain_iterations", tr["iterations"])), shots=tr["shots"],
-                            query_size=tr["query_size"], seed=tr["seed"], progress=False)
-                pretrained[label] = {k: v.detach().clone() for k, v in learner.state_dict().items()}
-            learner.load_state_dict(pretrained[label])
-        return learner
-
-    return {label: (lambda label=label, spec=spec: make(label, spec)) for label, spec in specs.items()}
+            tr = cfg["train"]
+            make = pretrained_on_synthetic(make, int(spec["pretrain_alloys"]), {
+                "iterations": int(spec.get("pretrain_iterations", tr["iterations"])), "shots": tr["shots"],
+                "query_size": tr["query_size"], "seed": tr["seed"]})
+        factories[label] = make
+    return factories
 
 
 def run(ctx: RunContext) -> None:
