@@ -109,7 +109,7 @@ def leave_one_group_out(
         Rows of :func:`calibrate_and_judge` for every learner and held-out group; histories by
         ``"<label> (without <group>)"``; ``details["noise_sd"]``: the pooled noise sd per group.
     """
-    from sciml.materials.design import sequential_design
+    from sciml.materials.design import sequential_design, sequential_rows
     from sciml.materials.recrystallization import fit_reference, pooled_noise_sd, with_reference
 
     refs = {t.name: fit_reference(t, law) for t in tasks}
@@ -134,10 +134,8 @@ def leave_one_group_out(
                 for task in test_tasks:
                     seq = sequential_design(learner, task, noise_sd, start_shots=sequential["start_shots"], added=sequential["added"],
                                             seeds=sequential["seeds"], policy=sequential.get("policy"))
-                    sequence.append(pd.DataFrame({
-                        "study": study, "dataset": f"{dataset}:sequential", "learner": label + "/" + seq.strategy, "task": task.name,
-                        "group": task.group, "shots": seq.shots, "steps": learner.inner_steps, "seed": seq.seed,
-                        "metric": "t50_rel_error", "value": seq.t50_rel_error}))
+                    sequence.append(sequential_rows(seq, task, label, study=study, dataset=f"{dataset}:sequential",
+                                                    steps=learner.inner_steps))
     out.results = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     out.details["sequential"] = pd.concat(sequence, ignore_index=True) if sequence else pd.DataFrame()
     return out

@@ -195,3 +195,45 @@ def sequential_design(
             ep = design_episode(learner, task, noise_sd, strategy, start_shots=start_shots, added=added, seed=seed, policy=policy)
             rows += [(strategy, seed, *r) for r in zip(ep.shots, ep.t50_rel_error, ep.t50_log_error)]
     return pd.DataFrame(rows, columns=["strategy", "seed", "shots", "t50_rel_error", "t50_log_error"])
+
+
+def sequential_rows(table: pd.DataFrame, task: Task, learner: str, *, study: str, dataset: str, steps: int,
+                    metrics: Sequence[str] = ("t50_rel_error",)) -> pd.DataFrame:
+    """:func:`sequential_design` output of one task as result rows (columns
+    :data:`~sciml.evaluation.protocol.RESULT_COLUMNS`, learner ``<learner>/<strategy>``), one row
+    per strategy, draw, measured-point count and metric in ``metrics``."""
+    return pd.concat([pd.DataFrame({
+        "study": study, "dataset": dataset, "learner": learner + "/" + table.strategy, "task": task.name, "group": task.group,
+        "shots": table.shots, "steps": steps, "seed": table.seed, "metric": metric, "value": table[metric]}) for metric in metrics],
+        ignore_index=True)
+
+
+def _errors_by_strategy(rows: pd.DataFrame) -> pd.DataFrame:
+    """The ``t50_rel_error`` rows of :func:`sequential_rows`, with their ``strategy``."""
+    return rows[rows.metric == "t50_rel_error"].assign(strategy=lambda d: d.learner.str.split("/").str[1])
+
+
+def design_tables(rows: pd.DataFrame, within: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Median t50 error, and the share of materials within ``within`` of the reference t50, per
+    strategy (rows) and measured points (columns) of :func:`sequential_rows`; random draws are
+    pooled with the materials."""
+    rel = _errors_by_strategy(rows)
+    order = [s for s in STRATEGIES if s in set(rel.strategy)]
+    median = rel.groupby(["strategy", "shots"]).value.median().unstack("shots").reindex(order)
+    share = rel.assign(ok=rel.value <= within).groupby(["strategy", "shots"]).ok.mean().unstack("shots").reindex(order)
+    return median, share
+
+
+def paired_wins(rows: pd.DataFrame, against: str = "suggest_next") -> pd.DataFrame:
+    """The learned policy against another deterministic strategy, material by material, in rows of
+    :func:`sequential_rows`: at each measured-point count, how many materials it leaves with a
+    smaller, equal (within 1e-9) or larger t50 error, and the median ratio of the two errors."""
+    rel = _errors_by_strategy(rows)
+    wide = rel[rel.strategy.isin(["learned", against])].pivot_table(index=["task", "shots"], columns="strategy", values="value")
+    wide = wide.dropna()
+    diff = wide["learned"] - wide[against]
+    out = pd.DataFrame({"better": diff < -1e-9, "equal": diff.abs() <= 1e-9, "worse": diff > 1e-9,
+                        "ratio": wide["learned"] / wide[against]}).groupby("shots")
+    table = out[["better", "equal", "worse"]].sum().astype(int)
+    table["median error ratio"] = out.ratio.median()
+    return table.reset_index()

@@ -169,3 +169,26 @@ def test_saved_policy_scores_like_the_original(tmp_path, setting) -> None:
         DesignPolicy.load(tmp_path / "p")
     with pytest.raises(CheckpointError, match="not a saved design policy"):
         DesignPolicy.load(tmp_path / "nowhere")
+
+
+def test_design_tables_and_paired_wins_by_hand() -> None:
+    import pandas as pd
+
+    from sciml.materials.design import design_tables, paired_wins, sequential_rows
+    from sciml.tasks import Task, TensorData
+
+    def task(name: str) -> Task:
+        data = TensorData(torch.zeros(1, 2), torch.zeros(1))
+        return Task(data, data, name=name, group=name)
+
+    table = pd.DataFrame({"strategy": ["suggest_next", "learned", "suggest_next", "learned"], "seed": 0, "shots": [4] * 4,
+                          "t50_rel_error": [0.4, 0.1, 0.1, 0.3], "t50_log_error": 0.0})
+    rows = pd.concat([sequential_rows(table.iloc[:2], task("a"), "L", study="s", dataset="d", steps=1),
+                      sequential_rows(table.iloc[2:], task("b"), "L", study="s", dataset="d", steps=1)])
+    assert set(rows.learner) == {"L/suggest_next", "L/learned"} and set(rows.metric) == {"t50_rel_error"}
+    median, share = design_tables(rows, within=0.2)
+    assert median.loc["learned", 4] == pytest.approx(0.2) and median.loc["suggest_next", 4] == pytest.approx(0.25)
+    assert share.loc["learned", 4] == 0.5 and share.loc["suggest_next", 4] == 0.5
+    wins = paired_wins(rows).iloc[0]
+    assert (wins.better, wins.equal, wins.worse) == (1, 0, 1)
+    assert wins["median error ratio"] == pytest.approx((0.25 + 3.0) / 2)

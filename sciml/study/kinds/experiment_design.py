@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from sciml.evaluation.benchmark import BenchmarkResult
-from sciml.materials.design import STRATEGIES, sequential_design
+from sciml.materials.design import design_tables, paired_wins, sequential_design, sequential_rows
 from sciml.materials.learned_design import DesignPolicy, train_design_policy
 from sciml.materials.plots import plot_sequential_design
 from sciml.materials.synthetic_alloys import SyntheticAlloyFamily
@@ -42,38 +42,6 @@ DEFAULTS: dict[str, Any] = {
     "tungsten": {"enabled": True, "unit_threshold": 0.9, "T_ref_K": 1573.15, "k_ref": 1e-4, "Q_kJmol": 400.0, "n": 1.5},
 }
 LEARNER = "MAML"
-
-
-def _rows(seq: pd.DataFrame, task: Any, study: str, dataset: str, steps: int) -> pd.DataFrame:
-    frames = [pd.DataFrame({"study": study, "dataset": dataset, "learner": LEARNER + "/" + seq.strategy, "task": task.name,
-                            "group": task.group, "shots": seq.shots, "steps": steps, "seed": seq.seed, "metric": metric,
-                            "value": seq[metric]}) for metric in ("t50_rel_error", "t50_log_error")]
-    return pd.concat(frames, ignore_index=True)
-
-
-def design_tables(rows: pd.DataFrame, within: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Median t50 error, and the share of materials within ``within`` of the reference t50, per
-    strategy (rows) and measured points (columns); random draws are pooled with the materials."""
-    rel = rows[rows.metric == "t50_rel_error"].assign(strategy=lambda d: d.learner.str.split("/").str[1])
-    order = [s for s in STRATEGIES if s in set(rel.strategy)]
-    median = rel.groupby(["strategy", "shots"]).value.median().unstack("shots").reindex(order)
-    share = rel.assign(ok=rel.value <= within).groupby(["strategy", "shots"]).ok.mean().unstack("shots").reindex(order)
-    return median, share
-
-
-def paired_wins(rows: pd.DataFrame, against: str = "suggest_next") -> pd.DataFrame:
-    """The learned policy against another deterministic strategy, material by material: at each
-    measured-point count, how many materials it leaves with a smaller, equal (within 1e-9) or
-    larger t50 error, and the median ratio of the two errors."""
-    rel = rows[rows.metric == "t50_rel_error"].assign(strategy=lambda d: d.learner.str.split("/").str[1])
-    wide = rel[rel.strategy.isin(["learned", against])].pivot_table(index=["task", "shots"], columns="strategy", values="value")
-    wide = wide.dropna()
-    diff = wide["learned"] - wide[against]
-    out = pd.DataFrame({"better": diff < -1e-9, "equal": diff.abs() <= 1e-9, "worse": diff > 1e-9,
-                        "ratio": wide["learned"] / wide[against]}).groupby("shots")
-    table = out[["better", "equal", "worse"]].sum().astype(int)
-    table["median error ratio"] = out.ratio.median()
-    return table.reset_index()
 
 
 def _verdict(median: pd.DataFrame, where: str) -> str:
@@ -109,7 +77,8 @@ def run(ctx: RunContext) -> None:
         policy.save(ctx.run_dir / "policies" / "design-policy")
     design = {"start_shots": de["start_shots"], "added": de["added"], "seeds": de["random_seeds"], "policy": policy}
     ctx.log(f"designs of {len(test)} held-out synthetic alloys")
-    synthetic = pd.concat([_rows(sequential_design(learner, t, noise_sd, **design), t, ctx.name, "synthetic:sequential", learner.inner_steps)
+    synthetic = pd.concat([sequential_rows(sequential_design(learner, t, noise_sd, **design), t, LEARNER, study=ctx.name, dataset="synthetic:sequential",
+                                           steps=learner.inner_steps, metrics=("t50_rel_error", "t50_log_error"))
                            for t in test], ignore_index=True)
     frames = [synthetic]
     tungsten = None
