@@ -43,11 +43,12 @@ def test_readme_calibrate_your_own_workflows_run(tmp_path, monkeypatch, capsys) 
 
     matplotlib.use("Agg")
     blocks = _calibrate_blocks((REPO / "README.md").read_text())
-    assert set(blocks) == {"alloy", "assay", "material family", "star classes"}
+    assert set(blocks) == {"alloy", "creep tests", "assay", "material family", "star classes"}
     for title, code in blocks.items():
         assert len(code.strip().splitlines()) <= 10, f"'Calibrate your own {title}' is longer than 10 lines"
     priors = tmp_path / "priors"
     builders.law_prior().save(priors / "tungsten-jmak-arrhenius")
+    builders.creep_prior().save(priors / "tungsten-creep-pooled-prior-map")
     builders.molecule_prior().save(priors / "tox21-maml-head")
     builders.crystal_prior().save(priors / "dielectric-maml")
     builders.light_curve_prior().save(priors / "asas-protonet-hybrid-supervised")
@@ -63,6 +64,7 @@ def test_readme_calibrate_your_own_workflows_run(tmp_path, monkeypatch, capsys) 
         results[title] = (namespace, capsys.readouterr().out)
     assert "kJ/mol" in results["alloy"][1] and (tmp_path / "alloy.png").is_file()
     assert len(results["alloy"][0]["alloy"].suggest_next(box={"time [h]": (0.5, 48), "temperature [C]": (1200, 1300)}, q=2)) == 2
+    assert "rupture time upper [h]" in results["creep tests"][1] and "LMP_ref" in results["creep tests"][1]
     assert "probability" in results["assay"][1]
     assert "upper" in results["material family"][1]
     assert results["star classes"][0]["stars"].predict(results["star classes"][0]["curves"][4:]).predicted.tolist() == ["fast", "slow"]

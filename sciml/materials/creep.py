@@ -210,3 +210,52 @@ def creep_table(results: pd.DataFrame, order: Sequence[str] | None = None) -> pd
         out["_o"] = out.learner.map({n: i for i, n in enumerate(order)})
         out = out.sort_values(["k", "_o"]).drop(columns="_o")
     return out.reset_index(drop=True)
+
+
+def noise_sd(tasks: Sequence[Task], law: Any = None) -> float:
+    """Measurement noise [decades of rupture life] of a creep prior: the RMS over ``tasks`` of
+    each data set's full-fit residual (:func:`full_fit_rmse`; default law: Larson-Miller, ``C`` free)."""
+    from sciml.models.laws import LarsonMiller
+
+    law = LarsonMiller() if law is None else law
+    return float(math.sqrt(sum(full_fit_rmse(t, law) ** 2 for t in tasks) / len(tasks)))
+
+
+def creep_prior(learner: Any, tasks: TaskSet, fit: Mapping[str, Any], results: pd.DataFrame | None = None, label: str = "",
+                provenance: Mapping[str, Any] | None = None) -> Any:
+    """Meta-train ``learner`` (on a Larson-Miller law) on every creep data set and wrap it as a
+    :class:`~sciml.prior.Prior` a user calibrates on their own table of tests.
+
+    The prior reads a table with temperature, stress and rupture time columns in any units
+    (``"stress [ksi]"``, ``"temperature [F]"``, ``"rupture time [min]"``; see
+    :data:`~sciml.prior.domains.law.LARSON_MILLER_SCHEMA`); its noise is :func:`noise_sd` of
+    ``tasks``.
+
+    Args:
+        learner: A fresh learner whose model is a :class:`~sciml.models.laws.LarsonMiller`.
+        tasks: :func:`creep_tasks`; data sets with no more tests than the largest training
+            ``shots`` are left out of training, as in :func:`leave_one_material_out`.
+        fit: ``fit`` arguments (``iterations``, ``shots``, ``seed``, ...).
+        results: Rows of a :func:`leave_one_material_out` run; ``label``'s medians become the
+            prior's held-out metrics.
+        label: The learner's label in ``results``.
+        provenance: Extra provenance fields.
+
+    Example:
+        >>> from sciml.prior import load_prior
+        >>> prior = load_prior("runs/creep-rupture/<run>/priors/tungsten-creep-larson-miller")
+        >>> cal = prior.calibrate(pd.DataFrame({"temperature [C]": [1650, 1650, 1925], "stress [ksi]": [10, 5, 3],
+        ...                                     "rupture time [h]": [2.1, 40.0, 18.0]}))
+        >>> cal.predict(pd.DataFrame({"temperature [C]": [1800], "stress [ksi]": [4]}))  # log10 life and life [h] with bands
+    """
+    from sciml.evaluation.protocol import held_out_metrics
+    from sciml.models.laws import LarsonMiller
+    from sciml.prior.domains.law import law_prior
+
+    if not isinstance(learner.model, LarsonMiller):
+        raise TypeError(f"creep_prior needs a learner of a LarsonMiller law, got {type(learner.model).__name__}.")
+
+    torch.manual_seed(int(fit.get("seed", 0)))
+    learner.fit(_trainable(tasks, fit.get("shots")), **fit, progress=False)
+    metrics = {} if results is None else held_out_metrics(results[results.learner == label], label, "median")
+    return law_prior(learner, tasks, noise_sd(tasks), metrics=metrics, provenance=dict(provenance or {}))

@@ -42,6 +42,11 @@ def _log_interval(log_value: float, var: float, level: float) -> tuple[float, fl
     return math.exp(log_value), math.exp(log_value - half), math.exp(log_value + half)
 
 
+def _log_where(values: Tensor, positive: Tensor) -> Tensor:
+    """``log`` of the entries flagged ``positive``, the others as they are."""
+    return torch.where(positive, values.clamp_min(torch.finfo(values.dtype).tiny).log(), values)
+
+
 @dataclass(frozen=True)
 class LaplacePosterior:
     """Gaussian approximation of the posterior over the adapted parameters.
@@ -130,15 +135,24 @@ class LaplacePosterior:
         return float(value), float(value) - half, float(value) + half
 
     def physical_intervals(self, level: float = 0.9) -> pd.DataFrame:
-        """Every named physical parameter of the law with its ``level`` interval (log scale)."""
+        """Every named physical parameter of the law with its ``level`` interval: on the log
+        scale for parameters positive at the mode (asymmetric, never negative), symmetric for
+        the others (e.g. a negative slope)."""
         quantities = {k: q for k, q in self.model.physical_params(dict(self.params)).items() if q.value.numel() == 1}
         names = list(quantities)
+        positive = torch.tensor([bool(quantities[k].value.reshape(()) > 0) for k in names])
         # One Jacobian for all of them (one reverse pass per parameter, batched), not one each.
-        log_values, var = self._delta(lambda v: torch.stack(
-            [self.model.physical_params(self._unflatten(v))[k].value.reshape(()) for k in names]).log())
-        rows = [dict(zip(("parameter", "value", "lower", "upper", "unit", "level"),
-                         (k, *_log_interval(float(log_values[i]), float(var[i]), level), quantities[k].unit, level)))
-                for i, k in enumerate(names)]
+        values, var = self._delta(lambda v: _log_where(torch.stack(
+            [self.model.physical_params(self._unflatten(v))[k].value.reshape(()) for k in names]), positive))
+        z = _z(level)
+        rows = []
+        for i, k in enumerate(names):
+            if positive[i]:
+                interval = _log_interval(float(values[i]), float(var[i]), level)
+            else:
+                half = z * math.sqrt(float(var[i]))
+                interval = (float(values[i]), float(values[i]) - half, float(values[i]) + half)
+            rows.append(dict(zip(("parameter", "value", "lower", "upper", "unit", "level"), (k, *interval, quantities[k].unit, level))))
         return pd.DataFrame(rows, columns=["parameter", "value", "lower", "upper", "unit", "level"])
 
     def variance(self, fn: ParamFn) -> float:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from sciml.prior.units import SI_UNITS, UnitError, canonical_unit, resolve_unit, split_column_name, to_si
+from sciml.prior.units import SI_UNITS, UnitError, canonical_unit, from_si, resolve_unit, split_column_name, to_si
+
+TRANSFORMS = (None, "log10")
+"""Transforms a column's values can go through before the law reads them."""
 
 
 class PlausibilityWarning(UserWarning):
@@ -24,11 +27,15 @@ class Column:
 
     Args:
         name: Canonical name, e.g. ``"time"``.
-        dimension: ``"time"``, ``"temperature"``, ``"fraction"`` or ``"none"``.
+        dimension: ``"time"``, ``"temperature"``, ``"stress"``, ``"fraction"`` or ``"none"``.
         description: What the column holds.
         aliases: Other accepted names (case-insensitive), e.g. ``("t",)``.
-        training_range: ``(min, max)`` in SI units seen while the prior was trained.
-        scale: ``"log"`` for quantities compared by ratio (times), ``"linear"`` otherwise.
+        training_range: ``(min, max)`` in the column's unit seen while the prior was trained.
+        scale: ``"log"`` for quantities compared by ratio (times, stresses), ``"linear"`` otherwise.
+        law_unit: The unit the law reads (or predicts) the column in, when it is not the SI unit
+            of the dimension, e.g. ``"MPa"`` for stresses or ``"h"`` for rupture times.
+        transform: ``"log10"`` when the law reads or predicts the base-10 logarithm of the
+            value in its unit (e.g. ``log10`` rupture time [h]); ``None`` for the value itself.
     """
 
     name: str
@@ -37,11 +44,51 @@ class Column:
     aliases: tuple[str, ...] = ()
     training_range: tuple[float, float] | None = None
     scale: str = "linear"
+    law_unit: str | None = None
+    transform: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.dimension not in SI_UNITS:
+            raise ValueError(f"Column {self.name!r}: unknown dimension {self.dimension!r}; use one of {sorted(SI_UNITS)}.")
+        if self.law_unit is not None:
+            object.__setattr__(self, "law_unit", canonical_unit(self.law_unit, self.dimension, self.name))
+        if self.transform not in TRANSFORMS:
+            raise ValueError(f"Column {self.name!r}: transform must be one of {list(TRANSFORMS)}, got {self.transform!r}.")
 
     @property
     def unit(self) -> str:
-        """SI unit of the column."""
-        return SI_UNITS[self.dimension]
+        """Unit of the column's values as the law reads them (SI unless ``law_unit`` says otherwise)."""
+        return self.law_unit or SI_UNITS[self.dimension]
+
+    @property
+    def label(self) -> str:
+        """What the law reads or predicts, with its unit: ``"stress [MPa]"``, ``"log10 rupture time [h]"``."""
+        return f"{self.transform} {self.name} [{self.unit}]" if self.transform else f"{self.name} [{self.unit}]"
+
+    @property
+    def value_unit(self) -> str:
+        """The unit of the law's values: ``"h"``, or ``"log10(h)"`` for a log10 column."""
+        return f"{self.transform}({self.unit})" if self.transform else self.unit
+
+    def law_values(self, si: np.ndarray) -> np.ndarray:
+        """Values in SI units converted to what the law reads: its unit, then the transform.
+
+        Raises:
+            ValueError: if a log10 column holds values <= 0.
+        """
+        values = si if self.law_unit is None else from_si(si, self.dimension, self.law_unit, self.name)
+        if self.transform == "log10":
+            bad = np.flatnonzero(~(values > 0))
+            if bad.size:
+                raise ValueError(f"Column {self.name!r}: the law reads log10 of it, so every value must be > 0; rows "
+                                 f"{bad[:10].tolist()} are not (first: {values[bad[0]]:.4g} {self.unit}).")
+            values = np.log10(values)
+        return values
+
+    def natural_values(self, law_values: np.ndarray) -> np.ndarray:
+        """Inverse of the transform: the law's values back in the column's unit (``10**v`` for log10)."""
+        v = np.asarray(law_values, dtype=np.float64)
+        return np.power(10.0, v) if self.transform == "log10" else v
 
     def matches(self, column: str) -> bool:
         """Whether a table column (with or without a unit in its name) is this column."""
@@ -57,14 +104,16 @@ class Column:
         """JSON form."""
         return {"name": self.name, "dimension": self.dimension, "unit": self.unit, "description": self.description,
                 "aliases": list(self.aliases), "training_range": None if self.training_range is None else list(self.training_range),
-                "scale": self.scale}
+                "scale": self.scale, "transform": self.transform}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Column:
         """Inverse of :meth:`to_dict`."""
         rng = d.get("training_range")
+        unit = d.get("unit")
         return cls(d["name"], d["dimension"], d.get("description", ""), tuple(d.get("aliases", ())),
-                   None if rng is None else (float(rng[0]), float(rng[1])), d.get("scale", "linear"))
+                   None if rng is None else (float(rng[0]), float(rng[1])), d.get("scale", "linear"),
+                   None if unit in (None, SI_UNITS.get(d["dimension"])) else unit, d.get("transform"))
 
 
 def _is_unit(text: str, dimension: str) -> bool:
@@ -99,6 +148,11 @@ class TableSchema:
     target_range: tuple[float, float] | None = None
     notes: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        transformed = [c.name for c in self.inputs if c.transform]
+        if transformed:
+            raise ValueError(f"Inputs {transformed} have a transform; only the target may (e.g. log10 rupture time).")
+
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
         return {"kind": "table", "inputs": [c.to_dict() for c in self.inputs], "target": self.target.to_dict(),
@@ -112,14 +166,14 @@ class TableSchema:
                    None if rng is None else (float(rng[0]), float(rng[1])))
 
     def with_training_ranges(self, x: np.ndarray) -> TableSchema:
-        """The schema with every input's training range set from ``x`` ``[n, d]`` (SI)."""
+        """The schema with every input's training range set from ``x`` ``[n, d]`` (in the
+        inputs' units, as the law reads them)."""
         x = np.asarray(x, dtype=np.float64)
-        cols = tuple(Column(c.name, c.dimension, c.description, c.aliases, (float(x[:, i].min()), float(x[:, i].max())), c.scale)
-                     for i, c in enumerate(self.inputs))
+        cols = tuple(replace(c, training_range=(float(x[:, i].min()), float(x[:, i].max()))) for i, c in enumerate(self.inputs))
         return TableSchema(cols, self.target, self.target_range)
 
     def describe(self) -> str:
-        """One line per column: name, SI unit, accepted spellings."""
+        """One line per column: name, unit, accepted spellings."""
         lines = [f"- {c.name} [{c.unit}]: {c.description}" + (f" (also: {', '.join(c.aliases)})" if c.aliases else "")
                  for c in (*self.inputs, self.target)]
         return "\n".join(lines)
@@ -138,7 +192,9 @@ class TableSchema:
         return str(found[0])
 
     def read(self, frame: Any, units: Mapping[str, str] | None = None, *, target: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-        """Inputs ``[n, d]`` and target ``[n]`` in SI units from a table.
+        """Inputs ``[n, d]`` and target ``[n]`` from a table, as the law reads them: in each
+        column's unit (SI unless the column names another, e.g. MPa), log10 where the column
+        says so.
 
         Args:
             frame: A ``pandas.DataFrame`` (or anything ``pandas.DataFrame`` accepts).
@@ -159,12 +215,12 @@ class TableSchema:
         out = []
         for col in self.inputs:
             name = self._find(frame, col, True)
-            out.append(self._column_si(frame, name, col, units))
+            out.append(self._column_values(frame, name, col, units))
         x = np.stack(out, axis=1)
         y = None
         if target:
             name = self._find(frame, self.target, True)
-            y = self._column_si(frame, name, self.target, units)
+            y = self._column_values(frame, name, self.target, units)
             if self.target_range is not None:
                 lo, hi = self.target_range
                 tol = 0.02 * (hi - lo)
@@ -176,7 +232,7 @@ class TableSchema:
         self._check_plausible(x)
         return x, y
 
-    def _column_si(self, frame: Any, name: str, col: Column, units: Mapping[str, str]) -> np.ndarray:
+    def _column_values(self, frame: Any, name: str, col: Column, units: Mapping[str, str]) -> np.ndarray:
         import pandas as pd
 
         base, _ = split_column_name(name)
@@ -198,7 +254,10 @@ class TableSchema:
                 f"Celsius, name it '{col.name} [C]' or pass units={{'{col.name}': 'C'}}; if it is in kelvin, this "
                 "prior does not cover such temperatures."
             )
-        return values
+        if col.dimension == "stress" and (values <= 0).any():
+            rows = np.flatnonzero(values <= 0)
+            raise ValueError(f"Column {name!r}: stresses must be > 0; rows {rows[:10].tolist()} are not.")
+        return col.law_values(values)
 
     def _check_plausible(self, x: np.ndarray) -> None:
         for i, col in enumerate(self.inputs):
@@ -211,7 +270,8 @@ class TableSchema:
                 if positive.size and (positive.min() < lo / 10 or positive.max() > hi * 10):
                     warnings.warn(
                         f"{col.name}: values {positive.min():.3g}-{positive.max():.3g} {col.unit} reach more than 10x outside "
-                        f"the prior's training range {lo:.3g}-{hi:.3g} {col.unit}. Check the unit (hours given as seconds?).",
+                        f"the prior's training range {lo:.3g}-{hi:.3g} {col.unit}. Check the unit"
+                        + (" (hours given as seconds?)." if col.dimension == "time" else " (psi given as MPa?)." if col.dimension == "stress" else "."),
                         PlausibilityWarning, stacklevel=3)
             else:
                 span = max(hi - lo, 1e-12)

@@ -11,12 +11,17 @@ import re
 
 import numpy as np
 
-SI_UNITS: dict[str, str] = {"time": "s", "temperature": "K", "fraction": "1", "none": "1"}
+SI_UNITS: dict[str, str] = {"time": "s", "temperature": "K", "stress": "Pa", "fraction": "1", "none": "1"}
 """The SI unit every dimension is converted to."""
+
+_PSI = 6894.757293168361
+"""One pound-force per square inch [Pa] (0.45359237 kg x 9.80665 m/s^2 / 0.0254^2 m^2)."""
 
 _CONVERSIONS: dict[str, dict[str, tuple[float, float]]] = {
     "time": {"s": (1.0, 0.0), "min": (60.0, 0.0), "h": (3600.0, 0.0), "d": (86400.0, 0.0)},
     "temperature": {"K": (1.0, 0.0), "C": (1.0, 273.15), "F": (5.0 / 9.0, 273.15 - 32.0 * 5.0 / 9.0)},
+    "stress": {"Pa": (1.0, 0.0), "kPa": (1e3, 0.0), "MPa": (1e6, 0.0), "GPa": (1e9, 0.0), "psi": (_PSI, 0.0), "ksi": (1e3 * _PSI, 0.0),
+               "kgf/mm2": (9.80665e6, 0.0)},
     "fraction": {"1": (1.0, 0.0), "%": (0.01, 0.0)},
     "none": {"1": (1.0, 0.0)},
 }
@@ -30,6 +35,9 @@ _ALIASES: dict[str, str] = {
     "k": "K", "kelvin": "K",
     "c": "C", "°c": "C", "degc": "C", "celsius": "C", "deg c": "C",
     "f": "F", "°f": "F", "degf": "F", "fahrenheit": "F",
+    "pa": "Pa", "kpa": "kPa", "mpa": "MPa", "n/mm2": "MPa", "n/mm^2": "MPa", "n/mm²": "MPa", "gpa": "GPa",
+    "psi": "psi", "ksi": "ksi", "kgf/mm2": "kgf/mm2", "kgf/mm^2": "kgf/mm2", "kgf/mm²": "kgf/mm2", "kg/mm2": "kgf/mm2",
+    "kg/mm^2": "kgf/mm2", "kg/mm²": "kgf/mm2",
     "1": "1", "": "1", "fraction": "1", "-": "1",
     "%": "%", "percent": "%", "pct": "%",
 }

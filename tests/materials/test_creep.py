@@ -86,3 +86,28 @@ def test_creep_tasks_refuse_rows_without_a_positive_life():
         creep_tasks(frame)
     with pytest.raises(ValueError, match="missing"):
         creep_tasks(frame.drop(columns="group"))
+
+
+def test_creep_prior_calibrates_a_new_material_from_a_table_in_any_units():
+    from sciml.materials.creep import creep_prior, noise_sd
+    from sciml.meta import PriorMAP
+    from sciml.models.laws import JMAK
+
+    frame = _frame()
+    noise = torch.randn(len(frame), generator=torch.Generator().manual_seed(1), dtype=torch.float64).numpy()
+    frame["rupture_time_h"] *= 10 ** (0.05 * noise)  # 0.05 decades of scatter
+    tasks = creep_tasks(frame)
+    with pytest.raises(TypeError, match="LarsonMiller"):
+        creep_prior(PriorMAP(JMAK().double()), tasks, {"seed": 0})
+    train = creep_tasks(frame[frame.dataset != "d5"])
+    prior = creep_prior(PriorMAP(LarsonMiller().double()), train, {"seed": 0})
+    assert prior.noise["sd"] == pytest.approx(noise_sd(train)) and prior.noise["unit"] == "log10(h)"
+    new = frame[frame.dataset == "d5"].reset_index(drop=True)
+    table = pd.DataFrame({"temperature [F]": (new.temperature_K - 273.15) * 9 / 5 + 32, "stress [psi]": new.stress_MPa / 0.006894757293168361,
+                          "rupture time [min]": new.rupture_time_h * 60})
+    cal = prior.calibrate(table.iloc[:3])
+    pred = cal.predict(table.iloc[3:])
+    truth = new.rupture_time_h.iloc[3:].to_numpy()
+    err = abs(pred["mean"].to_numpy() - torch.log10(torch.tensor(truth)).numpy())
+    assert prior.noise["sd"] == pytest.approx(0.05, rel=0.5)
+    assert err.max() < 0.15  # three tests pin the held-out law to within the scatter

@@ -30,6 +30,19 @@ def law_prior(iterations: int = 0) -> Prior:
                  metrics={"median_t50_rel_error@3": float("nan")})
 
 
+def creep_prior() -> Prior:
+    """An untrained Larson-Miller prior (``C = 20`` fixed, Gauss-Newton calibration) reading
+    temperatures, stresses and rupture times in any unit."""
+    from sciml.meta import FineTune
+    from sciml.models.laws import LarsonMiller
+    from sciml.prior.domains.law import LARSON_MILLER_SCHEMA, LawDomain
+
+    law = LarsonMiller(C=20.0, P_ref=45.0, slope=-9.0, fit_C=False).double()
+    learner = FineTune(law, inner_optimizer="gauss_newton", inner_lr=1.0, inner_steps=10, inner_damping=0.01, inner_prior_precision=0.01)
+    schema = LARSON_MILLER_SCHEMA.with_training_ranges(np.array([[1500.0, 5.0], [2800.0, 500.0]]))
+    return Prior(learner, LawDomain(schema), noise={"kind": "gaussian", "sd": 0.3, "unit": "log10(h)"}, name="tiny-creep")
+
+
 def molecule_prior() -> Prior:
     """A GIN encoder (fixed BatchNorm statistics) and a MAML logistic head over its embeddings."""
     from sciml.meta import MAML

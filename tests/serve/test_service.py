@@ -131,3 +131,23 @@ def test_concurrent_calibrations_of_one_prior_agree_with_one_at_a_time(priors):
             replies = list(pool.map(lambda b: c.post("/priors/tungsten/calibrate", json=b), bodies * 2))
     assert [r.status_code for r in replies] == [200] * len(replies)
     assert [r.json()["parameters"] for r in replies] == alone * 2
+
+
+def test_creep_prior_takes_any_stress_unit_and_answers_in_hours() -> None:
+    from fastapi.testclient import TestClient
+
+    from sciml.serve import create_app
+    from tests.prior.builders import creep_prior
+
+    units = {"temperature": "C", "stress": "ksi", "rupture time": "h"}
+    rows = [{"temperature": 1650, "stress": 10, "rupture time": 2.1}, {"temperature": 1650, "stress": 5, "rupture time": 40},
+            {"temperature": 1925, "stress": 3, "rupture time": 18}]
+    with TestClient(create_app({"creep": creep_prior()})) as c:
+        assert "psi" in c.get("/priors/creep").json()["unit_choices"]["stress"]
+        cal = c.post("/priors/creep/calibrate", json={"units": units, "rows": rows}).json()
+        pred = c.post(f"/calibrations/{cal['id']}/predict", json={"units": units, "rows": [{"temperature": 1800, "stress": 4}]}).json()
+        row = pred["predictions"][0]
+        assert row["stress [MPa]"] == pytest.approx(4 * 6.894757293168361)
+        assert row["rupture time [h]"] == pytest.approx(10 ** row["mean"])
+        nxt = c.post(f"/calibrations/{cal['id']}/suggest-next", json={"q": 1}).json()
+        assert nxt["target"].startswith("rupture time at") and len(nxt["suggestions"]) == 1

@@ -24,3 +24,10 @@ def test_creep_rupture_smoke(tmp_path: Path) -> None:
     assert "row shifted one column right" in report and "W4Re_HfC_Chen (k = 5)" in report
     manifest = (run_dir / "data_manifest.json").read_text()
     assert manifest.count("sha256") >= 15
+    from sciml.prior import load_prior
+
+    prior = load_prior(run_dir / "priors" / "tungsten-creep-pooled-prior-map")
+    assert prior.domain.schema.target.label == "log10 rupture time [h]"
+    assert "tungsten-creep/log10_life_error/k=2" in prior.metrics
+    table = pd.DataFrame({"temperature [C]": [1650, 1650, 1925], "stress [ksi]": [10, 5, 3], "rupture time [h]": [2.1, 40.0, 18.0]})
+    assert prior.calibrate(table).predict(table)["rupture time [h]"].gt(0).all()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from torch import Tensor
+from torch.func import functional_call
 
 from sciml.prior.calibration import Calibration
 from sciml.prior.domains.base import Domain, check_support_size
@@ -39,6 +40,17 @@ JMAK_SCHEMA = TableSchema(
 )
 """Input table of an isothermal :class:`~sciml.models.laws.JMAK` prior."""
 
+LARSON_MILLER_SCHEMA = TableSchema(
+    inputs=(
+        Column("temperature", "temperature", "test temperature", ("T", "temp", "test temperature")),
+        Column("stress", "stress", "applied (engineering) stress", ("sigma", "applied stress"), scale="log", law_unit="MPa"),
+    ),
+    target=Column("rupture time", "time", "time to rupture", ("rupture life", "time to rupture", "rupture_time", "t_r", "life"),
+                  scale="log", law_unit="h", transform="log10"),
+)
+"""Input table of a :class:`~sciml.models.laws.LarsonMiller` (creep rupture) prior: the law reads
+temperature [K] and stress [MPa] and predicts log10 rupture time [h]; tables may use any unit."""
+
 
 def law_prior(learner: Any, tasks: Sequence[Any], noise_sd: float, schema: TableSchema | None = None, **kwargs: Any) -> Prior:
     """A :class:`~sciml.prior.Prior` of a trained law learner, with the inputs' training ranges
@@ -48,12 +60,12 @@ def law_prior(learner: Any, tasks: Sequence[Any], noise_sd: float, schema: Table
         learner: The trained learner (its model a JMAK-Arrhenius or isothermal JMAK law, or any
             law when ``schema`` is given).
         tasks: The training tasks (their inputs set the plausibility ranges).
-        noise_sd: Measurement noise standard deviation, in the target's unit (e.g. the RMS
-            residual of full fits on the training tasks).
+        noise_sd: Measurement noise standard deviation, in the unit of the law's target (e.g.
+            decades for a log10 rupture time; the RMS residual of full fits on the training tasks).
         schema: The table schema (default: from the law's class).
         **kwargs: Other :class:`~sciml.prior.Prior` arguments (metrics, name, ...).
     """
-    from sciml.models.laws import JMAK, JMAKArrhenius
+    from sciml.models.laws import JMAK, JMAKArrhenius, LarsonMiller
     from sciml.prior.prior import Prior
 
     if schema is None:
@@ -61,10 +73,12 @@ def law_prior(learner: Any, tasks: Sequence[Any], noise_sd: float, schema: Table
             schema = JMAK_ARRHENIUS_SCHEMA
         elif isinstance(learner.model, JMAK):
             schema = JMAK_SCHEMA
+        elif isinstance(learner.model, LarsonMiller):
+            schema = LARSON_MILLER_SCHEMA
         else:
             raise ValueError(f"Pass schema= for a {type(learner.model).__name__} prior (its input columns and units).")
     x = torch.cat([t.data.x.reshape(len(t.data), -1).double() for t in tasks]).numpy()
-    return Prior(learner, LawDomain(schema.with_training_ranges(x)), noise={"kind": "gaussian", "sd": float(noise_sd), "unit": schema.target.unit},
+    return Prior(learner, LawDomain(schema.with_training_ranges(x)), noise={"kind": "gaussian", "sd": float(noise_sd), "unit": schema.target.value_unit},
                  **kwargs)
 
 
@@ -179,7 +193,11 @@ class LawCalibration(Calibration):
             level: Probability mass inside the band.
 
         Returns:
-            The inputs in SI units, ``mean``, ``lower``, ``upper``; one row per input row.
+            The inputs in the law's units, ``mean``, ``lower``, ``upper`` (of what the law
+            predicts: the target in its unit, or its log10 for a log10 target such as rupture
+            time); for a log10 target also the band back in the target's unit, e.g.
+            ``rupture time [h]`` (the median, ``10**mean``), ``rupture time lower [h]`` and
+            ``rupture time upper [h]``. One row per input row.
         """
         import pandas as pd
 
@@ -189,6 +207,10 @@ class LawCalibration(Calibration):
         if self.schema.target_range is not None:
             a, b = self.schema.target_range
             out[["mean", "lower", "upper"]] = out[["mean", "lower", "upper"]].clip(a, b)
+        target = self.schema.target
+        if target.transform:
+            for suffix, column in (("", "mean"), (" lower", "lower"), (" upper", "upper")):
+                out[f"{target.name}{suffix} [{target.unit}]"] = target.natural_values(out[column].to_numpy())
         out.attrs["level"] = level
         return out
 
@@ -199,7 +221,9 @@ class LawCalibration(Calibration):
 
     def default_target(self, at: float | None = None) -> tuple[Callable[[Mapping[str, Tensor]], Tensor], str]:
         """The quantity whose uncertainty :meth:`suggest_next` shrinks by default: t50 (at
-        temperature ``at`` [K], default the median support temperature, for laws with one)."""
+        temperature ``at`` [K], default the median support temperature, for laws with one); for
+        a law that predicts a log10 target (rupture time), the target at the support's median
+        inputs (``at`` replacing the temperature)."""
         law = self.law
         if hasattr(law, "t50"):
             T = self._target_temperature(at)
@@ -207,6 +231,15 @@ class LawCalibration(Calibration):
         names = list(law.physical_params())
         if "t50" in names:
             return (lambda p: law.physical_params(p)["t50"].value), "t50"
+        target = self.schema.target
+        if target.transform == "log10":
+            where = np.median(self.support_x, axis=0)
+            temps = [i for i, c in enumerate(self.schema.inputs) if c.dimension == "temperature"]
+            if at is not None and temps:
+                where[temps[0]] = float(at)
+            x = torch.as_tensor(where[None, :], dtype=torch.float64)
+            label = f"{target.name} at " + ", ".join(f"{c.name} {v:.4g} {c.unit}" for c, v in zip(self.schema.inputs, where))
+            return (lambda p: torch.pow(10.0, functional_call(law, dict(p), (x,)).reshape(()))), label
         raise ValueError(f"{type(law).__name__} has no t50: pass target=lambda params: <positive scalar> to suggest_next.")
 
     def _candidates(self, candidates: Any, box: Mapping[str, Sequence[float]] | None, units: Mapping[str, str] | None,
@@ -332,38 +365,41 @@ class LawCalibration(Calibration):
         return out
 
     def plot(self, ax: Any = None, level: float = 0.9) -> Any:
-        """Calibrated curves with ``level`` bands (one per support temperature) and the support
-        points; returns the matplotlib axes."""
+        """Calibrated curves with ``level`` bands and the support points; returns the matplotlib
+        axes. The horizontal axis is the time input (or, for a law without one, the first
+        input that is not a temperature, e.g. stress); one curve per support temperature."""
         import matplotlib.pyplot as plt
 
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 4))
         cols = self.schema.inputs
-        t_i = next(i for i, c in enumerate(cols) if c.dimension == "time")
         temp_i = next((i for i, c in enumerate(cols) if c.dimension == "temperature"), None)
-        t = self.support_x[:, t_i]
-        positive = t[t > 0]
-        lo = float(positive.min()) / 10 if positive.size else 1.0
-        hi = float(t.max()) * 10 if t.max() > 0 else 10.0
-        times = np.geomspace(lo, hi, 200)
-        levels = [None] if temp_i is None else sorted(set(self.support_x[:, temp_i].tolist()))[:6]
+        x_i = next((i for i, c in enumerate(cols) if c.dimension == "time"),
+                   next((i for i in range(len(cols)) if i != temp_i), 0))
+        grid = _plot_grid(self.support_x[:, x_i], cols[x_i])
+        others = np.median(self.support_x, axis=0)
+        levels = [None] if temp_i is None or temp_i == x_i else sorted(set(self.support_x[:, temp_i].tolist()))[:6]
         colors = plt.cm.viridis(np.linspace(0, 0.85, len(levels)))
+        shown = np.clip(self.support_x[:, x_i], grid[0], None)
         for T, color in zip(levels, colors):
-            x = np.zeros((len(times), len(cols)))
-            x[:, t_i] = times
-            if temp_i is not None:
+            x = np.tile(others, (len(grid), 1))
+            x[:, x_i] = grid
+            if T is not None:
                 x[:, temp_i] = T
             mean, low, high = self.posterior.predict(torch.as_tensor(x), level=level)
             rng = self.schema.target_range or (-math.inf, math.inf)
             label = "calibrated" if T is None else f"{T - 273.15:.0f} C"
-            ax.fill_between(times, low.clamp(*rng).numpy(), high.clamp(*rng).numpy(), color=color, alpha=0.2)
-            ax.plot(times, mean.numpy(), color=color, label=label)
-            sel = np.ones(len(t), bool) if T is None else self.support_x[:, temp_i] == T
-            ax.plot(np.maximum(t[sel], lo), self.support_y[sel], "*", color=color, ms=11, mec="k")
-        ax.set_xscale("log")
-        ax.set_xlabel(f"{cols[t_i].name} [{cols[t_i].unit}]")
-        ax.set_ylabel(f"{self.schema.target.name} [{self.schema.target.unit}]")
-        ax.set_title(f"{self.prior.name or 'prior'} calibrated on {self.n_support} points ({level:.0%} bands)", fontsize=9)
+            ax.fill_between(grid, low.clamp(*rng).numpy(), high.clamp(*rng).numpy(), color=color, alpha=0.2)
+            ax.plot(grid, mean.numpy(), color=color, label=label)
+            sel = np.ones(len(shown), bool) if T is None else self.support_x[:, temp_i] == T
+            ax.plot(shown[sel], self.support_y[sel], "*", color=color, ms=11, mec="k")
+        if cols[x_i].scale == "log":
+            ax.set_xscale("log")
+        ax.set_xlabel(cols[x_i].label)
+        ax.set_ylabel(self.schema.target.label)
+        fixed = [f"{c.name} {others[i]:.4g} {c.unit}" for i, c in enumerate(cols) if i not in (x_i, temp_i)]
+        ax.set_title(f"{self.prior.name or 'prior'} calibrated on {self.n_support} points ({level:.0%} bands"
+                     + (f"; {', '.join(fixed)}" if fixed else "") + ")", fontsize=9)
         ax.legend(fontsize=7)
         return ax
 
@@ -374,5 +410,19 @@ class LawCalibration(Calibration):
             "noise_sd": float(self.prior.noise["sd"]),
             "parameters": params.to_dict(orient="records"),
             "support": {**{k: v.tolist() for k, v in self._frame(self.support_x).items()},
-                        f"{self.schema.target.name} [{self.schema.target.unit}]": self.support_y.tolist()},
+                        self.schema.target.label: self.support_y.tolist()},
         }
+
+
+def _plot_grid(values: np.ndarray, column: Column) -> np.ndarray:
+    """200 plotting points spanning ``values`` (a decade beyond times, a factor 2 beyond other
+    log-scale inputs, 10% of the span beyond linear ones)."""
+    if column.scale == "log":
+        positive = values[values > 0]
+        widen = 10.0 if column.dimension == "time" else 2.0
+        lo = float(positive.min()) / widen if positive.size else 1.0
+        hi = float(values.max()) * widen if values.max() > 0 else 10.0
+        return np.geomspace(lo, hi, 200)
+    lo, hi = float(values.min()), float(values.max())
+    pad = 0.1 * (hi - lo) or 0.1 * max(abs(lo), 1.0)
+    return np.linspace(lo - pad, hi + pad, 200)

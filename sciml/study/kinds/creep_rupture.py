@@ -7,6 +7,10 @@ random tests and judged on its other tests (``log10_life_error`` in decades, ``d
 ``coverage90`` of the Laplace bands). Baselines: the per-material Larson-Miller fit on the same k
 tests (``C = 20``, and with ``C`` free) and the pooled fit of every training test.
 
+The learner named in ``prior.learner`` is trained on every data set and saved as a prior
+(``priors/tungsten-creep-<learner>/``) that calibrates a user's own table of tests in any units
+(:func:`~sciml.materials.creep.creep_prior`).
+
 Learner tables take two domain options: ``model`` (``"larson-miller"``: ``C`` free;
 ``"larson-miller-C20"``: ``C = 20`` held fixed) and ``init`` (``"nominal"``: the law's default
 start; ``"pooled"``: the pooled least-squares fit of the training groups).
@@ -20,11 +24,11 @@ import pandas as pd
 
 from sciml.data.creep import load_creep_rupture
 from sciml.evaluation.plots import plot_metric_vs_shots
-from sciml.materials.creep import creep_table, creep_tasks, leave_one_material_out, pooled_fit
+from sciml.materials.creep import creep_prior, creep_table, creep_tasks, leave_one_material_out, pooled_fit
 from sciml.meta.tables import learner_specs
 from sciml.models.laws import LarsonMiller
 from sciml.study.context import RunContext
-from sciml.study.report import markdown_table
+from sciml.study.report import markdown_table, slug
 
 DESCRIPTION = "tungsten creep rupture: Larson-Miller priors vs per-material fits, leave one material out"
 
@@ -41,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
         "pooled-prior MAP": {"class": "PriorMAP"},
         "MAML": {"class": "MAML", "init": "pooled", "first_order": True, "outer_lr": 0.05, "meta_batch_size": 8, **_GN},
     },
+    "prior": {"learner": "pooled-prior MAP"},
 }
 BASELINES = ("per-material fit (C = 20)", "per-material fit (C free)", "pooled fit")
 MODELS = {"larson-miller": "C free", "larson-miller-C20": "C = 20 held fixed"}
@@ -65,9 +70,10 @@ def run(ctx: RunContext) -> None:
     tasks = creep_tasks(frame)
     ctx.log(f"{len(tasks)} data sets, {len(frame)} tests, {len(tasks.groups)} material groups; "
             f"{(cells.action == 'rejected').sum()} tests or cells rejected, {(cells.action == 'repaired').sum()} cells repaired")
+    fit = {k: tr[k] for k in ("iterations", "shots", "seed")}
     bench = leave_one_material_out(
         tasks, {label: (lambda train, spec=spec: spec.build(law_for(dict(spec.options), train))) for label, spec in specs.items()},
-        fit={k: tr[k] for k in ("iterations", "shots", "seed")}, shots=ev["shots"], seeds=ev["seeds"], level=ev["level"],
+        fit=fit, shots=ev["shots"], seeds=ev["seeds"], level=ev["level"],
         fit_overrides={label: dict(spec.fit) for label, spec in specs.items()}, dataset="tungsten-creep", study=ctx.name, log=ctx.log)
     ctx.add_benchmark(bench)
     order = list(specs)
@@ -92,6 +98,15 @@ def run(ctx: RunContext) -> None:
     fig = plot_metric_vs_shots(bench.results, "log10_life_error", learners=order, baselines=BASELINES,
                                title="held-out materials: median log10 life error").figure
     ctx.save_figure(fig, "error_vs_k", "Median log10 rupture-life error vs number of tests, held-out material groups.")
+    label = cfg["prior"]["learner"]
+    if label not in specs:
+        raise ValueError(f"prior.learner = {label!r} is not a learner of this study; learners: {order}.")
+    spec = specs[label]
+    ctx.log(f"training the saved prior ({label}) on all {len(tasks)} data sets")
+    ctx.save_prior(f"tungsten-creep-{slug(label)}", creep_prior(
+        spec.build(law_for(dict(spec.options), tasks)), tasks, {**fit, **spec.fit}, bench.results, label,
+        {"trained_on": "tungsten creep data sets " + ", ".join(tasks.names),
+         "held_out_metrics": f"leave-one-material-group-out runs of {label} (medians over data sets and draws)"}))
 
 
 def _verdict(ctx: RunContext, head: pd.DataFrame, k: int) -> None:
