@@ -2,7 +2,11 @@
 
 Compared side by side, interleaved in one process, same model, same meta-batch, same data:
 
-* ``sciml``: ``Learner.meta_gradient`` (one vmapped ``torch.func`` computation) + Adam step;
+* ``sciml``: ``Learner.meta_gradient`` + Adam step: on the MLP the task-batched path
+  (per-task parameters as a leading dimension, plain autograd; ``sciml.meta.task_batched``),
+  on the law one vmapped ``torch.func`` computation;
+* ``sciml vmap``: the same with ``settings.task_batched_models(False)`` (the vmapped path), where
+  the task-batched path applies;
 * ``sciml compiled``: the same with ``compile=True`` (``torch.compile`` of the vmapped
   meta-gradient; compilation time excluded, reported separately);
 * ``loop``: a plain per-task loop with ``torch.autograd.grad(create_graph=True)`` inner steps
@@ -31,9 +35,11 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from sciml import settings
 from sciml.data import SinusoidTasks
 from sciml.meta import MAML
 from sciml.meta.functional import mse_loss
+from sciml.meta.task_batched import task_batched_inputs
 from sciml.models import JMAK, MLP
 from sciml.settings import validate_inputs
 from sciml.tasks import Task, TensorData
@@ -119,9 +125,13 @@ def compare(name: str, make_model: Callable[[], nn.Module], tasks: list[Task], l
     with validate_inputs(False):
         g_loop = loop_step(models["loop"], tasks, lr, steps, first_order, opts["loop"])
     diff = max(float((g_sciml[n] - g_loop[n]).abs().max() / (g_loop[n].abs().max() + 1e-12)) for n in g_loop)
-    times: dict[str, list[float]] = {"sciml": [], "compiled": [], "loop": [], "higher": []}
+    times: dict[str, list[float]] = {"sciml": [], "vmap": [], "compiled": [], "loop": [], "higher": []}
+    batched = task_batched_inputs(learner, tasks) is not None
     for _ in range(repeats):  # interleaved
         times["sciml"].append(timed(lambda: sciml_step(learner, tasks, opts["sciml"])))
+        if batched:
+            with settings.task_batched_models(False):
+                times["vmap"].append(timed(lambda: sciml_step(learner, tasks, opts["sciml"])))
         if compiled is not None:
             times["compiled"].append(timed(lambda: sciml_step(compiled, tasks, opts["compiled"])))
         with validate_inputs(False):
@@ -133,6 +143,9 @@ def compare(name: str, make_model: Callable[[], nn.Module], tasks: list[Task], l
     if "higher" in rate:
         line += f", higher {rate['higher']:.1f} it/s (sciml/higher {rate['sciml'] / rate['higher']:.1f}x)"
     print(f"{line}; sciml/loop {rate['sciml'] / rate['loop']:.1f}x; max relative meta-gradient difference vs loop {diff:.1e}")
+    if "vmap" in rate:
+        print(f"{name}: sciml task-batched {rate['sciml']:.1f} it/s, vmapped {rate['vmap']:.1f} it/s (vmap/loop "
+              f"{rate['vmap'] / rate['loop']:.1f}x; task-batched/vmap {rate['sciml'] / rate['vmap']:.1f}x)")
     if "compiled" not in rate:
         return rate["sciml"] / rate["loop"]
     print(

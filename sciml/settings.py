@@ -59,6 +59,18 @@ class vmap_tasks(_Switch):
     _name = "vmap_tasks"
 
 
+class task_batched_models(_Switch):
+    """Meta-batches of same-shaped tasks on a model with ``forward_tasks`` (e.g.
+    :class:`~sciml.models.MLP`) and plain gradient inner steps run with the per-task
+    parameters as a leading dimension and plain autograd, instead of ``vmap`` (default on).
+
+    Turning it off takes the ``vmap`` path; both give the per-task path's meta-gradient up to
+    floating-point summation order.
+    """
+
+    _name = "task_batched_models"
+
+
 class validate_inputs(_Switch):
     """Check the inputs of physical laws in ``forward`` (default on).
 

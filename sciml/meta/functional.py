@@ -97,6 +97,25 @@ def _stack(per_task: Sequence[Sequence[Tensor]], idxs: Sequence[int]) -> tuple[T
     return tuple(torch.stack([per_task[i][j] for i in idxs]) for j in range(n_args))
 
 
+def stack_tasks(tasks: Sequence[Any], dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor] | None:
+    """Supports and queries of a meta-batch stacked along a new first dimension, ``(sx [B, n,
+    ...], sy, qx [B, m, ...], qy)``, on ``device`` with floats in ``dtype`` (class indices as
+    they are); ``None`` unless there are two or more tasks, all with tensor inputs (not graph
+    batches), support and query points, and equal shapes and dtypes. One conversion for the
+    whole batch instead of one per task."""
+    if len(tasks) < 2:
+        return None
+    parts = [(t.support.x, t.support.y, t.query.x, t.query.y) for t in tasks]
+    if not all(isinstance(a, Tensor) for p in parts for a in p):
+        return None
+    shapes = [(a.shape, a.dtype) for a in parts[0]]
+    if not (len(parts[0][0]) and len(parts[0][2])) or any([(a.shape, a.dtype) for a in p] != shapes for p in parts[1:]):
+        return None
+    stacked = [torch.stack([p[i] for p in parts]) for i in range(4)]
+    sx, sy, qx, qy = (s.to(device, dtype) if torch.is_floating_point(s) else s.to(device) for s in stacked)
+    return sx, sy, qx, qy
+
+
 def map_tasks(fn: Callable[..., Any], shared: Any, per_task: Sequence[Sequence[Tensor]]) -> list[Any]:
     """``[fn(shared, *args) for args in per_task]``, vmapped over groups of same-shaped tasks.
 

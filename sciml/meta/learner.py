@@ -32,12 +32,11 @@ from sciml.meta.contract import FewShotLearner
 from sciml.meta.functional import (
     LossFn,
     Params,
-    _signature,
-    _stack,
     flatten_params,
     map_tasks,
     mean_over_tasks,
     resolve_loss,
+    stack_tasks,
     unflatten_params,
 )
 from sciml.tasks import GraphData, Task, TaskSet, TensorData
@@ -339,14 +338,25 @@ class Learner(FewShotLearner):
         return vmap(self.task_loss, in_dims=(None, 0, 0, 0, 0), randomness="different")(meta, sx, sy, qx, qy).mean()
 
     def meta_gradient(self, tasks: Sequence[Task]) -> tuple[Params, Tensor]:
-        """Meta-gradient and mean outer loss of a meta-batch, without changing anything."""
-        args = self._batch_args(tasks)
-        if self.compile and len(args) > 1 and settings.vmap_tasks.on() and len({_signature(a) for a in args}) == 1:
-            if self._compiled is None:
-                self._compiled = torch.compile(grad_and_value(self._stacked_meta_loss))
-            stacked = _stack(args, range(len(args)))
+        """Meta-gradient and mean outer loss of a meta-batch, without changing anything.
+
+        Same-shaped tasks go through one vmapped computation (compiled with ``compile=True``),
+        or, on a model with ``forward_tasks`` and plain gradient steps, through the
+        task-batched path (:mod:`sciml.meta.task_batched`); otherwise task by task."""
+        from sciml.meta.task_batched import task_batched_inputs, task_batched_meta_gradient
+
+        if self.compile and settings.vmap_tasks.on():
+            stacked = stack_tasks(tasks, self._dtype, self._device)
+            if stacked is not None:
+                if self._compiled is None:
+                    self._compiled = torch.compile(grad_and_value(self._stacked_meta_loss))
+                with no_input_checks():
+                    return self._compiled(self._meta(), *stacked)
+        stacked = None if self.compile else task_batched_inputs(self, tasks)
+        if stacked is not None:
             with no_input_checks():
-                return self._compiled(self._meta(), *stacked)
+                return task_batched_meta_gradient(self, *stacked)
+        args = self._batch_args(tasks)
 
         def outer(meta: Params) -> Tensor:
             return mean_over_tasks(self.task_loss, meta, args)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+import torch
 from torch import Tensor, nn
 
 from sciml.models.config import Configurable
@@ -59,3 +60,31 @@ class MLP(Configurable, nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Predict; ``x`` is ``[n, d_in]``, the output ``[n, d_out]``."""
         return self.head(self.body(x))
+
+    @property
+    def batches_tasks(self) -> bool:
+        """Whether :meth:`forward_tasks` applies (not with BatchNorm, whose statistics couple
+        the examples of a batch)."""
+        return not any(isinstance(m, nn.BatchNorm1d) for m in self.body)
+
+    def forward_tasks(self, params: Mapping[str, Tensor], x: Tensor) -> Tensor:
+        """The forward pass of ``B`` tasks at once, each with its own parameters (batched
+        matrix products; the meta-learning engine's task-batched path).
+
+        Args:
+            params: Every parameter by name, with a leading task dimension: e.g.
+                ``"head.weight"`` ``[B, d_out, h]``.
+            x: Inputs ``[B, n, d_in]``.
+
+        Returns:
+            ``[B, n, d_out]``; row ``b`` equals ``forward`` of ``x[b]`` with the parameters ``[b]``.
+        """
+        if not self.batches_tasks:
+            raise ValueError("MLP.forward_tasks does not apply to a network with BatchNorm; run the tasks one by one.")
+        h = x
+        for i, layer in enumerate(self.body):
+            if isinstance(layer, nn.Linear):
+                h = torch.baddbmm(params[f"body.{i}.bias"].unsqueeze(1), h, params[f"body.{i}.weight"].transpose(1, 2))
+            else:
+                h = layer(h)
+        return torch.baddbmm(params["head.bias"].unsqueeze(1), h, params["head.weight"].transpose(1, 2))

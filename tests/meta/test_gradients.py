@@ -28,12 +28,17 @@ def _assert_close(a: dict, b: dict) -> None:
 
 
 def _both_paths(learner, tasks):
-    g_vmap, l_vmap = learner.meta_gradient(tasks)
+    """The meta-gradient by the default path (task-batched where it applies), by ``vmap`` and
+    task by task: all equal."""
+    g_default, l_default = learner.meta_gradient(tasks)
+    with settings.task_batched_models(False):
+        g_vmap, l_vmap = learner.meta_gradient(tasks)
     with settings.vmap_tasks(False):
         g_loop, l_loop = learner.meta_gradient(tasks)
-    assert torch.allclose(l_vmap, l_loop, atol=TOL)
+    assert torch.allclose(l_vmap, l_loop, atol=TOL) and torch.allclose(l_default, l_loop, atol=TOL)
     _assert_close(g_vmap, g_loop)
-    return g_vmap
+    _assert_close(g_default, g_loop)
+    return g_default
 
 
 @pytest.mark.parametrize("first_order", [False, True])
