@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import torch
@@ -25,6 +26,9 @@ from sciml.evaluation.protocol import few_shot_results
 from sciml.meta import CurveFit, PriorMAP
 from sciml.models.laws.forman import Forman
 from sciml.tasks import Task, TensorData
+
+if TYPE_CHECKING:
+    from sciml.prior import Prior
 
 
 def forman_samples(constants: pd.DataFrame, law: Forman) -> torch.Tensor:
@@ -48,6 +52,37 @@ def literature_prior(constants: pd.DataFrame, noise_sd: float, law: Forman | Non
     """
     law = (law or Forman()).double()
     return PriorMAP(law, **kwargs).fit_samples(forman_samples(constants, law), noise_sd)
+
+
+def literature_law_prior(constants: pd.DataFrame, noise_sd: float, law: Forman | None = None, **kwargs: float) -> Prior:
+    """:func:`literature_prior` as a :class:`~sciml.prior.Prior` a user saves, serves and
+    calibrates on their own table of rates in any units.
+
+    The table has columns ``delta K`` (``[MPa sqrt(m)]`` or ``[ksi sqrt(in)]``), ``R`` and
+    ``da/dN`` (``[m/cycle]``, ``[mm/cycle]`` or ``[in/cycle]``); see
+    :data:`~sciml.prior.domains.law.FORMAN_SCHEMA`. Predictions come as log10 da/dN [m/cycle]
+    with a band, and as da/dN [m/cycle].
+
+    Args:
+        constants: Forman constants, one row per alloy (columns ``C``, ``n``, ``Kc``; a
+            ``material`` column names them in the provenance).
+        noise_sd: Scatter of log10 da/dN the calibration assumes [decades].
+        law: The law (default ``Forman()``).
+        kwargs: ``shrinkage``, ``min_sd`` of :class:`~sciml.meta.PriorMAP`.
+
+    Example:
+        >>> prior = literature_law_prior(load_forman_parameters(), noise_sd=0.2)
+        >>> prior.save("priors/forman-aluminium")
+        >>> cal = prior.calibrate(pd.DataFrame({"delta K [ksi sqrt(in)]": [8, 15, 25], "R": [0.1] * 3,
+        ...                                     "da/dN [in/cycle]": [2e-6, 2e-5, 2e-4]}))
+    """
+    from sciml.prior.domains.law import law_prior
+
+    learner = literature_prior(constants, noise_sd, law, **kwargs)
+    alloys = list(constants.material) if "material" in constants else []
+    return law_prior(learner, [], noise_sd, name="forman-literature",
+                     provenance={"source": f"Forman constants of {len(constants)} alloys" + (f": {', '.join(alloys)}" if alloys else ""),
+                                 "noise_sd": "assumed, not estimated from data"})
 
 
 def crack_growth_task(df: pd.DataFrame) -> Task:

@@ -11,17 +11,23 @@ import re
 
 import numpy as np
 
-SI_UNITS: dict[str, str] = {"time": "s", "temperature": "K", "stress": "Pa", "fraction": "1", "none": "1"}
+SI_UNITS: dict[str, str] = {"time": "s", "temperature": "K", "stress": "Pa", "stress intensity": "Pa*m^0.5",
+                             "crack growth rate": "m/cycle", "fraction": "1", "none": "1"}
 """The SI unit every dimension is converted to."""
 
 _PSI = 6894.757293168361
 """One pound-force per square inch [Pa] (0.45359237 kg x 9.80665 m/s^2 / 0.0254^2 m^2)."""
+
+_INCH = 0.0254
+"""One inch [m]."""
 
 _CONVERSIONS: dict[str, dict[str, tuple[float, float]]] = {
     "time": {"s": (1.0, 0.0), "min": (60.0, 0.0), "h": (3600.0, 0.0), "d": (86400.0, 0.0)},
     "temperature": {"K": (1.0, 0.0), "C": (1.0, 273.15), "F": (5.0 / 9.0, 273.15 - 32.0 * 5.0 / 9.0)},
     "stress": {"Pa": (1.0, 0.0), "kPa": (1e3, 0.0), "MPa": (1e6, 0.0), "GPa": (1e9, 0.0), "psi": (_PSI, 0.0), "ksi": (1e3 * _PSI, 0.0),
                "kgf/mm2": (9.80665e6, 0.0)},
+    "stress intensity": {"Pa*m^0.5": (1.0, 0.0), "MPa*m^0.5": (1e6, 0.0), "ksi*in^0.5": (1e3 * _PSI * _INCH**0.5, 0.0)},
+    "crack growth rate": {"m/cycle": (1.0, 0.0), "mm/cycle": (1e-3, 0.0), "in/cycle": (_INCH, 0.0)},
     "fraction": {"1": (1.0, 0.0), "%": (0.01, 0.0)},
     "none": {"1": (1.0, 0.0)},
 }
@@ -38,11 +44,16 @@ _ALIASES: dict[str, str] = {
     "pa": "Pa", "kpa": "kPa", "mpa": "MPa", "n/mm2": "MPa", "n/mm^2": "MPa", "n/mm²": "MPa", "gpa": "GPa",
     "psi": "psi", "ksi": "ksi", "kgf/mm2": "kgf/mm2", "kgf/mm^2": "kgf/mm2", "kgf/mm²": "kgf/mm2", "kg/mm2": "kgf/mm2",
     "kg/mm^2": "kgf/mm2", "kg/mm²": "kgf/mm2",
+    **{f"{p}{sep}{root}": unit for p, unit in (("pa", "Pa*m^0.5"), ("mpa", "MPa*m^0.5"))
+       for sep in ("*", " ", ".", "", "·") for root in ("m^0.5", "√m", "sqrt(m)", "m^(1/2)")},
+    **{f"ksi{sep}{root}": "ksi*in^0.5" for sep in ("*", " ", ".", "", "·") for root in ("in^0.5", "√in", "sqrt(in)", "in^(1/2)")},
+    "m/cycle": "m/cycle", "m/cyc": "m/cycle", "mm/cycle": "mm/cycle", "mm/cyc": "mm/cycle", "in/cycle": "in/cycle", "in/cyc": "in/cycle",
     "1": "1", "": "1", "fraction": "1", "-": "1",
     "%": "%", "percent": "%", "pct": "%",
 }
 
-_BRACKETED = re.compile(r"^\s*(?P<base>.*?)\s*[\[(]\s*(?P<unit>[^\])]*?)\s*[\])]\s*$")
+_BRACKETED = re.compile(r"^\s*(?P<base>.*?)\s*(?:\[\s*(?P<square>[^\]]*?)\s*\]|\(\s*(?P<round>[^()]*?)\s*\))\s*$")
+"""``name [unit]`` (the unit may hold parentheses: ``[MPa sqrt(m)]``) or ``name (unit)``."""
 
 
 class UnitError(ValueError):
@@ -68,7 +79,7 @@ def split_column_name(name: str) -> tuple[str, str | None]:
     """``"time [h]"`` -> ``("time", "h")``; ``"time"`` -> ``("time", None)``."""
     match = _BRACKETED.match(str(name))
     if match:
-        return match["base"], match["unit"]
+        return match["base"], match["square"] if match["square"] is not None else match["round"]
     return str(name).strip(), None
 
 

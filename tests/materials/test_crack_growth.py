@@ -55,3 +55,39 @@ def test_bad_inputs_are_refused() -> None:
         learner.fit_samples(forman_samples(CONSTANTS, Forman()), 0.0)
     with pytest.raises(ValueError, match="positive"):
         crack_growth_task(pd.DataFrame({"material": ["x"], "delta_K": [5.0], "R": [0.1], "dadn": [0.0]}))
+
+
+def test_the_saved_literature_prior_calibrates_a_table_in_imperial_units(tmp_path) -> None:
+    from sciml.materials.crack_growth import literature_law_prior
+    from sciml.prior import load_prior
+    from sciml.tasks import TensorData
+
+    ksi_sqrt_in = 1e3 * 0.45359237 * 9.80665 / 0.0254**2 * math.sqrt(0.0254) / 1e6  # [MPa sqrt(m)], from the definitions
+    assert ksi_sqrt_in == pytest.approx(1.0988434941, rel=1e-9)
+    prior = load_prior(literature_law_prior(CONSTANTS, noise_sd=0.2).save(tmp_path / "forman"))
+    si = pd.DataFrame({"delta K [MPa sqrt(m)]": [6.0, 12.0, 25.0], "R": [0.1, 0.1, 0.5], "da/dN [m/cycle]": [3e-9, 4e-8, 9e-7]})
+    imperial = pd.DataFrame({"ΔK [ksi√in]": si["delta K [MPa sqrt(m)]"] / ksi_sqrt_in, "stress ratio": si.R,
+                             "dadn": si["da/dN [m/cycle]"] / 0.0254})
+    cal = prior.calibrate(imperial, units={"dadn": "in/cycle"})
+    x = torch.tensor(si[["delta K [MPa sqrt(m)]", "R"]].to_numpy(), dtype=torch.float64)
+    direct = prior.learner.adapt(TensorData(x, torch.log10(torch.tensor(si["da/dN [m/cycle]"].to_numpy()))))
+    for name, value in direct.params.items():
+        torch.testing.assert_close(cal.adapted.params[name], value, rtol=1e-9, atol=1e-12)
+    out = cal.predict(pd.DataFrame({"delta K [ksi sqrt(in)]": [10.0], "R": [0.1]}))
+    assert out["delta K [MPa*m^0.5]"].iloc[0] == pytest.approx(10 * ksi_sqrt_in, rel=1e-12)
+    with torch.no_grad():
+        by_law = float(direct.predict(torch.tensor([[10 * ksi_sqrt_in, 0.1]], dtype=torch.float64)).reshape(()))
+    assert out["mean"].iloc[0] == pytest.approx(by_law, rel=1e-9)
+    assert out["da/dN [m/cycle]"].iloc[0] == pytest.approx(10**by_law, rel=1e-9)
+    assert "Forman constants of 4 alloys" in prior.provenance["source"]
+
+
+def test_the_search_box_stays_near_a_ratio_the_prior_never_saw() -> None:
+    from sciml.materials.crack_growth import literature_law_prior
+
+    cal = literature_law_prior(CONSTANTS, noise_sd=0.2).calibrate(
+        pd.DataFrame({"delta K [MPa sqrt(m)]": [6.0, 12.0, 25.0], "R": [0.1] * 3, "da/dN [m/cycle]": [3e-9, 4e-8, 9e-7]}))
+    box = cal.training_box()
+    assert box["R [1]"] == pytest.approx((0.0, 0.2))  # 10% of max(|R|, 1) around the one measured ratio
+    assert box["delta K [MPa*m^0.5]"] == pytest.approx((6.0, 60.0))  # a decade up from the smallest range measured
+    assert cal.suggest_next(box=box, q=1)["R [1]"].between(0.0, 0.2).all()

@@ -51,6 +51,19 @@ LARSON_MILLER_SCHEMA = TableSchema(
 """Input table of a :class:`~sciml.models.laws.LarsonMiller` (creep rupture) prior: the law reads
 temperature [K] and stress [MPa] and predicts log10 rupture time [h]; tables may use any unit."""
 
+FORMAN_SCHEMA = TableSchema(
+    inputs=(
+        Column("delta K", "stress intensity", "stress intensity range K_max - K_min",
+               ("delta_K", "ΔK", "dK", "stress intensity range"), scale="log", law_unit="MPa*m^0.5"),
+        Column("R", "none", "stress ratio K_min / K_max", ("stress ratio",)),
+    ),
+    target=Column("da/dN", "crack growth rate", "crack growth rate", ("dadn", "crack growth rate", "growth rate"),
+                  scale="log", transform="log10"),
+)
+"""Input table of a :class:`~sciml.models.laws.Forman` (fatigue crack growth) prior: the law
+reads Delta K [MPa sqrt(m)] and R and predicts log10 da/dN [m/cycle]; tables may use
+``ksi sqrt(in)`` and ``in/cycle`` or ``mm/cycle``."""
+
 
 def law_prior(learner: Any, tasks: Sequence[Any], noise_sd: float, schema: TableSchema | None = None, **kwargs: Any) -> Prior:
     """A :class:`~sciml.prior.Prior` of a trained law learner, with the inputs' training ranges
@@ -59,27 +72,35 @@ def law_prior(learner: Any, tasks: Sequence[Any], noise_sd: float, schema: Table
     Args:
         learner: The trained learner (its model a JMAK-Arrhenius or isothermal JMAK law, or any
             law when ``schema`` is given).
-        tasks: The training tasks (their inputs set the plausibility ranges).
+        tasks: The training tasks (their inputs set the plausibility ranges); empty for a prior
+            built from something other than data (e.g. literature constants).
         noise_sd: Measurement noise standard deviation, in the unit of the law's target (e.g.
             decades for a log10 rupture time; the RMS residual of full fits on the training tasks).
-        schema: The table schema (default: from the law's class).
+        schema: The table schema (default: from the law's class, :func:`schema_of`).
         **kwargs: Other :class:`~sciml.prior.Prior` arguments (metrics, name, ...).
     """
-    from sciml.models.laws import JMAK, JMAKArrhenius, LarsonMiller
     from sciml.prior.prior import Prior
 
-    if schema is None:
-        if isinstance(learner.model, JMAKArrhenius):
-            schema = JMAK_ARRHENIUS_SCHEMA
-        elif isinstance(learner.model, JMAK):
-            schema = JMAK_SCHEMA
-        elif isinstance(learner.model, LarsonMiller):
-            schema = LARSON_MILLER_SCHEMA
-        else:
-            raise ValueError(f"Pass schema= for a {type(learner.model).__name__} prior (its input columns and units).")
-    x = torch.cat([t.data.x.reshape(len(t.data), -1).double() for t in tasks]).numpy()
-    return Prior(learner, LawDomain(schema.with_training_ranges(x)), noise={"kind": "gaussian", "sd": float(noise_sd), "unit": schema.target.value_unit},
+    schema = schema or schema_of(learner.model)
+    if tasks:
+        schema = schema.with_training_ranges(torch.cat([t.data.x.reshape(len(t.data), -1).double() for t in tasks]).numpy())
+    return Prior(learner, LawDomain(schema), noise={"kind": "gaussian", "sd": float(noise_sd), "unit": schema.target.value_unit},
                  **kwargs)
+
+
+def schema_of(law: Any) -> TableSchema:
+    """The table schema of a law class sciml knows (JMAK, JMAK-Arrhenius, Larson-Miller, Forman).
+
+    Raises:
+        ValueError: for another law (pass its schema explicitly).
+    """
+    from sciml.models.laws import JMAK, Forman, JMAKArrhenius, LarsonMiller
+
+    for cls, schema in ((JMAKArrhenius, JMAK_ARRHENIUS_SCHEMA), (JMAK, JMAK_SCHEMA), (LarsonMiller, LARSON_MILLER_SCHEMA),
+                        (Forman, FORMAN_SCHEMA)):
+        if isinstance(law, cls):
+            return schema
+    raise ValueError(f"Pass schema= for a {type(law).__name__} prior (its input columns and units).")
 
 
 class LawDomain(Domain):
@@ -238,7 +259,7 @@ class LawCalibration(Calibration):
             if at is not None and temps:
                 where[temps[0]] = float(at)
             x = torch.as_tensor(where[None, :], dtype=torch.float64)
-            label = f"{target.name} at " + ", ".join(f"{c.name} {v:.4g} {c.unit}" for c, v in zip(self.schema.inputs, where))
+            label = f"{target.name} at " + ", ".join(_at(c, v) for c, v in zip(self.schema.inputs, where))
             return (lambda p: torch.pow(10.0, functional_call(law, dict(p), (x,)).reshape(()))), label
         raise ValueError(f"{type(law).__name__} has no t50: pass target=lambda params: <positive scalar> to suggest_next.")
 
@@ -273,8 +294,9 @@ class LawCalibration(Calibration):
             lo, hi = col.training_range or (float(values.min()), float(values.max()))
             if col.scale == "log":
                 lo, hi = max(lo, 1e-9), max(hi, lo * 10)
-            elif hi <= lo:
-                lo, hi = lo - 50.0, hi + 50.0
+            elif hi <= lo:  # one support value and no training range: 50 K around a temperature, 10% around others
+                pad = 50.0 if col.dimension == "temperature" else 0.1 * max(abs(lo), 1.0)
+                lo, hi = lo - pad, hi + pad
             box[f"{col.name} [{col.unit}]"] = (lo, hi)
         return box
 
@@ -367,7 +389,8 @@ class LawCalibration(Calibration):
     def plot(self, ax: Any = None, level: float = 0.9) -> Any:
         """Calibrated curves with ``level`` bands and the support points; returns the matplotlib
         axes. The horizontal axis is the time input (or, for a law without one, the first
-        input that is not a temperature, e.g. stress); one curve per support temperature."""
+        input that is not a temperature, e.g. stress); one curve per support temperature; other
+        inputs at their support median. A log10 target is shown 3 decades around the support."""
         import matplotlib.pyplot as plt
 
         if ax is None:
@@ -395,9 +418,11 @@ class LawCalibration(Calibration):
             ax.plot(shown[sel], self.support_y[sel], "*", color=color, ms=11, mec="k")
         if cols[x_i].scale == "log":
             ax.set_xscale("log")
+        if self.schema.target.transform:  # 3 decades around the support: a curve past an asymptote does not squash the rest
+            ax.set_ylim(float(self.support_y.min()) - 3.0, float(self.support_y.max()) + 3.0)
         ax.set_xlabel(cols[x_i].label)
         ax.set_ylabel(self.schema.target.label)
-        fixed = [f"{c.name} {others[i]:.4g} {c.unit}" for i, c in enumerate(cols) if i not in (x_i, temp_i)]
+        fixed = [_at(c, others[i]) for i, c in enumerate(cols) if i not in (x_i, temp_i)]
         ax.set_title(f"{self.prior.name or 'prior'} calibrated on {self.n_support} points ({level:.0%} bands"
                      + (f"; {', '.join(fixed)}" if fixed else "") + ")", fontsize=9)
         ax.legend(fontsize=7)
@@ -426,3 +451,8 @@ def _plot_grid(values: np.ndarray, column: Column) -> np.ndarray:
     lo, hi = float(values.min()), float(values.max())
     pad = 0.1 * (hi - lo) or 0.1 * max(abs(lo), 1.0)
     return np.linspace(lo - pad, hi + pad, 200)
+
+
+def _at(column: Column, value: float) -> str:
+    """``"stress 37.5 MPa"``; ``"R 0.1"`` for a dimensionless column."""
+    return f"{column.name} {value:.4g}" + ("" if column.unit == "1" else f" {column.unit}")
