@@ -7,10 +7,11 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.func import grad, grad_and_value
+from torch.func import grad, grad_and_value, vmap
 
+from sciml import settings
 from sciml.meta.adapted import no_input_checks
-from sciml.meta.functional import Params, mean_over_tasks
+from sciml.meta.functional import Params, mean_over_tasks, stack_tasks
 from sciml.meta.learner import Learner
 from sciml.tasks import Task
 
@@ -68,6 +69,8 @@ class FineTune(_TunedInnerLoop):
     loss is the mean over a batch of tasks of each task's mean loss), then fine-tune it on
     each new task's support set.
 
+    With ``compile=True`` a batch of same-shaped tasks takes one compiled pooled-loss gradient.
+
     Args:
         model: The model.
         inner_optimizer: Fine-tuning optimizer, ``"adam"`` (default) or ``"sgd"``.
@@ -82,15 +85,27 @@ class FineTune(_TunedInnerLoop):
 
     def __init__(self, model: nn.Module, *, inner_steps: int = 20, **kwargs: Any) -> None:
         super().__init__(model, inner_steps=inner_steps, **kwargs)
+        self._compiled_step: Any = None
+
+    def _task_data_loss(self, meta: Params, x: Tensor, y: Tensor) -> Tensor:
+        return self.model_loss(self._model_params(meta), x, y)
+
+    def _stacked_pooled_loss(self, meta: Params, sx: Tensor, sy: Tensor, qx: Tensor, qy: Tensor) -> Tensor:
+        """Mean over a stacked meta-batch of each task's loss on its support and query rows."""
+        return vmap(self._task_data_loss, in_dims=(None, 0, 0), randomness="different")(
+            meta, torch.cat([sx, qx], 1), torch.cat([sy, qy], 1)).mean()
 
     def meta_step(self, tasks: Sequence[Task], optimizer: torch.optim.Optimizer) -> float:
-        args = [self._tensors(t.data) for t in tasks]
-
-        def pooled(meta: Params) -> Tensor:
-            return mean_over_tasks(lambda m, x, y: self.model_loss(self._model_params(m), x, y), meta, args)
-
-        with no_input_checks():
-            grads, loss = grad_and_value(pooled)(self._meta())
+        stacked = stack_tasks(tasks, self._dtype, self._device) if self.compile and settings.vmap_tasks.on() else None
+        if stacked is not None:
+            if self._compiled_step is None:
+                self._compiled_step = torch.compile(grad_and_value(self._stacked_pooled_loss))
+            with no_input_checks():
+                grads, loss = self._compiled_step(self._meta(), *stacked)
+        else:
+            args = [self._tensors(t.data) for t in tasks]
+            with no_input_checks():
+                grads, loss = grad_and_value(lambda m: mean_over_tasks(self._task_data_loss, m, args))(self._meta())
         if not torch.isfinite(loss):
             raise FloatingPointError(f"FineTune: the pooled loss became {float(loss)}; lower outer_lr.")
         self._apply_gradient(grads, optimizer)
