@@ -53,6 +53,26 @@ def creep_tasks(frame: pd.DataFrame, dtype: torch.dtype = torch.float64) -> Task
                                   task="dataset", dtype=dtype)
 
 
+def norton_tasks(frame: pd.DataFrame, dtype: torch.dtype = torch.float64) -> TaskSet:
+    """One task per data set with minimum creep rates (tests without one left out), each its
+    own group (the sources that report rates test one material group, so a source is what is
+    held out).
+
+    Shapes:
+        - ``x``: ``[n, 2]``: temperature [K], stress [MPa]
+        - ``y``: ``[n]``: ``log10`` minimum creep rate [1/h]
+    """
+    if "min_creep_rate_per_h" not in frame.columns:
+        raise ValueError("norton_tasks needs the min_creep_rate_per_h column of load_creep_rupture().")
+    rated = frame[frame.min_creep_rate_per_h.notna()]
+    if not (rated.min_creep_rate_per_h > 0).all():
+        raise ValueError("min_creep_rate_per_h must be > 0 1/h where given (its log10 is the target).")
+    df = rated.assign(log10_min_creep_rate_per_h=np.log10(rated.min_creep_rate_per_h), source=rated.dataset)
+    return TaskSet.from_dataframe(df, x=["temperature_K", "stress_MPa"], y="log10_min_creep_rate_per_h",
+                                  units={"temperature_K": "K", "stress_MPa": "MPa", "log10_min_creep_rate_per_h": "log10(1/h)"},
+                                  group="source", task="dataset", dtype=dtype)
+
+
 def life_errors(adapted: Any, task: Task) -> torch.Tensor:
     """Absolute errors ``[m]`` of the predicted ``log10`` rupture life on the task's query tests."""
     with torch.no_grad():
@@ -60,11 +80,12 @@ def life_errors(adapted: Any, task: Task) -> torch.Tensor:
     return (pred - task.query.y.reshape(-1).double()).abs()
 
 
-def creep_metrics(learner: Any = None, noise_sd: float | None = None, level: float = 0.9) -> dict[str, Callable[[Any, Task], float]]:
+def creep_metrics(learner: Any = None, noise_sd: float | None = None, level: float = 0.9, target: str = "life") -> dict[str, Callable[[Any, Task], float]]:
     """``log10_life_error`` (mean absolute error of ``log10`` rupture life [decades] over the
-    query tests; infinite if any prediction is not finite), ``diverged`` (0/1, see
-    :data:`DIVERGED_DECADES`) and, given a learner with a Laplace posterior and the noise sd,
-    ``coverage90``: the share of query lives inside the ``level`` predictive band."""
+    query tests; infinite if any prediction is not finite; ``log10_rate_error`` with
+    ``target="rate"`` for minimum creep rates), ``diverged`` (0/1, see :data:`DIVERGED_DECADES`)
+    and, given a learner with a Laplace posterior and the noise sd, ``coverage90``: the share
+    of query targets inside the ``level`` predictive band."""
 
     def error(ad: Any, task: Task) -> float:
         e = life_errors(ad, task)
@@ -73,7 +94,7 @@ def creep_metrics(learner: Any = None, noise_sd: float | None = None, level: flo
     def diverged(ad: Any, task: Task) -> float:
         return float(not error(ad, task) <= DIVERGED_DECADES)
 
-    metrics: dict[str, Callable[[Any, Task], float]] = {"log10_life_error": error, "diverged": diverged}
+    metrics: dict[str, Callable[[Any, Task], float]] = {f"log10_{target}_error": error, "diverged": diverged}
     if learner is not None and noise_sd is not None:
         from sciml.evaluation.coverage import posterior_band_coverage
 
@@ -119,12 +140,14 @@ def leave_one_material_out(
     fit_overrides: Mapping[str, Mapping[str, Any]] | None = None,
     dataset: str = "creep",
     study: str = "",
+    target: str = "life",
     log: Log = quiet,
 ) -> BenchmarkResult:
     """Hold out each material group in turn; learn on the others; calibrate and judge the held-out data sets.
 
     Args:
-        tasks: :func:`creep_tasks`.
+        tasks: :func:`creep_tasks` (or :func:`norton_tasks`, with ``target="rate"`` and a
+            :class:`~sciml.models.laws.Norton` ``law``).
         learners: Label -> a function of the training data sets returning a fresh learner
             (called after seeding torch with ``fit["seed"]``; e.g. a law started at
             :func:`pooled_fit` of the training data).
@@ -142,6 +165,7 @@ def leave_one_material_out(
         level: Band level.
         fit_overrides: Label -> ``fit`` arguments that differ for that learner.
         dataset, study: Labels of the result rows.
+        target: ``"life"`` or ``"rate"``: names the error metric (:func:`creep_metrics`).
         log: Progress callback.
 
     Returns:
@@ -168,7 +192,7 @@ def leave_one_material_out(
             if learner.history_:
                 out.histories[f"{label} (without {held_out})"] = learner.history_
             scored = _calibrates(learner) if bands is None else label in bands
-            metrics = creep_metrics(learner, noise_sd, level) if scored else creep_metrics()
+            metrics = creep_metrics(learner, noise_sd, level, target) if scored else creep_metrics(target=target)
             for k in shots:
                 eligible = [t for t in test if len(t) > k]
                 out.details["skipped"] += [(t.name, k) for t in test if len(t) <= k]

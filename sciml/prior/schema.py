@@ -28,7 +28,8 @@ class Column:
     Args:
         name: Canonical name, e.g. ``"time"``.
         dimension: One of :data:`~sciml.prior.units.SI_UNITS`: ``"time"``, ``"temperature"``,
-            ``"stress"``, ``"stress intensity"``, ``"crack growth rate"``, ``"fraction"`` or ``"none"``.
+            ``"stress"``, ``"stress intensity"``, ``"crack growth rate"``, ``"strain rate"``,
+            ``"fraction"`` or ``"none"``.
         description: What the column holds.
         aliases: Other accepted names (case-insensitive), e.g. ``("t",)``.
         training_range: ``(min, max)`` in the column's unit seen while the prior was trained.

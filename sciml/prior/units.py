@@ -12,7 +12,7 @@ import re
 import numpy as np
 
 SI_UNITS: dict[str, str] = {"time": "s", "temperature": "K", "stress": "Pa", "stress intensity": "Pa*m^0.5",
-                             "crack growth rate": "m/cycle", "fraction": "1", "none": "1"}
+                             "crack growth rate": "m/cycle", "strain rate": "1/s", "fraction": "1", "none": "1"}
 """The SI unit every dimension is converted to."""
 
 _PSI = 6894.757293168361
@@ -28,6 +28,7 @@ _CONVERSIONS: dict[str, dict[str, tuple[float, float]]] = {
                "kgf/mm2": (9.80665e6, 0.0)},
     "stress intensity": {"Pa*m^0.5": (1.0, 0.0), "MPa*m^0.5": (1e6, 0.0), "ksi*in^0.5": (1e3 * _PSI * _INCH**0.5, 0.0)},
     "crack growth rate": {"m/cycle": (1.0, 0.0), "mm/cycle": (1e-3, 0.0), "in/cycle": (_INCH, 0.0)},
+    "strain rate": {"1/s": (1.0, 0.0), "1/min": (1.0 / 60.0, 0.0), "1/h": (1.0 / 3600.0, 0.0), "%/h": (0.01 / 3600.0, 0.0)},
     "fraction": {"1": (1.0, 0.0), "%": (0.01, 0.0)},
     "none": {"1": (1.0, 0.0)},
 }
@@ -48,6 +49,8 @@ _ALIASES: dict[str, str] = {
        for sep in ("*", " ", ".", "", "·") for root in ("m^0.5", "√m", "sqrt(m)", "m^(1/2)")},
     **{f"ksi{sep}{root}": "ksi*in^0.5" for sep in ("*", " ", ".", "", "·") for root in ("in^0.5", "√in", "sqrt(in)", "in^(1/2)")},
     "m/cycle": "m/cycle", "m/cyc": "m/cycle", "mm/cycle": "mm/cycle", "mm/cyc": "mm/cycle", "in/cycle": "in/cycle", "in/cyc": "in/cycle",
+    "1/s": "1/s", "s^-1": "1/s", "/s": "1/s", "1/min": "1/min", "min^-1": "1/min", "1/h": "1/h", "h^-1": "1/h", "/h": "1/h",
+    "1/hr": "1/h", "%/h": "%/h", "%/hr": "%/h", "percent/h": "%/h",
     "1": "1", "": "1", "fraction": "1", "-": "1",
     "%": "%", "percent": "%", "pct": "%",
 }

@@ -111,3 +111,18 @@ def test_creep_prior_calibrates_a_new_material_from_a_table_in_any_units():
     err = abs(pred["mean"].to_numpy() - torch.log10(torch.tensor(truth)).numpy())
     assert prior.noise["sd"] == pytest.approx(0.05, rel=0.5)
     assert err.max() < 0.15  # three tests pin the held-out law to within the scatter
+
+
+def test_norton_tasks_keep_the_tests_with_a_rate_one_source_per_group():
+    from sciml.materials.creep import norton_tasks
+
+    frame = _frame().assign(min_creep_rate_per_h=float("nan"))
+    frame.loc[frame.dataset == "d0", "min_creep_rate_per_h"] = 1e-3
+    frame.loc[(frame.dataset == "d1") & (frame.index % 2 == 0), "min_creep_rate_per_h"] = 1e-2
+    tasks = norton_tasks(frame)
+    assert [t.name for t in tasks] == ["d0", "d1"] and [t.group for t in tasks] == ["d0", "d1"]  # d0, d1 share group g0
+    assert len(tasks[0]) == 7 and len(tasks[1]) == int(((frame.dataset == "d1") & (frame.index % 2 == 0)).sum())
+    assert torch.allclose(tasks[0].data.y, torch.full((7,), -3.0, dtype=torch.float64))
+    frame.loc[0, "min_creep_rate_per_h"] = 0.0
+    with pytest.raises(ValueError, match="min_creep_rate_per_h must be > 0"):
+        norton_tasks(frame)

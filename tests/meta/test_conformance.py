@@ -23,7 +23,7 @@ from sciml.meta import (
     SiameseNet,
 )
 from sciml.models import MLP, ConditionalNeuralProcessNet
-from sciml.models.laws import JMAK, Arrhenius, GeneralizedLogistic, JMAKArrhenius, LarsonMiller, LinearBasis
+from sciml.models.laws import JMAK, Arrhenius, GeneralizedLogistic, JMAKArrhenius, LarsonMiller, LinearBasis, Norton
 from sciml.tasks import Task, TensorData
 from sciml.testing import LawConformance, LearnerConformance
 
@@ -303,6 +303,15 @@ class TestLarsonMiller(LawConformance):
 class TestLarsonMillerFixedC(TestLarsonMiller):
     def make_law(self) -> LarsonMiller:
         return LarsonMiller(C=20.0, P_ref=45.0, slope=-9.0, fit_C=False).double()
+
+
+class TestNorton(LawConformance):
+    def make_law(self) -> Norton:
+        return Norton(rate_ref=1e-2, n=4.0, Q=400.0).double()
+
+    def make_data(self) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.tensor([[1900.0, 40.0], [2100.0, 30.0], [2300.0, 20.0], [2500.0, 10.0], [2100.0, 60.0]], dtype=torch.float64)
+        return x, self.make_law()(x).detach()
 
 
 class TestArrhenius(LawConformance):

@@ -196,3 +196,40 @@ def test_forman_refuses_bad_inputs() -> None:
         law(torch.tensor([10.0, 0.1], dtype=torch.float64))
     with pytest.raises(ValueError, match="log10 of the rate"):
         law.check_targets(torch.tensor([1e-8, 2e-8], dtype=torch.float64))
+
+
+def test_norton_against_a_hand_computed_rate() -> None:
+    from sciml.models.laws import Norton
+
+    law = Norton(rate_ref=2e-3, n=4.5, Q=350.0, stress_ref=50.0, T_ref=2200.0).double()
+    T, stress = 2400.0, 80.0
+    # rate = rate_ref (s / s_ref)^n exp(-Q/R (1/T - 1/T_ref)), Q in J/mol, R = 8.314462618 J/(mol K)
+    rate = 2e-3 * (80.0 / 50.0) ** 4.5 * math.exp(-350e3 / 8.314462618 * (1 / 2400.0 - 1 / 2200.0))
+    assert float(law(torch.tensor([[T, stress]], dtype=torch.float64))) == pytest.approx(math.log10(rate), rel=1e-6)  # float32 init
+    params = law.physical_params()
+    assert float(params["n"].value) == pytest.approx(4.5) and float(params["Q"].value) == pytest.approx(350.0)
+    assert float(params["rate_ref"].value) == pytest.approx(2e-3) and params["rate_ref"].unit == "1/h"
+
+
+def test_norton_is_recovered_from_tests_spanning_stress_and_temperature() -> None:
+    from sciml.meta import CurveFit
+    from sciml.models.laws import Norton
+    from sciml.tasks import TensorData
+
+    truth = Norton(rate_ref=5e-2, n=3.8, Q=420.0).double()
+    x = torch.tensor([[2000.0, 30.0], [2000.0, 70.0], [2300.0, 20.0], [2300.0, 60.0], [2600.0, 10.0], [2600.0, 35.0]], dtype=torch.float64)
+    with torch.no_grad():
+        y = truth(x)
+    start = Norton().double()
+    guess = start.initial_guess(x, y)  # the law is linear in its parameters: least squares is exact
+    assert math.exp(guess["log_n"]) == pytest.approx(3.8, rel=1e-6) and math.exp(guess["log_Q"]) == pytest.approx(420.0, rel=1e-6)
+    one_temperature = start.initial_guess(x[:2], y[:2])  # Q undetermined: kept, rate_ref and n fitted around it
+    assert math.exp(one_temperature["log_Q"]) == pytest.approx(500.0)
+    known_q = Norton(Q=420.0).double().initial_guess(x[:2], y[:2])  # with the true Q, two stresses at 2000 K pin the rest
+    assert 10 ** known_q["log10_rate_ref"] == pytest.approx(5e-2, rel=1e-5) and math.exp(known_q["log_n"]) == pytest.approx(3.8, rel=1e-5)
+    fitted = CurveFit(start).adapt(TensorData(x, y)).physical_params()
+    assert float(fitted["n"].value) == pytest.approx(3.8, rel=1e-6) and float(fitted["rate_ref"].value) == pytest.approx(5e-2, rel=1e-6)
+    with pytest.raises(ValueError, match="stress must be > 0"):
+        truth(torch.tensor([[2000.0, -1.0]], dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"shape \[n, 2\]"):
+        truth(torch.tensor([2000.0, 30.0], dtype=torch.float64))

@@ -101,3 +101,20 @@ def test_a_negative_parameter_gets_a_symmetric_interval(prior) -> None:
     assert slope.value == pytest.approx(1000.0 * float(cal.adapted.params["slope"]), rel=1e-6) and slope.value < 0
     assert slope.lower == pytest.approx(slope.value - half, rel=1e-6) and slope.upper == pytest.approx(slope.value + half, rel=1e-6)
     assert params.loc["LMP_ref"].lower < params.loc["LMP_ref"].value < params.loc["LMP_ref"].upper  # positive: log scale
+
+
+def test_a_norton_prior_reads_creep_rates_in_percent_per_hour() -> None:
+    from sciml.meta import CurveFit
+    from sciml.models.laws import Norton
+    from sciml.prior.domains.law import law_prior
+    from sciml.tasks import TensorData
+
+    norton = law_prior(CurveFit(Norton().double()), [], 0.3)
+    assert norton.domain.schema.target.label == "log10 minimum creep rate [1/h]"
+    rates = pd.DataFrame({"temperature [K]": [2000.0, 2000.0, 2300.0], "stress [MPa]": [30.0, 60.0, 20.0],
+                          "minimum creep rate [%/h]": [0.01, 0.3, 0.05]})
+    cal = norton.calibrate(rates)
+    x = torch.tensor(rates[["temperature [K]", "stress [MPa]"]].to_numpy(), dtype=torch.float64)
+    direct = norton.learner.adapt(TensorData(x, torch.log10(torch.tensor([0.01, 0.3, 0.05], dtype=torch.float64) / 100)))  # %/h -> 1/h
+    for name, value in direct.params.items():
+        torch.testing.assert_close(cal.adapted.params[name], value, rtol=1e-9, atol=1e-12)

@@ -7,5 +7,6 @@ from sciml.models.laws.generalized_logistic import GeneralizedLogistic
 from sciml.models.laws.jmak import JMAK, JMAKArrhenius, estimate_t50
 from sciml.models.laws.larson_miller import LarsonMiller
 from sciml.models.laws.linear_basis import LinearBasis
+from sciml.models.laws.norton import Norton
 
-__all__ = ["GAS_CONSTANT", "JMAK", "Arrhenius", "Forman", "GeneralizedLogistic", "JMAKArrhenius", "LarsonMiller", "LinearBasis", "PhysicalLaw", "Quantity", "estimate_t50"]
+__all__ = ["GAS_CONSTANT", "JMAK", "Arrhenius", "Forman", "GeneralizedLogistic", "JMAKArrhenius", "LarsonMiller", "LinearBasis", "Norton", "PhysicalLaw", "Quantity", "estimate_t50"]

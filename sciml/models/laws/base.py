@@ -120,6 +120,14 @@ def as_column(x: Tensor, law: str, what: str) -> Tensor:
     return x
 
 
+def two_columns(x: Tensor, law: str, columns: str) -> tuple[Tensor, Tensor]:
+    """The two columns of a law's ``[n, 2]`` input; ``columns`` names them in the error for
+    another shape, e.g. ``"temperature [K], stress [MPa]"``."""
+    if x.ndim != 2 or x.shape[1] != 2:
+        raise ValueError(f"{law}: inputs must have shape [n, 2] ({columns}); got {tuple(x.shape)}.")
+    return x[:, 0], x[:, 1]
+
+
 def _param(value: float) -> nn.Parameter:
     return nn.Parameter(torch.tensor(float(value)))
 

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.functional import softplus
 
-from sciml.models.laws.base import PhysicalLaw, Quantity, _check_finite, log_param
+from sciml.models.laws.base import PhysicalLaw, Quantity, _check_finite, log_param, two_columns
 
 GAP_SCALE = 0.05
 """MPa sqrt(m): below this distance to the asymptote ``(1 - R) K_c`` the denominator is smoothed."""
@@ -64,9 +64,7 @@ class Forman(PhysicalLaw):
         self.log_Kc = log_param(Kc, "Kc", "Forman")
 
     def _columns(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        if x.ndim != 2 or x.shape[1] != 2:
-            raise ValueError(f"Forman: inputs must have shape [n, 2] (Delta K [MPa sqrt(m)], R [1]); got {tuple(x.shape)}.")
-        return x[:, 0], x[:, 1]
+        return two_columns(x, "Forman", "Delta K [MPa sqrt(m)], R [1]")
 
     def log10_gap(self, dk: Tensor, r: Tensor, params: Mapping[str, Tensor] | None = None) -> Tensor:
         """``log10((1 - R) K_c - Delta K)``, smoothed below ``GAP_SCALE``: ``s softplus(gap / s)``

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from sciml.models.laws.base import PhysicalLaw, Quantity, _check_finite, check_kelvin
+from sciml.models.laws.base import PhysicalLaw, Quantity, _check_finite, check_kelvin, two_columns
 
 
 class LarsonMiller(PhysicalLaw):
@@ -54,9 +54,7 @@ class LarsonMiller(PhysicalLaw):
         self.slope = nn.Parameter(torch.tensor(float(slope)))
 
     def _columns(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        if x.ndim != 2 or x.shape[1] != 2:
-            raise ValueError(f"LarsonMiller: inputs must have shape [n, 2] (temperature [K], stress [MPa]); got {tuple(x.shape)}.")
-        return x[:, 0], x[:, 1]
+        return two_columns(x, "LarsonMiller", "temperature [K], stress [MPa]")
 
     def lmp(self, stress_MPa: Tensor, params: Mapping[str, Tensor] | None = None) -> Tensor:
         """The Larson-Miller parameter [K] at ``stress_MPa``."""

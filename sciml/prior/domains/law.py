@@ -51,6 +51,15 @@ LARSON_MILLER_SCHEMA = TableSchema(
 """Input table of a :class:`~sciml.models.laws.LarsonMiller` (creep rupture) prior: the law reads
 temperature [K] and stress [MPa] and predicts log10 rupture time [h]; tables may use any unit."""
 
+NORTON_SCHEMA = TableSchema(
+    inputs=LARSON_MILLER_SCHEMA.inputs,
+    target=Column("minimum creep rate", "strain rate", "minimum (secondary) creep rate",
+                  ("min creep rate", "min_creep_rate", "creep rate", "secondary creep rate"), scale="log", law_unit="1/h",
+                  transform="log10"),
+)
+"""Input table of a :class:`~sciml.models.laws.Norton` prior: temperature and stress in, log10
+minimum creep rate [1/h] out; tables may use 1/s, 1/min, 1/h or %/h."""
+
 FORMAN_SCHEMA = TableSchema(
     inputs=(
         Column("delta K", "stress intensity", "stress intensity range K_max - K_min",
@@ -89,15 +98,15 @@ def law_prior(learner: Any, tasks: Sequence[Any], noise_sd: float, schema: Table
 
 
 def schema_of(law: Any) -> TableSchema:
-    """The table schema of a law class sciml knows (JMAK, JMAK-Arrhenius, Larson-Miller, Forman).
+    """The table schema of a law class sciml knows (JMAK, JMAK-Arrhenius, Larson-Miller, Norton, Forman).
 
     Raises:
         ValueError: for another law (pass its schema explicitly).
     """
-    from sciml.models.laws import JMAK, Forman, JMAKArrhenius, LarsonMiller
+    from sciml.models.laws import JMAK, Forman, JMAKArrhenius, LarsonMiller, Norton
 
     for cls, schema in ((JMAKArrhenius, JMAK_ARRHENIUS_SCHEMA), (JMAK, JMAK_SCHEMA), (LarsonMiller, LARSON_MILLER_SCHEMA),
-                        (Forman, FORMAN_SCHEMA)):
+                        (Norton, NORTON_SCHEMA), (Forman, FORMAN_SCHEMA)):
         if isinstance(law, cls):
             return schema
     raise ValueError(f"Pass schema= for a {type(law).__name__} prior (its input columns and units).")
