@@ -1,7 +1,7 @@
 """``Prior``: the artefact meta-training produces, saved as one folder a scientist takes home.
 
 A prior folder holds ``prior.json`` (format version, versions, learner and model, encoder,
-domain with its featurizer and input schema in SI units, noise model, held-out metrics,
+domain with its featurizer and input schema with units, noise model, held-out metrics,
 training-data manifest, provenance) and ``weights.pt`` (a plain tensor dict, read with
 ``torch.load(weights_only=True)``). :meth:`Prior.calibrate` adapts it to a user's own
 measurements, given in the domain's native form, and returns an immutable

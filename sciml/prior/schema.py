@@ -1,4 +1,4 @@
-"""What a prior takes as input: named columns with dimensions, SI units and training ranges."""
+"""What a prior takes as input: named columns with dimensions, units and training ranges."""
 
 from __future__ import annotations
 

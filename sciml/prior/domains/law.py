@@ -76,7 +76,7 @@ reads Delta K [MPa sqrt(m)] and R and predicts log10 da/dN [m/cycle]; tables may
 
 def law_prior(learner: Any, tasks: Sequence[Any], noise_sd: float, schema: TableSchema | None = None, **kwargs: Any) -> Prior:
     """A :class:`~sciml.prior.Prior` of a trained law learner, with the inputs' training ranges
-    read from ``tasks`` (SI units) and Gaussian measurement noise ``noise_sd``.
+    read from ``tasks`` (in the units the law reads) and Gaussian measurement noise ``noise_sd``.
 
     Args:
         learner: The trained learner (its model a JMAK-Arrhenius or isothermal JMAK law, or any
@@ -179,7 +179,7 @@ class LawCalibration(Calibration):
 
     Attributes:
         posterior: Laplace posterior of the adapted parameters.
-        support_x: Support inputs in SI units ``[n, d]``.
+        support_x: Support inputs ``[n, d]`` in the units the law reads (SI unless a column names its own).
         support_y: Support targets ``[n]``.
     """
 
@@ -296,7 +296,7 @@ class LawCalibration(Calibration):
 
     def training_box(self) -> dict[str, tuple[float, float]]:
         """A search box for :meth:`suggest_next`: each input over the prior's training range
-        (SI units, keys like ``"time [s]"``), or around the support where the prior records none."""
+        (in the law's units, keys like ``"time [s]"``), or around the support where the prior records none."""
         box = {}
         for i, col in enumerate(self.schema.inputs):
             values = self.support_x[:, i]
@@ -347,7 +347,7 @@ class LawCalibration(Calibration):
                 included (default ``q``); the policy was trained with 5.
 
         Returns:
-            ``q`` rows in pick order: the inputs in SI units, ``variance_before`` and
+            ``q`` rows in pick order: the inputs in the law's units, ``variance_before`` and
             ``variance_after`` (of log target, cumulative), ``reduction``; ``attrs["target"]``
             names the target.
         """
