@@ -72,3 +72,19 @@ def test_crystal_and_light_curve_files(tmp_path) -> None:
     assert main(["calibrate", str(curves), str(tmp_path / "stars.csv"), "--predict", str(tmp_path / "new_stars.csv"),
                  "--out", str(tmp_path / "out_s")]) == 0
     assert pd.read_csv(tmp_path / "out_s" / "predictions.csv").predicted.tolist() == ["fast"]
+
+
+def test_creep_files_in_imperial_units(tmp_path, capsys) -> None:
+    prior_dir = builders.creep_prior().save(tmp_path / "creep")
+    pd.DataFrame({"temperature [F]": [3000, 3000, 3500], "stress [ksi]": [10, 5, 3], "rupture time [h]": [2.1, 40.0, 18.0]}).to_csv(
+        tmp_path / "tests.csv", index=False)
+    pd.DataFrame({"temperature [F]": [3200], "stress": [4]}).to_csv(tmp_path / "new.csv", index=False)
+    out = tmp_path / "out"
+    assert main(["calibrate", str(prior_dir), str(tmp_path / "tests.csv"), "--predict", str(tmp_path / "new.csv"), "--units",
+                 "stress=ksi", "--suggest", "1", "--out", str(out)]) == 0
+    params = pd.read_csv(out / "parameters.csv").set_index("parameter")
+    assert params.loc["slope"].lower < params.loc["slope"].value < params.loc["slope"].upper < 0  # a negative slope has an interval
+    pred = pd.read_csv(out / "predictions.csv")
+    assert pred["stress [MPa]"].iloc[0] == pytest.approx(4 * 6.894757293168361)
+    assert pred["rupture time [h]"].iloc[0] == pytest.approx(10 ** pred["mean"].iloc[0])
+    assert len(pd.read_csv(out / "suggestions.csv")) == 1 and (out / "calibration.png").is_file()
