@@ -22,8 +22,10 @@ def server(priors):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    config = uvicorn.Config(create_app({"tungsten": priors["tungsten"], "molecules": priors["molecules"]}), host="127.0.0.1",
-                            port=port, log_level="warning")
+    from tests.prior.builders import creep_prior
+
+    config = uvicorn.Config(create_app({"tungsten": priors["tungsten"], "molecules": priors["molecules"], "creep": creep_prior()}),
+                            host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -125,3 +127,22 @@ def test_page_scores_molecules(server, page):
     page.wait_for_selector("#probabilities tr >> nth=2")
     assert page.locator("#probabilities th").all_inner_texts() == ["smiles", "probability"]
     assert page.locator("#probabilities td").nth(0).inner_text() == "CCOC"
+
+
+def test_page_calibrates_creep_tests_in_their_own_units(server, page):
+    page.goto(server + "/")
+    page.wait_for_selector("body[data-ready=tungsten]")
+    page.select_option("#prior", "creep")
+    page.wait_for_selector("body[data-ready=creep]")
+    defaults = {c: page.eval_on_selector(f"[id='unit-{c}']", "e => e.value") for c in ("temperature", "stress", "rupture time")}
+    assert defaults == {"temperature": "C", "stress": "MPa", "rupture time": "h"}  # the law's own units where no habit says otherwise
+    page.select_option("[id='unit-stress']", "ksi")
+    rows = page.locator("#rows tbody tr")
+    for i, values in enumerate([(1650, 10, 2.1), (1650, 5, 40.0), (1925, 3, 18.0)]):
+        for k, v in enumerate(values):
+            rows.nth(i).locator("input").nth(k).fill(str(v))
+    page.click("#calibrate")
+    page.wait_for_selector("#law-result:not([hidden])", timeout=30_000)
+    assert page.inner_text("#error") == ""
+    table = page.locator("#params tr")
+    assert [table.nth(i).locator("td").first.inner_text() for i in range(1, table.count())] == ["C", "LMP_ref", "slope"]
