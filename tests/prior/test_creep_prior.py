@@ -118,3 +118,16 @@ def test_a_norton_prior_reads_creep_rates_in_percent_per_hour() -> None:
     direct = norton.learner.adapt(TensorData(x, torch.log10(torch.tensor([0.01, 0.3, 0.05], dtype=torch.float64) / 100)))  # %/h -> 1/h
     for name, value in direct.params.items():
         torch.testing.assert_close(cal.adapted.params[name], value, rtol=1e-9, atol=1e-12)
+
+
+def test_a_prior_file_with_an_unknown_unit_is_refused_naming_the_file(prior, tmp_path) -> None:
+    import json
+
+    from sciml.prior import CheckpointError
+
+    path = prior.save(tmp_path / "creep")
+    doc = json.loads((path / "prior.json").read_text())
+    doc["domain"]["schema"]["inputs"][1]["unit"] = "furlongs"
+    (path / "prior.json").write_text(json.dumps(doc))
+    with pytest.raises(CheckpointError, match=r"prior.json: the law domain does not parse .*'furlongs' is not a stress unit"):
+        load_prior(path)

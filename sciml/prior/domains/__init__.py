@@ -23,7 +23,10 @@ def domain_from_dict(d: dict[str, Any], source: str = "prior.json") -> Domain:
     kind = d.get("kind") if isinstance(d, dict) else None
     if kind not in _KINDS:
         raise CheckpointError(f"{source}: unknown domain {kind!r}; known: {sorted(_KINDS)}.")
-    return import_object(_KINDS[kind]).from_dict(d)
+    try:
+        return import_object(_KINDS[kind]).from_dict(d)
+    except (KeyError, TypeError, ValueError) as err:  # UnitError is a ValueError
+        raise CheckpointError(f"{source}: the {kind} domain does not parse ({type(err).__name__}: {err}).") from None
 
 
 __all__ = ["Domain", "domain_from_dict"]
