@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -182,7 +182,7 @@ def leave_one_material_out(
     out = BenchmarkResult(pd.DataFrame(), details={"noise_sd": {}, "skipped": [], "full_fit_rmse": rmse})
     for held_out, train, test in tasks.leave_one_group_out():
         assert not set(train.groups) & set(test.groups)
-        noise_sd = out.details["noise_sd"][held_out] = float(math.sqrt(sum(rmse[n] ** 2 for n in train.names) / len(train)))
+        noise_sd = out.details["noise_sd"][held_out] = pooled_rmse(rmse[n] for n in train.names)
         log(f"held out {held_out} ({len(test)} data set(s)): learning on {len(train)} data sets; noise sd {noise_sd:.3f} decades")
         for label, make in learners.items():
             torch.manual_seed(int(fit.get("seed", 0)))
@@ -242,7 +242,13 @@ def noise_sd(tasks: Sequence[Task], law: Any = None) -> float:
     from sciml.models.laws import LarsonMiller
 
     law = LarsonMiller() if law is None else law
-    return float(math.sqrt(sum(full_fit_rmse(t, law) ** 2 for t in tasks) / len(tasks)))
+    return pooled_rmse(full_fit_rmse(t, law) for t in tasks)
+
+
+def pooled_rmse(rmses: Iterable[float]) -> float:
+    """The RMS of per-data-set RMS residuals: each data set weighs the same, whatever its size."""
+    values = list(rmses)
+    return float(math.sqrt(sum(r**2 for r in values) / len(values)))
 
 
 def creep_prior(learner: Any, tasks: TaskSet, fit: Mapping[str, Any], results: pd.DataFrame | None = None, label: str = "",

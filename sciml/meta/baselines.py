@@ -9,9 +9,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import grad, grad_and_value, vmap
 
-from sciml import settings
 from sciml.meta.adapted import no_input_checks
-from sciml.meta.functional import Params, mean_over_tasks, stack_tasks
+from sciml.meta.functional import Params, mean_over_tasks
 from sciml.meta.learner import Learner
 from sciml.tasks import Task
 
@@ -96,7 +95,7 @@ class FineTune(_TunedInnerLoop):
             meta, torch.cat([sx, qx], 1), torch.cat([sy, qy], 1)).mean()
 
     def meta_step(self, tasks: Sequence[Task], optimizer: torch.optim.Optimizer) -> float:
-        stacked = stack_tasks(tasks, self._dtype, self._device) if self.compile and settings.vmap_tasks.on() else None
+        stacked = self._compiled_batch(tasks)
         if stacked is not None:
             if self._compiled_step is None:
                 self._compiled_step = torch.compile(grad_and_value(self._stacked_pooled_loss))

@@ -106,13 +106,9 @@ def stack_tasks(tasks: Sequence[Any], dtype: torch.dtype, device: torch.device) 
     if len(tasks) < 2:
         return None
     parts = [(t.support.x, t.support.y, t.query.x, t.query.y) for t in tasks]
-    if not all(isinstance(a, Tensor) for p in parts for a in p):
-        return None
-    shapes = [(a.shape, a.dtype) for a in parts[0]]
-    if not (len(parts[0][0]) and len(parts[0][2])) or any([(a.shape, a.dtype) for a in p] != shapes for p in parts[1:]):
-        return None
-    stacked = [torch.stack([p[i] for p in parts]) for i in range(4)]
-    sx, sy, qx, qy = (s.to(device, dtype) if torch.is_floating_point(s) else s.to(device) for s in stacked)
+    if len({_signature(p) for p in parts}) != 1 or not (len(parts[0][0]) and len(parts[0][2])):
+        return None  # a graph batch has a signature of its own, so two tasks never share it
+    sx, sy, qx, qy = (s.to(device, dtype) if torch.is_floating_point(s) else s.to(device) for s in _stack(parts, range(len(parts))))
     return sx, sy, qx, qy
 
 

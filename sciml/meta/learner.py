@@ -337,6 +337,11 @@ class Learner(FewShotLearner):
     def _stacked_meta_loss(self, meta: Params, sx: Tensor, sy: Tensor, qx: Tensor, qy: Tensor) -> Tensor:
         return vmap(self.task_loss, in_dims=(None, 0, 0, 0, 0), randomness="different")(meta, sx, sy, qx, qy).mean()
 
+    def _compiled_batch(self, tasks: Sequence[Task]) -> tuple[Tensor, Tensor, Tensor, Tensor] | None:
+        """The meta-batch stacked for a compiled step (:func:`~sciml.meta.functional.stack_tasks`),
+        or ``None`` without ``compile=True``, with ``vmap_tasks`` off, or for tasks that do not stack."""
+        return stack_tasks(tasks, self._dtype, self._device) if self.compile and settings.vmap_tasks.on() else None
+
     def meta_gradient(self, tasks: Sequence[Task]) -> tuple[Params, Tensor]:
         """Meta-gradient and mean outer loss of a meta-batch, without changing anything.
 
@@ -345,13 +350,12 @@ class Learner(FewShotLearner):
         task-batched path (:mod:`sciml.meta.task_batched`); otherwise task by task."""
         from sciml.meta.task_batched import task_batched_inputs, task_batched_meta_gradient
 
-        if self.compile and settings.vmap_tasks.on():
-            stacked = stack_tasks(tasks, self._dtype, self._device)
-            if stacked is not None:
-                if self._compiled is None:
-                    self._compiled = torch.compile(grad_and_value(self._stacked_meta_loss))
-                with no_input_checks():
-                    return self._compiled(self._meta(), *stacked)
+        stacked = self._compiled_batch(tasks)
+        if stacked is not None:
+            if self._compiled is None:
+                self._compiled = torch.compile(grad_and_value(self._stacked_meta_loss))
+            with no_input_checks():
+                return self._compiled(self._meta(), *stacked)
         stacked = None if self.compile else task_batched_inputs(self, tasks)
         if stacked is not None:
             with no_input_checks():

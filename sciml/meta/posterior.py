@@ -42,6 +42,12 @@ def _log_interval(log_value: float, var: float, level: float) -> tuple[float, fl
     return math.exp(log_value), math.exp(log_value - half), math.exp(log_value + half)
 
 
+def _linear_interval(value: float, var: float, level: float) -> tuple[float, float, float]:
+    """``(value, lower, upper)``: a symmetric interval from the mean and variance."""
+    half = _z(level) * math.sqrt(var)
+    return value, value - half, value + half
+
+
 def _log_where(values: Tensor, positive: Tensor) -> Tensor:
     """``log`` of the entries flagged ``positive``, the others as they are."""
     return torch.where(positive, values.clamp_min(torch.finfo(values.dtype).tiny).log(), values)
@@ -131,8 +137,7 @@ class LaplacePosterior:
             value, var = self._delta(lambda v: fn(self._unflatten(v)).log())
             return _log_interval(float(value), float(var), level)
         value, var = self._delta(lambda v: fn(self._unflatten(v)))
-        half = _z(level) * float(var.sqrt())
-        return float(value), float(value) - half, float(value) + half
+        return _linear_interval(float(value), float(var), level)
 
     def physical_intervals(self, level: float = 0.9) -> pd.DataFrame:
         """Every named physical parameter of the law with its ``level`` interval: on the log
@@ -144,14 +149,9 @@ class LaplacePosterior:
         # One Jacobian for all of them (one reverse pass per parameter, batched), not one each.
         values, var = self._delta(lambda v: _log_where(torch.stack(
             [self.model.physical_params(self._unflatten(v))[k].value.reshape(()) for k in names]), positive))
-        z = _z(level)
         rows = []
         for i, k in enumerate(names):
-            if positive[i]:
-                interval = _log_interval(float(values[i]), float(var[i]), level)
-            else:
-                half = z * math.sqrt(float(var[i]))
-                interval = (float(values[i]), float(values[i]) - half, float(values[i]) + half)
+            interval = (_log_interval if positive[i] else _linear_interval)(float(values[i]), float(var[i]), level)
             rows.append(dict(zip(("parameter", "value", "lower", "upper", "unit", "level"), (k, *interval, quantities[k].unit, level))))
         return pd.DataFrame(rows, columns=["parameter", "value", "lower", "upper", "unit", "level"])
 

@@ -9,9 +9,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import vmap
 
-from sciml import settings
 from sciml.meta.adapted import no_input_checks
-from sciml.meta.functional import Params, map_tasks, stack_tasks
+from sciml.meta.functional import Params, map_tasks
 from sciml.meta.learner import Learner
 from sciml.tasks import Task
 
@@ -49,7 +48,7 @@ class Reptile(Learner):
 
     def meta_step(self, tasks: Sequence[Task], optimizer: torch.optim.Optimizer) -> float:
         meta = self._meta()
-        stacked = stack_tasks(tasks, self._dtype, self._device) if self.compile and settings.vmap_tasks.on() else None
+        stacked = self._compiled_batch(tasks)
         with torch.no_grad(), no_input_checks():
             if stacked is not None:
                 if self._compiled_step is None:

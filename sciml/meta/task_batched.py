@@ -42,7 +42,7 @@ def task_batched_inputs(learner: object, tasks: Sequence[Task]) -> tuple[Tensor,
 
     ln: Any = learner
     model = ln.model
-    if not (settings.task_batched_models.on() and settings.vmap_tasks.on() and len(tasks) > 1
+    if not (settings.task_batched_models.on() and settings.vmap_tasks.on()
             and callable(getattr(model, "forward_tasks", None)) and getattr(model, "batches_tasks", False)
             and ln.inner_optimizer == "sgd" and not ln._buffers()
             and all(getattr(type(ln), m) is getattr(Learner, m) for m in _PER_TASK_METHODS)):

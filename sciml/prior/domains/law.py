@@ -211,7 +211,12 @@ class LawCalibration(Calibration):
         return self.posterior.interval(fn, level)
 
     def _frame(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        return {f"{c.name} [{c.unit}]": x[:, i] for i, c in enumerate(self.schema.inputs)}
+        return {c.label: x[:, i] for i, c in enumerate(self.schema.inputs)}
+
+    @property
+    def _temperature_index(self) -> int | None:
+        """Position of the first temperature input (``None`` for a law without one)."""
+        return next((i for i, c in enumerate(self.schema.inputs) if c.dimension == "temperature"), None)
 
     def predict(self, inputs: Any, *, units: Mapping[str, str] | None = None, level: float = 0.9) -> pd.DataFrame:
         """Mean and ``level`` predictive band (Laplace, measurement noise included), clipped to
@@ -246,8 +251,8 @@ class LawCalibration(Calibration):
 
     def _target_temperature(self, at: float | None) -> float | None:
         """``at``, or the median support temperature [K] (``None`` for a law without one)."""
-        temps = [i for i, c in enumerate(self.schema.inputs) if c.dimension == "temperature"]
-        return float(np.median(self.support_x[:, temps[0]])) if at is None and temps else at
+        temp_i = self._temperature_index
+        return float(np.median(self.support_x[:, temp_i])) if at is None and temp_i is not None else at
 
     def default_target(self, at: float | None = None) -> tuple[Callable[[Mapping[str, Tensor]], Tensor], str]:
         """The quantity whose uncertainty :meth:`suggest_next` shrinks by default: t50 (at
@@ -264,9 +269,8 @@ class LawCalibration(Calibration):
         target = self.schema.target
         if target.transform == "log10":
             where = np.median(self.support_x, axis=0)
-            temps = [i for i, c in enumerate(self.schema.inputs) if c.dimension == "temperature"]
-            if at is not None and temps:
-                where[temps[0]] = float(at)
+            if at is not None and self._temperature_index is not None:
+                where[self._temperature_index] = float(at)
             x = torch.as_tensor(where[None, :], dtype=torch.float64)
             label = f"{target.name} at " + ", ".join(_at(c, v) for c, v in zip(self.schema.inputs, where))
             return (lambda p: torch.pow(10.0, functional_call(law, dict(p), (x,)).reshape(()))), label
@@ -306,7 +310,7 @@ class LawCalibration(Calibration):
             elif hi <= lo:  # one support value and no training range: 50 K around a temperature, 10% around others
                 pad = 50.0 if col.dimension == "temperature" else 0.1 * max(abs(lo), 1.0)
                 lo, hi = lo - pad, hi + pad
-            box[f"{col.name} [{col.unit}]"] = (lo, hi)
+            box[col.label] = (lo, hi)
         return box
 
     def suggest_next(
@@ -405,7 +409,7 @@ class LawCalibration(Calibration):
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 4))
         cols = self.schema.inputs
-        temp_i = next((i for i, c in enumerate(cols) if c.dimension == "temperature"), None)
+        temp_i = self._temperature_index
         x_i = next((i for i, c in enumerate(cols) if c.dimension == "time"),
                    next((i for i in range(len(cols)) if i != temp_i), 0))
         grid = _plot_grid(self.support_x[:, x_i], cols[x_i])
