@@ -2,8 +2,11 @@
 
 Compared side by side, interleaved in one process, same GIN, same meta-batch, same molecules:
 
-* ``sciml``: ``MAML.meta_step`` (parameters as a dict, ``torch.func`` inner loop; each task's
-  support and query molecules collated into one PyG batch);
+* ``sciml``: ``MAML.meta_step`` on the task-batched path (``sciml.meta.task_batched``: every
+  task's support molecules in one PyG batch, message passing once over all of them, each task's
+  own weights applied to its own atoms, one backward pass for the whole meta-batch);
+* ``sciml per task``: the same with ``settings.task_batched_models(False)`` (``torch.func``
+  inner loop task by task, each task's molecules collated into one PyG batch);
 * ``clone-and-adapt``: for every task a deep copy of the module whose parameters are replaced
   by differentiable clones, adapted with ``torch.autograd.grad(create_graph=True)`` and
   written back into the copy (the pattern of the published few-shot molecular code, after
@@ -20,7 +23,10 @@ first-order MAML and ANIL at 1, 5 and 10 inner steps, each measured in a fresh p
 default allocator) on the first meta-batch: the peak counter is reset after the setup, and the
 table gives ``peak RSS - RSS before the meta-gradient`` (Linux only).
 
-Usage: ``python benchmarks/gnn_maml_throughput.py [--repeats 10] [--hidden 300] [--no-memory]``.
+CGCNN: MAML at the dielectric-families study's settings on matbench dielectric's anion families,
+task-batched against per task (skipped without the data).
+
+Usage: ``python benchmarks/gnn_maml_throughput.py [--repeats 10] [--hidden 300] [--no-memory] [--no-cgcnn]``.
 The last line is ``gnn_maml_vs_clone_loop=<ratio> gnn_anil_vs_clone_loop=<ratio>``:
 meta-iterations/s of sciml over the loop's.
 """
@@ -40,6 +46,7 @@ import time
 import torch
 from torch import nn
 
+from sciml import settings
 from sciml.chem.dataset import featurize_cached
 from sciml.chem.fewshot import BalancedEpisodes, label_tasks, protocol_split
 from sciml.data import load_moleculenet
@@ -130,12 +137,55 @@ def memory_table(hidden: int) -> None:
         print(f"{learner:>20} " + " ".join(f"{c:8.0f}" for c in cells))
 
 
+def cgcnn_comparison(repeats: int) -> None:
+    """CGCNN MAML at the dielectric-families study's settings (CGCNN 64/3/128 with LayerNorm, 3
+    inner steps, meta-batch 5 anion families, k + 10 crystals each): the task-batched path against
+    the per-task path, interleaved, after checking their meta-gradients agree."""
+    import numpy as np
+
+    from sciml.data.paths import reference_file
+    from sciml.materials import family_benchmark as families
+    from sciml.materials.crystal_graph import featurize_structures_cached
+    from sciml.materials.families import family_labels, family_tasks
+    from sciml.models import CGCNN
+
+    if reference_file("crystals/matbench_dielectric.json.gz") is None:
+        print("CGCNN: skipped (needs crystals/matbench_dielectric.json.gz under SCIML_DATA_DIR or network access)")
+        return
+    df = families.load_family_structures("dielectric", 0)
+    graphs = featurize_structures_cached(df.structure.tolist(), df.id.tolist(), f"{df.attrs['sha256']}|0", 8.0, 12)
+    labels = family_labels([df.structure.iloc[r] for r in graphs.rows], "anion")
+    tasks = family_tasks(graphs.graphs, df[df.attrs["target"]].to_numpy()[graphs.rows], labels, 20, transform=np.log10)
+    torch.manual_seed(0)
+    learner = MAML(CGCNN(1, atom_dim=64, layers=3, hidden=128, norm="layer"), inner_lr=0.005, inner_steps=3, meta_batch_size=5)
+    g = torch.Generator().manual_seed(0)
+    for k in (5, 10):
+        batches = [tasks.sample_batch(5, g, shots=k, query_size=10) for _ in range(repeats + 1)]
+        batched, _ = learner.meta_gradient(batches[0])
+        with settings.task_batched_models(False):
+            per_task, _ = learner.meta_gradient(batches[0])
+        diff = max(float((batched[n] - per_task[n]).abs().max() / per_task[n].abs().max().clamp_min(1e-12)) for n in per_task)
+        on, off = [], []
+        for batch in batches[1:]:  # interleaved
+            t0 = time.perf_counter()
+            learner.meta_gradient(batch)
+            on.append(time.perf_counter() - t0)
+            with settings.task_batched_models(False):
+                t0 = time.perf_counter()
+                learner.meta_gradient(batch)
+                off.append(time.perf_counter() - t0)
+        print(f"CGCNN MAML, 5 families x ({k} + 10) crystals, 3 inner steps: task-batched {statistics.median(on) * 1e3:.0f} ms, "
+              f"per task {statistics.median(off) * 1e3:.0f} ms per meta-gradient ({statistics.median(off) / statistics.median(on):.2f}x); "
+              f"largest relative meta-gradient difference {diff:.1e}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--hidden", type=int, default=300)
     parser.add_argument("--inner-steps", type=int, default=1)
     parser.add_argument("--no-memory", action="store_true", help="skip the memory table")
+    parser.add_argument("--no-cgcnn", action="store_true", help="skip the CGCNN comparison")
     parser.add_argument("--memory-child", nargs=2, metavar=("LEARNER", "STEPS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -160,7 +210,10 @@ def main() -> None:
         diff = max(float((g_ours[n] - g_ref[n]).abs().max() / g_ref[n].abs().max().clamp_min(1e-12)) for n in g_ref)
         print(f"{label.upper()}: GIN hidden {args.hidden}, {len(batches[0])} tasks x ({molecules // len(batches[0])} molecules), "
               f"{args.inner_steps} inner step(s), second order; largest relative meta-gradient difference sciml vs loop: {diff:.1e}")
-        ours_t, ref_t = [], []
+        per_task = cls(copy.deepcopy(ref), loss="bce", inner_lr=lr, inner_steps=args.inner_steps, meta_batch_size=len(batches[0]),
+                       outer_lr=1e-3)
+        per_task_opt = per_task._make_optimizer()
+        ours_t, ref_t, per_task_t = [], [], []
         for batch in batches[1:]:  # interleaved
             t0 = time.perf_counter()
             learner.meta_step(batch, ours_opt)
@@ -168,10 +221,20 @@ def main() -> None:
             t0 = time.perf_counter()
             clone_and_adapt_step(ref, batch, lr, args.inner_steps, ref_opt, head_only)
             ref_t.append(time.perf_counter() - t0)
-        for name, ts in (("sciml", ours_t), ("clone-and-adapt loop", ref_t)):
+            if not head_only:  # ANIL embeds the whole meta-batch either way
+                with settings.task_batched_models(False):
+                    t0 = time.perf_counter()
+                    per_task.meta_step(batch, per_task_opt)
+                    per_task_t.append(time.perf_counter() - t0)
+        timed = [("sciml", ours_t), ("clone-and-adapt loop", ref_t)] + ([("sciml per task", per_task_t)] if per_task_t else [])
+        for name, ts in timed:
             med = statistics.median(ts)
             print(f"{name:>22}: {med * 1e3:8.1f} ms/meta-iteration, {molecules / med:8.0f} molecules/s (median of {len(ts)})")
         ratios[label] = statistics.median(ref_t) / statistics.median(ours_t)
+        if per_task_t:
+            print(f"{'':>22}  task-batched over per task: {statistics.median(per_task_t) / statistics.median(ours_t):.2f}x")
+    if not args.no_cgcnn:
+        cgcnn_comparison(args.repeats)
     if not args.no_memory:
         memory_table(args.hidden)
     print(f"gnn_maml_vs_clone_loop={ratios['maml']:.2f} gnn_anil_vs_clone_loop={ratios['anil']:.2f}")

@@ -61,7 +61,8 @@ class vmap_tasks(_Switch):
 
 class task_batched_models(_Switch):
     """Meta-batches of same-shaped tasks on a model with ``forward_tasks`` (e.g.
-    :class:`~sciml.models.MLP`) and plain gradient inner steps run with the per-task
+    :class:`~sciml.models.MLP`; :class:`~sciml.models.gnn.GIN` and :class:`~sciml.models.CGCNN`
+    on graph tasks with equal numbers of graphs) and plain gradient inner steps run with the per-task
     parameters as a leading dimension and plain autograd, instead of ``vmap`` (default on).
 
     Turning it off takes the ``vmap`` path; both give the per-task path's meta-gradient up to

@@ -105,10 +105,18 @@ def stack_tasks(tasks: Sequence[Any], dtype: torch.dtype, device: torch.device) 
     whole batch instead of one per task."""
     if len(tasks) < 2:
         return None
-    parts = [(t.support.x, t.support.y, t.query.x, t.query.y) for t in tasks]
-    if len({_signature(p) for p in parts}) != 1 or not (len(parts[0][0]) and len(parts[0][2])):
-        return None  # a graph batch has a signature of its own, so two tasks never share it
-    sx, sy, qx, qy = (s.to(device, dtype) if torch.is_floating_point(s) else s.to(device) for s in _stack(parts, range(len(parts))))
+    fields = ([t.support.x for t in tasks], [t.support.y for t in tasks], [t.query.x for t in tasks], [t.query.y for t in tasks])
+    for field in fields:  # graph batches and mixed dtypes do not stack; shapes are checked by torch.stack
+        first = field[0]
+        if not isinstance(first, Tensor) or not all(isinstance(a, Tensor) and a.dtype == first.dtype for a in field):
+            return None
+    if not (len(fields[0][0]) and len(fields[2][0])):
+        return None  # the per-task path names the problem
+    try:
+        stacked = [torch.stack(field) for field in fields]
+    except RuntimeError:  # shapes differ
+        return None
+    sx, sy, qx, qy = (s.to(device, dtype) if torch.is_floating_point(s) else s.to(device) for s in stacked)
     return sx, sy, qx, qy
 
 

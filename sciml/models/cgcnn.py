@@ -3,11 +3,17 @@ features and Gaussian-expanded interatomic distances."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor, nn
 
 from sciml.models.config import Configurable
 from sciml.models.norm import check_norm, norm_layer
+
+if TYPE_CHECKING:
+    from sciml.models.task_graphs import TaskGraphs
 
 
 class GaussianDistance(nn.Module):
@@ -82,3 +88,51 @@ class CGCNN(Configurable, nn.Module):
     def forward(self, batch) -> Tensor:
         """Head outputs ``[crystals, out_features]``."""
         return self.head(self.embed(batch))
+
+    @property
+    def batches_tasks(self) -> bool:
+        """Whether :meth:`forward_tasks` applies: with ``norm="layer"`` or ``"none"`` (BatchNorm
+        couples the crystals of a batch, and its statistics are buffers)."""
+        return self.config()["args"]["norm"] in ("layer", "none")
+
+    def forward_tasks(self, params: Mapping[str, Tensor], graphs: TaskGraphs) -> Tensor:
+        """The forward pass of ``B`` tasks at once, each with its own parameters: neighbour sums
+        once over all tasks' crystals, per-task weights as batched matrix products (the
+        meta-learning engine's task-batched path).
+
+        Args:
+            params: Every parameter by name, with a leading task dimension: e.g.
+                ``"head.weight"`` ``[B, out_features, hidden]``.
+            graphs: The tasks' crystals (:class:`~sciml.models.task_graphs.TaskGraphs`),
+                ``n`` per task.
+
+        Returns:
+            ``[B, n, out_features]``; row ``b`` equals ``forward`` of task ``b``'s crystals
+            with the parameters ``[b]``.
+        """
+        from torch_geometric.nn import global_mean_pool
+
+        if not self.batches_tasks:
+            raise ValueError("CGCNN.forward_tasks needs norm='layer' or 'none'; with BatchNorm run the tasks one by one.")
+        batch, nodes, edges = graphs.batch, graphs.nodes, graphs.edges
+        h = nodes.linear(self.element_table[batch.z], params["embed_atoms.weight"], params["embed_atoms.bias"])
+        e = self.expand(batch.dist)
+        src, dst = batch.edge_index
+        for i, norm in enumerate(self.norms):
+            p = f"convs.{i}."
+            z = torch.cat([h[dst], h[src], e], dim=-1)  # CGConv: [x_i, x_j, e_ij], messages from j to i
+            message = edges.map(_cgconv_message, z, {k: params[p + k] for k in ("lin_f.weight", "lin_f.bias", "lin_s.weight", "lin_s.bias")})
+            h = h + torch.zeros_like(h).index_add(0, dst, message)
+            if isinstance(norm, nn.LayerNorm):
+                h = nodes.map(lambda x, q, norm=norm: nn.functional.layer_norm(x, norm.normalized_shape, q["weight"], q["bias"], norm.eps),
+                              h, {"weight": params[f"norms.{i}.weight"], "bias": params[f"norms.{i}.bias"]})
+            h = nn.functional.softplus(h)
+        pooled = global_mean_pool(h, batch.batch, size=batch.num_graphs)
+        hidden = nn.functional.softplus(graphs.graphs.linear(pooled, params["fc.weight"], params["fc.bias"]))
+        return graphs.per_task(graphs.graphs.linear(hidden, params["head.weight"], params["head.bias"]))
+
+
+def _cgconv_message(z: Tensor, p: dict[str, Tensor]) -> Tensor:
+    """CGConv's message ``sigmoid(z W_f) * softplus(z W_s)`` with one task's weights: ``[E, 2 d + g]`` -> ``[E, d]``."""
+    gate = torch.sigmoid(nn.functional.linear(z, p["lin_f.weight"], p["lin_f.bias"]))
+    return gate * nn.functional.softplus(nn.functional.linear(z, p["lin_s.weight"], p["lin_s.bias"]))

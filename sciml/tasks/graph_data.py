@@ -26,7 +26,10 @@ class GraphData:
 
     ``x`` collates the graphs into one ``Batch`` (what a GNN's ``forward`` takes). Graph tasks
     have no fixed shape, so the engine runs them through its per-task loop rather than
-    ``vmap``; every graph of a task is still evaluated in one batched call.
+    ``vmap``; every graph of a task is still evaluated in one batched call. A GNN with
+    ``forward_tasks`` (:class:`~sciml.models.gnn.GIN`, :class:`~sciml.models.CGCNN`) takes a
+    meta-batch of tasks with equal numbers of graphs in one batch instead
+    (:mod:`sciml.meta.task_batched`).
 
     Args:
         graphs: The graphs.

@@ -3,13 +3,17 @@ edge-aware GIN layers, BatchNorm, a pooled readout and a head."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
 from sciml.models.config import Configurable
 from sciml.models.norm import check_norm, norm_layer
+
+if TYPE_CHECKING:
+    from sciml.models.task_graphs import TaskGraphs
 
 SIMPLE_ATOM_VOCAB = (120, 4)  # atomic-number index (+ unknown), chirality
 SIMPLE_BOND_VOCAB = (6, 3)  # bond type (+ self-loop, + unknown), direction
@@ -35,6 +39,11 @@ class _CategoricalEmbedding(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return sum(t(x[:, i]) for i, t in enumerate(self.tables))
+
+    def lookup(self, x: Tensor, tables: Mapping[str, Tensor]) -> Tensor:
+        """The sum of embeddings from given tables (``tables["tables.<i>.weight"]`` ``[v_i, d]``):
+        ``[n, F]`` int64 -> ``[n, d]``."""
+        return sum(nn.functional.embedding(x[:, i], tables[f"tables.{i}.weight"]) for i in range(len(self.tables)))
 
 
 def _gin_layer(hidden: int, bond_vocab: Sequence[int]) -> nn.Module:
@@ -124,6 +133,58 @@ class GIN(Configurable, nn.Module):
     def forward(self, batch) -> Tensor:
         """Head outputs ``[graphs, out_features]``."""
         return self.head(self.embed(batch))
+
+    @property
+    def batches_tasks(self) -> bool:
+        """Whether :meth:`forward_tasks` applies: with ``norm="layer"`` or ``"none"`` (BatchNorm
+        couples the molecules of a batch, and its statistics are buffers)."""
+        return self.config()["args"]["norm"] in ("layer", "none")
+
+    def forward_tasks(self, params: Mapping[str, Tensor], graphs: TaskGraphs) -> Tensor:
+        """The forward pass of ``B`` tasks at once, each with its own parameters: message passing
+        once over all tasks' molecules, per-task weights as batched matrix products (the
+        meta-learning engine's task-batched path).
+
+        Args:
+            params: Every parameter by name, with a leading task dimension: e.g.
+                ``"head.weight"`` ``[B, out_features, hidden]``.
+            graphs: The tasks' molecules (:class:`~sciml.models.task_graphs.TaskGraphs`),
+                ``n`` per task.
+
+        Returns:
+            ``[B, n, out_features]``; row ``b`` equals ``forward`` of task ``b``'s molecules
+            with the parameters ``[b]``.
+        """
+        if not self.batches_tasks:
+            raise ValueError("GIN.forward_tasks needs norm='layer' or 'none'; with BatchNorm run the tasks one by one.")
+        _, mean_pool, add_pool = _gnn()
+        batch, nodes, edges = graphs.batch, graphs.nodes, graphs.edges
+        h = nodes.map(self.atom.lookup, batch.x, _under(params, "atom."))
+        for i, conv in enumerate(self.convs):
+            e = (edges.map(conv.edge.lookup, batch.edge_attr, _under(params, f"convs.{i}.edge."))
+                 if batch.edge_attr.numel() else h.new_zeros(0, h.shape[1]))
+            z = conv.propagate(batch.edge_index, x=h, e=e) + h
+            layer = {k: params[f"convs.{i}.{k}"] for k in ("self_loop", "mlp.0.weight", "mlp.0.bias", "mlp.2.weight", "mlp.2.bias")}
+            layer.update(_under(params, f"norms.{i}.", "norm."))
+            h = nodes.map(lambda z, p, i=i: self._node_update(i, z, p), z, layer)
+            h = self.dropout(h)
+        pool = mean_pool if self.pooling == "mean" else add_pool
+        pooled = pool(h, batch.batch, size=batch.num_graphs)
+        return graphs.per_task(graphs.graphs.linear(pooled, params["head.weight"], params["head.bias"]))
+
+    def _node_update(self, i: int, z: Tensor, p: Mapping[str, Tensor]) -> Tensor:
+        """Layer ``i`` after its neighbour sum, with one task's parameters: self loop, MLP, norm, ReLU."""
+        z = nn.functional.linear(z + p["self_loop"], p["mlp.0.weight"], p["mlp.0.bias"])
+        h = nn.functional.linear(torch.relu(z), p["mlp.2.weight"], p["mlp.2.bias"])
+        norm = self.norms[i]
+        if isinstance(norm, nn.LayerNorm):
+            h = nn.functional.layer_norm(h, norm.normalized_shape, p["norm.weight"], p["norm.bias"], norm.eps)
+        return torch.relu(h) if i < len(self.convs) - 1 else h
+
+
+def _under(params: Mapping[str, Tensor], prefix: str, new_prefix: str = "") -> dict[str, Tensor]:
+    """The entries of ``params`` under ``prefix``, renamed with ``new_prefix`` instead."""
+    return {new_prefix + k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
 
 
 def with_frozen_statistics(model: nn.Module) -> nn.Module:
