@@ -17,7 +17,8 @@ Compared side by side, interleaved in one process, same model, same meta-batch, 
 Cases: (a) sinusoid MAML, K = 10 support + 10 query, meta-batch 25, 1 inner step, MLP
 1-40-40-1, second and first order; (b) JMAK (2-parameter law), 64 tasks, 5 inner SGD steps,
 second order. Also prints the largest meta-gradient difference between sciml and the loop, and
-Reptile's and FineTune's meta-steps on (a), eager against ``compile=True``.
+Reptile's and FineTune's meta-steps on (a), eager against ``compile=True``, and the compile time
+of the first compiled meta-step at each new meta-batch shape (support size, task count).
 
 Usage: ``python benchmarks/meta_throughput.py [--repeats 30]``. The last line is
 ``sinusoid_so_vs_loop=<ratio> jmak_so_vs_loop=<ratio>``: iterations/s of sciml over the
@@ -181,6 +182,22 @@ def compare_steps(name: str, make: Callable[..., object], tasks: list[Task], rep
           f"{compile_s:.0f} s; max parameter difference after one step {diff:.1e})")
 
 
+def compile_across_shapes(g: torch.Generator) -> None:
+    """Seconds of the first compiled sinusoid MAML meta-step at each new meta-batch shape (support
+    size, task count), in order: the first shape compiles a static graph; the first change of a
+    dimension recompiles once with that dimension dynamic (torch's automatic dynamic shapes);
+    every later shape reuses a graph. Run before anything else is compiled in the process; the
+    inductor's on-disk cache still shortens a rerun."""
+    torch.manual_seed(0)
+    learner = MAML(MLP(1, (40, 40), 1), inner_lr=0.01, compile=True)
+    opt = learner._make_optimizer()
+    cells = []
+    for shots, n in ((10, 25), (5, 25), (20, 25), (10, 16), (7, 9), (10, 25)):
+        tasks = SinusoidTasks(shots=shots, query=10).sample_batch(n, g)
+        cells.append(f"{n} x {shots}: {timed(lambda tasks=tasks: learner.meta_step(tasks, opt)):.1f} s")
+    print("compiled sinusoid MAML, first meta-step at each new shape (tasks x support): " + ", ".join(cells))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
@@ -193,6 +210,7 @@ def main() -> None:
         with_higher = False
         print("higher not installed: comparing against the plain loop only (pip install higher)")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    compile_across_shapes(torch.Generator().manual_seed(1))  # first: nothing compiled in this process yet
     g = torch.Generator().manual_seed(0)
     sin = SinusoidTasks(shots=10, query=10).sample_batch(25, g)
     mlp = lambda: MLP(1, (40, 40), 1)
