@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from sciml.models.config import Configurable
-from sciml.models.norm import check_norm, norm_layer
+from sciml.models.norm import check_norm, norm_layer, norm_per_task_applies, norm_with
 
 if TYPE_CHECKING:
     from sciml.models.task_graphs import TaskGraphs
@@ -91,9 +91,11 @@ class CGCNN(Configurable, nn.Module):
 
     @property
     def batches_tasks(self) -> bool:
-        """Whether :meth:`forward_tasks` applies: with ``norm="layer"`` or ``"none"`` (BatchNorm
-        couples the crystals of a batch, and its statistics are buffers)."""
-        return self.config()["args"]["norm"] in ("layer", "none")
+        """Whether :meth:`forward_tasks` applies: with ``norm="layer"``, ``"none"`` or
+        ``"frozen_batch"``, and with ``"batch"`` once its running statistics are removed (as a
+        meta-learner does: each forward call normalizes by its own batch, so each task by its
+        own crystals). BatchNorm that tracks running statistics updates them in ``forward``."""
+        return all(norm_per_task_applies(n) for n in self.norms)
 
     def forward_tasks(self, params: Mapping[str, Tensor], graphs: TaskGraphs) -> Tensor:
         """The forward pass of ``B`` tasks at once, each with its own parameters: neighbour sums
@@ -113,7 +115,8 @@ class CGCNN(Configurable, nn.Module):
         from torch_geometric.nn import global_mean_pool
 
         if not self.batches_tasks:
-            raise ValueError("CGCNN.forward_tasks needs norm='layer' or 'none'; with BatchNorm run the tasks one by one.")
+            raise ValueError("CGCNN.forward_tasks needs norm='layer', 'none' or 'frozen_batch', or BatchNorm without running "
+                             "statistics (as under a meta-learner); with running statistics run the tasks one by one.")
         batch, nodes, edges = graphs.batch, graphs.nodes, graphs.edges
         h = nodes.linear(self.element_table[batch.z], params["embed_atoms.weight"], params["embed_atoms.bias"])
         e = self.expand(batch.dist)
@@ -123,9 +126,9 @@ class CGCNN(Configurable, nn.Module):
             z = torch.cat([h[dst], h[src], e], dim=-1)  # CGConv: [x_i, x_j, e_ij], messages from j to i
             message = edges.map(_cgconv_message, z, {k: params[p + k] for k in ("lin_f.weight", "lin_f.bias", "lin_s.weight", "lin_s.bias")})
             h = h + torch.zeros_like(h).index_add(0, dst, message)
-            if isinstance(norm, nn.LayerNorm):
-                h = nodes.map(lambda x, q, norm=norm: nn.functional.layer_norm(x, norm.normalized_shape, q["weight"], q["bias"], norm.eps),
-                              h, {"weight": params[f"norms.{i}.weight"], "bias": params[f"norms.{i}.bias"]})
+            if not isinstance(norm, nn.Identity):
+                h = nodes.map(lambda x, q, norm=norm: norm_with(norm, x, q), h,
+                              {"weight": params[f"norms.{i}.weight"], "bias": params[f"norms.{i}.bias"]})
             h = nn.functional.softplus(h)
         pooled = global_mean_pool(h, batch.batch, size=batch.num_graphs)
         hidden = nn.functional.softplus(graphs.graphs.linear(pooled, params["fc.weight"], params["fc.bias"]))

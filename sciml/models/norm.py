@@ -61,3 +61,29 @@ def norm_layer(norm: str, width: int) -> nn.Module:
     if norm == "frozen_batch":
         return FrozenBatchNorm(width)
     return nn.LayerNorm(width) if norm == "layer" else nn.Identity()
+
+
+def norm_per_task_applies(layer: nn.Module) -> bool:
+    """Whether :func:`norm_with` reproduces ``layer`` on one task's rows with given affine
+    parameters: LayerNorm, identity, :class:`FrozenBatchNorm`, and BatchNorm without running
+    statistics (as the meta-learning engine leaves it: statistics of each forward call's batch).
+    BatchNorm that tracks running statistics updates buffers in ``forward``, so it does not."""
+    if isinstance(layer, nn.BatchNorm1d):
+        return layer.running_mean is None and layer.running_var is None
+    return isinstance(layer, (nn.LayerNorm, nn.Identity, FrozenBatchNorm))
+
+
+def norm_with(layer: nn.Module, x: Tensor, params: dict[str, Tensor]) -> Tensor:
+    """``layer``'s normalization of ``x`` ``[n, C]`` with the affine ``params["weight"]`` and
+    ``params["bias"]`` ``[C]`` in place of its own (no entries for an identity layer): one task's
+    rows in a task-batched forward pass. Raises ``ValueError`` where
+    :func:`norm_per_task_applies` is false."""
+    if not norm_per_task_applies(layer):
+        raise ValueError(f"{type(layer).__name__} with running statistics cannot be applied per task; run the tasks one by one.")
+    if isinstance(layer, nn.Identity):
+        return x
+    if isinstance(layer, nn.LayerNorm):
+        return nn.functional.layer_norm(x, layer.normalized_shape, params["weight"], params["bias"], layer.eps)
+    if isinstance(layer, FrozenBatchNorm):
+        return (x - layer.running_mean) * torch.rsqrt(layer.running_var + layer.eps) * params["weight"] + params["bias"]
+    return nn.functional.batch_norm(x, None, None, params["weight"], params["bias"], training=True, eps=layer.eps)

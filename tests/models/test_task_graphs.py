@@ -71,10 +71,23 @@ def _assert_each_task_is_its_own_forward(model: torch.nn.Module, params: dict[st
         torch.testing.assert_close(out[b], own, rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize("norm", ["layer", "none"])
+def _gin(norm: str, **kwargs) -> GIN:
+    """A GIN with ``norm``; ``"batch"`` with its running statistics removed (as a meta-learner
+    leaves it), ``"frozen_batch"`` with non-trivial fixed statistics."""
+    gin = GIN(hidden=16, norm=norm, **kwargs).double()
+    if norm == "batch":
+        torch.func.replace_all_batch_norm_modules_(gin)
+    if norm == "frozen_batch":
+        for layer in gin.norms:
+            layer.running_mean.uniform_(-0.5, 0.5)
+            layer.running_var.uniform_(0.5, 2.0)
+    return gin
+
+
+@pytest.mark.parametrize("norm", ["layer", "none", "batch", "frozen_batch"])
 def test_gin_forward_tasks_is_forward_with_each_tasks_parameters(norm: str) -> None:
     torch.manual_seed(0)
-    gin = GIN(2, hidden=16, layers=3, norm=norm).double()
+    gin = _gin(norm, out_features=2, layers=3)
     tasks = _molecule_tasks(3)
     graphs = TaskGraphs.collate([t.support.graphs for t in tasks])
     params = _per_task_params(gin, 3)
@@ -83,12 +96,12 @@ def test_gin_forward_tasks_is_forward_with_each_tasks_parameters(norm: str) -> N
     _assert_each_task_is_its_own_forward(gin, params, tasks, out)
 
 
-def test_gin_with_batch_statistics_does_not_batch_tasks() -> None:
+def test_gin_with_running_statistics_does_not_batch_tasks() -> None:
     gin = GIN(1, hidden=8, layers=2, norm="batch")
-    assert not gin.batches_tasks
-    with pytest.raises(ValueError, match="norm='layer' or 'none'"):
+    assert not gin.batches_tasks  # its forward would update the running statistics
+    with pytest.raises(ValueError, match="running statistics"):
         gin.forward_tasks(_per_task_params(gin, 2), TaskGraphs.collate([t.support.graphs for t in _molecule_tasks(2)]))
-    assert task_batched_inputs(MAML(gin, loss="bce"), _molecule_tasks(3)) is None
+    assert task_batched_inputs(MAML(gin, loss="bce"), _molecule_tasks(3)) is not None  # the learner removes them
 
 
 def test_graph_tasks_batch_only_with_equal_counts() -> None:
@@ -106,11 +119,10 @@ def test_graph_tasks_batch_only_with_equal_counts() -> None:
         assert task_batched_inputs(learner, tasks) is None
 
 
-@pytest.mark.parametrize("first_order", [False, True])
-def test_gin_task_batched_meta_gradient_matches_the_reference(first_order: bool) -> None:
+@pytest.mark.parametrize(("norm", "first_order"), [("layer", False), ("layer", True), ("batch", False)])
+def test_gin_task_batched_meta_gradient_matches_the_reference(norm: str, first_order: bool) -> None:
     torch.manual_seed(0)
-    learner = MAML(GIN(1, hidden=16, layers=2, norm="layer").double(), loss="bce", inner_lr=0.3, inner_steps=2,
-                   first_order=first_order)
+    learner = MAML(_gin(norm, layers=2), loss="bce", inner_lr=0.3, inner_steps=2, first_order=first_order)
     tasks = _molecule_tasks(4)
     assert task_batched_inputs(learner, tasks) is not None  # the path under test is the one taken
     got, loss = learner.meta_gradient(tasks)
@@ -143,18 +155,20 @@ def _crystal_tasks(n_tasks: int) -> list[Task]:
     return tasks
 
 
-def test_cgcnn_forward_tasks_and_meta_gradient() -> None:
+@pytest.mark.parametrize("norm", ["layer", "batch"])
+def test_cgcnn_forward_tasks_and_meta_gradient(norm: str) -> None:
     from sciml.models.cgcnn import CGCNN
 
     torch.manual_seed(0)
-    model = CGCNN(1, atom_dim=8, layers=2, hidden=8, cutoff=5.0, norm="layer").double()
+    model = CGCNN(1, atom_dim=8, layers=2, hidden=8, cutoff=5.0, norm=norm).double()
+    torch.func.replace_all_batch_norm_modules_(model)  # as a meta-learner leaves BatchNorm
     tasks = _crystal_tasks(3)
     graphs = TaskGraphs.collate([t.support.graphs for t in tasks])
     params = _per_task_params(model, 3)
     out = model.forward_tasks(params, graphs)
     assert out.shape == (3, 3, 1)
     _assert_each_task_is_its_own_forward(model, params, tasks, out)
-    assert not CGCNN(1, atom_dim=8, layers=1, hidden=8, norm="batch").batches_tasks
+    assert not CGCNN(1, atom_dim=8, layers=1, hidden=8, norm="batch").batches_tasks  # with running statistics
 
     learner = MAML(model, inner_lr=0.05, inner_steps=2)
     assert task_batched_inputs(learner, tasks) is not None

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from sciml.models.config import Configurable
-from sciml.models.norm import check_norm, norm_layer
+from sciml.models.norm import check_norm, norm_layer, norm_per_task_applies, norm_with
 
 if TYPE_CHECKING:
     from sciml.models.task_graphs import TaskGraphs
@@ -136,9 +136,11 @@ class GIN(Configurable, nn.Module):
 
     @property
     def batches_tasks(self) -> bool:
-        """Whether :meth:`forward_tasks` applies: with ``norm="layer"`` or ``"none"`` (BatchNorm
-        couples the molecules of a batch, and its statistics are buffers)."""
-        return self.config()["args"]["norm"] in ("layer", "none")
+        """Whether :meth:`forward_tasks` applies: with ``norm="layer"``, ``"none"`` or
+        ``"frozen_batch"``, and with ``"batch"`` once its running statistics are removed (as a
+        meta-learner does: each forward call normalizes by its own batch, so each task by its
+        own molecules). BatchNorm that tracks running statistics updates them in ``forward``."""
+        return all(norm_per_task_applies(n) for n in self.norms)
 
     def forward_tasks(self, params: Mapping[str, Tensor], graphs: TaskGraphs) -> Tensor:
         """The forward pass of ``B`` tasks at once, each with its own parameters: message passing
@@ -156,7 +158,8 @@ class GIN(Configurable, nn.Module):
             with the parameters ``[b]``.
         """
         if not self.batches_tasks:
-            raise ValueError("GIN.forward_tasks needs norm='layer' or 'none'; with BatchNorm run the tasks one by one.")
+            raise ValueError("GIN.forward_tasks needs norm='layer', 'none' or 'frozen_batch', or BatchNorm without running "
+                             "statistics (as under a meta-learner); with running statistics run the tasks one by one.")
         _, mean_pool, add_pool = _gnn()
         batch, nodes, edges = graphs.batch, graphs.nodes, graphs.edges
         h = nodes.map(self.atom.lookup, batch.x, _under(params, "atom."))
@@ -176,9 +179,7 @@ class GIN(Configurable, nn.Module):
         """Layer ``i`` after its neighbour sum, with one task's parameters: self loop, MLP, norm, ReLU."""
         z = nn.functional.linear(z + p["self_loop"], p["mlp.0.weight"], p["mlp.0.bias"])
         h = nn.functional.linear(torch.relu(z), p["mlp.2.weight"], p["mlp.2.bias"])
-        norm = self.norms[i]
-        if isinstance(norm, nn.LayerNorm):
-            h = nn.functional.layer_norm(h, norm.normalized_shape, p["norm.weight"], p["norm.bias"], norm.eps)
+        h = norm_with(self.norms[i], h, {k[5:]: v for k, v in p.items() if k.startswith("norm.")})
         return torch.relu(h) if i < len(self.convs) - 1 else h
 
 
