@@ -84,9 +84,12 @@ class Learner(FewShotLearner):
             inner loop then returns the MAP estimate under a Gaussian prior centred on the
             initialization with precision ``precision / sigma^2`` for noise ``sigma``.
         compile: Compile the vmapped meta-gradient of same-shaped meta-batches with
-            ``torch.compile`` (about 5x faster per iteration for the sinusoid MLP on 2 CPU
-            threads, after a one-off compilation of ~20 s per batch shape; needs a C++
-            compiler on CPU). Ragged batches and ``vmap_tasks(False)`` use the eager path.
+            ``torch.compile`` and take the outer Adam step as one fused operation per
+            parameter group (``torch.optim.Adam(fused=True)``, equal to the default
+            implementation up to float rounding): about 2x the eager iteration for the
+            sinusoid MLP and 15x for the JMAK law on 2 CPU threads, after a one-off
+            compilation of up to ~20 s per batch shape (needs a C++ compiler on CPU).
+            Ragged batches and ``vmap_tasks(False)`` use the eager path.
     """
 
     name: ClassVar[str] = "learner"
@@ -372,7 +375,10 @@ class Learner(FewShotLearner):
     def _make_optimizer(self) -> torch.optim.Optimizer:
         params = list(self.meta_parameters().values())
         if self.outer_optimizer == "adam":
-            return torch.optim.Adam(params, lr=self.outer_lr)
+            # compile=True already gives up bitwise equality with the eager path; the eager
+            # default keeps torch's reference Adam so that earlier results reproduce exactly.
+            fused = self.compile and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+            return torch.optim.Adam(params, lr=self.outer_lr, fused=fused or None)
         if self.outer_optimizer == "sgd":
             return torch.optim.SGD(params, lr=self.outer_lr)
         raise ValueError(f"Unknown outer_optimizer {self.outer_optimizer!r}; use 'adam' or 'sgd'.")
