@@ -19,9 +19,11 @@ inner loop per task, while the loop re-runs the GIN at every inner step of every
 a meta-batch is the 9 training assays, each with 10 + 10 support and 16 query molecules.
 
 Memory: the peak resident memory that one meta-gradient adds, for second-order MAML,
-first-order MAML and ANIL at 1, 5 and 10 inner steps, each measured in a fresh process (glibc's
-default allocator) on the first meta-batch: the peak counter is reset after the setup, and the
-table gives ``peak RSS - RSS before the meta-gradient`` (Linux only).
+first-order MAML and ANIL at 1, 5 and 10 inner steps, each measured in a fresh process on the
+first meta-batch: the peak counter is reset after the setup, and the table gives ``peak RSS - RSS
+before the meta-gradient`` (Linux only). Two tables: glibc's default allocator, and every block
+above 64 KiB served by its own ``mmap`` and returned on ``free`` (``MEMORY_ALLOCATORS``), whose
+peak is close to what the tensors hold at once.
 
 CGCNN: MAML at the dielectric-families study's settings on matbench dielectric's anion families,
 task-batched against per task (skipped without the data).
@@ -133,17 +135,30 @@ def _memory_child(learner: str, steps: int, hidden: int) -> None:
     print(json.dumps({"extra_mib": _status_mib("VmHWM") - before}))
 
 
+MEMORY_ALLOCATORS = {
+    "glibc default": {},
+    "freed memory returned at once": {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"},
+}
+"""Allocator settings of the memory table's columns. With glibc's defaults, freed blocks of up to
+32 MiB may stay in the heap and count in the peak; serving every block above 64 KiB by its own
+``mmap`` (returned on ``free``) makes the peak close to the memory the tensors hold at once."""
+
+
 def memory_table(hidden: int) -> None:
-    """Peak memory of one meta-gradient per learner and inner-step count, each in a fresh process."""
+    """Peak memory of one meta-gradient per learner and inner-step count, each in a fresh process,
+    with glibc's default allocator and with freed memory returned at once."""
     print(f"memory of one meta-gradient (GIN hidden {hidden}, 9 tasks x 36 molecules), peak resident memory added [MiB]:")
-    print(f"{'inner steps':>20} " + " ".join(f"{k:>8}" for k in (1, 5, 10)))
-    for learner in MEMORY_LEARNERS:
-        cells = []
-        for steps in (1, 5, 10):
-            out = subprocess.run([sys.executable, __file__, "--memory-child", learner, str(steps), "--hidden", str(hidden)],
-                                 capture_output=True, text=True, check=True, env={**os.environ, "SCIML_ALLOCATOR": "system"})
-            cells.append(json.loads(out.stdout.strip().splitlines()[-1])["extra_mib"])
-        print(f"{learner:>20} " + " ".join(f"{c:8.0f}" for c in cells))
+    base = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    for label, allocator in MEMORY_ALLOCATORS.items():
+        print(f"{label:>20}: " + " ".join(f"{k:>8}" for k in (1, 5, 10)) + " inner steps")
+        for learner in MEMORY_LEARNERS:
+            cells = []
+            for steps in (1, 5, 10):
+                out = subprocess.run([sys.executable, __file__, "--memory-child", learner, str(steps), "--hidden", str(hidden)],
+                                     capture_output=True, text=True, check=True,
+                                     env={**base, **allocator, "SCIML_ALLOCATOR": "system"})
+                cells.append(json.loads(out.stdout.strip().splitlines()[-1])["extra_mib"])
+            print(f"{learner:>20}: " + " ".join(f"{c:8.0f}" for c in cells))
 
 
 def cgcnn_comparison(repeats: int) -> None:
