@@ -23,8 +23,9 @@ the cost of one outer Adam step, default against fused.
 
 Each round runs every arm in turn; an arm's iterations/s is the median over the rounds of a
 block of consecutive meta-steps (about 20 ms of them, as a training loop runs them). The same
-ratios with one step per arm per round, where each step also pays for re-warming caches and
-worker threads after the other arms ran, are printed beside them.
+ratios with one step per arm per round, where a step runs right after the other arms and takes
+longer (by a few hundred microseconds on the sub-millisecond arms; the cause is not isolated), are
+printed beside them.
 
 Usage: ``python benchmarks/meta_throughput.py [--repeats 30]``. The last line is
 ``sinusoid_so_vs_loop=<ratio> jmak_so_vs_loop=<ratio>``: iterations/s of sciml over the
@@ -124,8 +125,8 @@ def interleaved(arms: dict[str, Callable[[], object]], repeats: int) -> tuple[di
     """Steps per second of each arm, measured in rounds that run every arm in turn: ``(steady,
     single)``. ``steady`` times blocks of consecutive steps (about :data:`BLOCK_S` each), as a
     training loop runs them; ``single`` times one step right after the other arms ran, which
-    also counts re-warming caches and worker threads (a few hundred microseconds that weigh on
-    sub-millisecond steps only). Medians over the rounds."""
+    takes longer (a few hundred microseconds that weigh on sub-millisecond steps only; the cause
+    is not isolated). Medians over the rounds."""
     steps = {k: max(1, int(BLOCK_S / timed(fn))) for k, fn in arms.items()}
     single: dict[str, list[float]] = {k: [] for k in arms}
     steady: dict[str, list[float]] = {k: [] for k in arms}

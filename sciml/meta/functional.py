@@ -107,10 +107,7 @@ def stack_tasks(tasks: Sequence[Any], dtype: torch.dtype, device: torch.device) 
         return None
     fields = ([t.support.x for t in tasks], [t.support.y for t in tasks], [t.query.x for t in tasks], [t.query.y for t in tasks])
     for field in fields:  # graph batches and mixed dtypes do not stack; shapes are checked by torch.stack
-        try:
-            if len({a.dtype for a in field}) != 1 or not all(isinstance(a, Tensor) for a in field):
-                return None
-        except AttributeError:  # no dtype: not a tensor
+        if not all(isinstance(a, Tensor) for a in field) or len({a.dtype for a in field}) != 1:
             return None
     if not (len(fields[0][0]) and len(fields[2][0])):
         return None  # the per-task path names the problem
