@@ -18,12 +18,20 @@ adaptation), where sciml embeds the whole meta-batch in one PyG batch and runs o
 inner loop per task, while the loop re-runs the GIN at every inner step of every task. Molecules: Tox21 (``SCIML_DATA_DIR`` or download);
 a meta-batch is the 9 training assays, each with 10 + 10 support and 16 query molecules.
 
+The timings run twice, each in a fresh process (``TIMING_ALLOCATORS``): with glibc's default
+allocator, and with the settings the ``sciml`` command starts with and
+``sciml.allocator.keep_freed_memory()`` gives a script (freed memory kept in the heap). The
+task-batched path allocates activations of several megabytes per layer for the whole meta-batch;
+glibc's defaults hand them back to the kernel on ``free``, so each is faulted in and zeroed again
+on the next layer. Also printed: the share of the loop's CPU time in matrix products, which every
+path computes alike, and the bound on any path's speed over the loop that follows from it.
+
 Memory: the peak resident memory that one meta-gradient adds, for second-order MAML,
 first-order MAML and ANIL at 1, 5 and 10 inner steps, each measured in a fresh process on the
 first meta-batch: the peak counter is reset after the setup, and the table gives ``peak RSS - RSS
-before the meta-gradient`` (Linux only). Two tables: glibc's default allocator, and every block
-above 64 KiB served by its own ``mmap`` and returned on ``free`` (``MEMORY_ALLOCATORS``), whose
-peak is close to what the tensors hold at once.
+before the meta-gradient`` (Linux only). Three tables (``MEMORY_ALLOCATORS``): glibc's default
+allocator; every block above 64 KiB served by its own ``mmap`` and returned on ``free``, whose
+peak is close to what the tensors hold at once; and sciml's allocator settings.
 
 CGCNN: MAML at the dielectric-families study's settings on matbench dielectric's anion families,
 task-batched against per task (skipped without the data).
@@ -31,7 +39,8 @@ task-batched against per task (skipped without the data).
 Usage: ``python benchmarks/gnn_maml_throughput.py [--repeats 10] [--hidden 300] [--norm layer|batch] [--no-memory]
 [--no-cgcnn]``.
 The last line is ``gnn_maml_vs_clone_loop=<ratio> gnn_anil_vs_clone_loop=<ratio>``:
-meta-iterations/s of sciml over the loop's.
+meta-iterations/s of sciml over the loop's with sciml's allocator settings (the line above it
+gives the same ratios with glibc's defaults).
 """
 
 from __future__ import annotations
@@ -45,11 +54,14 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 
 import torch
 from torch import nn
 
 from sciml import settings
+from sciml.allocator import SETTINGS
 from sciml.chem.dataset import featurize_cached
 from sciml.chem.fewshot import BalancedEpisodes, label_tasks, protocol_split
 from sciml.data import load_moleculenet
@@ -107,6 +119,21 @@ def _status_mib(field: str) -> float:
     return int(line.split()[1]) / 1024
 
 
+def _minor_faults() -> int:
+    """Pages this process has faulted in so far (fresh or handed back to the kernel earlier)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def _timed(step: Callable[[], object], seconds: list[float], faults: list[int]) -> None:
+    """Run ``step``; append its wall time [s] and the pages it faulted in."""
+    f0, t0 = _minor_faults(), time.perf_counter()
+    step()
+    seconds.append(time.perf_counter() - t0)
+    faults.append(_minor_faults() - f0)
+
+
 def _meta_batches(count: int) -> list[list[Task]]:
     """The benchmark's meta-batches (seeds ``0..count-1``): the 9 Tox21 training assays, 10 + 10
     support and 16 query molecules each."""
@@ -138,15 +165,18 @@ def _memory_child(learner: str, steps: int, hidden: int) -> None:
 MEMORY_ALLOCATORS = {
     "glibc default": {},
     "freed memory returned at once": {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"},
+    "sciml's allocator settings": SETTINGS,
 }
 """Allocator settings of the memory table's columns. With glibc's defaults, freed blocks of up to
 32 MiB may stay in the heap and count in the peak; serving every block above 64 KiB by its own
-``mmap`` (returned on ``free``) makes the peak close to the memory the tensors hold at once."""
+``mmap`` (returned on ``free``) makes the peak close to the memory the tensors hold at once;
+sciml's settings (the ``sciml`` command, ``sciml.allocator.keep_freed_memory()``) keep every
+freed block in the heap for reuse."""
 
 
 def memory_table(hidden: int) -> None:
     """Peak memory of one meta-gradient per learner and inner-step count, each in a fresh process,
-    with glibc's default allocator and with freed memory returned at once."""
+    under each of :data:`MEMORY_ALLOCATORS`."""
     print(f"memory of one meta-gradient (GIN hidden {hidden}, 9 tasks x 36 molecules), peak resident memory added [MiB]:")
     base = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     for label, allocator in MEMORY_ALLOCATORS.items():
@@ -203,20 +233,32 @@ def cgcnn_comparison(repeats: int) -> None:
               f"largest relative meta-gradient difference {diff:.1e}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--hidden", type=int, default=300)
-    parser.add_argument("--inner-steps", type=int, default=1)
-    parser.add_argument("--norm", default="layer", choices=["layer", "batch"],
-                        help="the GIN's normalization (batch: each task normalized by its own molecules)")
-    parser.add_argument("--no-memory", action="store_true", help="skip the memory table")
-    parser.add_argument("--no-cgcnn", action="store_true", help="skip the CGCNN comparison")
-    parser.add_argument("--memory-child", nargs=2, metavar=("LEARNER", "STEPS"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.memory_child:
-        _memory_child(args.memory_child[0], int(args.memory_child[1]), args.hidden)
-        return
+TIMING_ALLOCATORS = {
+    "glibc default": {},
+    "sciml's allocator settings": SETTINGS,
+}
+"""Allocator settings the timings run under, each in a fresh process: glibc's defaults (a Python
+script as started), and what the ``sciml`` command starts with and
+``sciml.allocator.keep_freed_memory()`` gives a running script (freed memory kept in the heap;
+the last line's ratios)."""
+
+MATRIX_PRODUCTS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::addbmm")
+"""The profiler's names of the matrix products both paths compute alike."""
+
+
+def matrix_product_share(step: Callable[[], object]) -> float:
+    """Share of ``step``'s self CPU time in :data:`MATRIX_PRODUCTS` (one profiled call)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    times = {e.key: e.self_cpu_time_total for e in prof.key_averages()}
+    return sum(times.get(k, 0.0) for k in MATRIX_PRODUCTS) / sum(times.values())
+
+
+def timing(args: argparse.Namespace) -> dict[str, float]:
+    """GIN MAML and ANIL against the clone-and-adapt loop (and MAML against its per-task path),
+    interleaved in this process, then the CGCNN comparison; returns the loop/sciml ratios."""
     torch.manual_seed(0)
     batches = _meta_batches(args.repeats + 1)
     molecules = sum(len(t.data) for t in batches[0])
@@ -240,30 +282,67 @@ def main() -> None:
                        outer_lr=1e-3)
         per_task_opt = per_task._make_optimizer()
         ours_t, ref_t, per_task_t = [], [], []
+        faults: dict[str, list[int]] = {"sciml": [], "clone-and-adapt loop": [], "sciml per task": []}
         for batch in batches[1:]:  # interleaved
-            t0 = time.perf_counter()
-            learner.meta_step(batch, ours_opt)
-            ours_t.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            clone_and_adapt_step(ref, batch, lr, args.inner_steps, ref_opt, head_only)
-            ref_t.append(time.perf_counter() - t0)
+            _timed(partial(learner.meta_step, batch, ours_opt), ours_t, faults["sciml"])
+            _timed(partial(clone_and_adapt_step, ref, batch, lr, args.inner_steps, ref_opt, head_only), ref_t,
+                   faults["clone-and-adapt loop"])
             if not head_only:  # ANIL embeds the whole meta-batch either way
                 with settings.task_batched_models(False):
-                    t0 = time.perf_counter()
-                    per_task.meta_step(batch, per_task_opt)
-                    per_task_t.append(time.perf_counter() - t0)
+                    _timed(partial(per_task.meta_step, batch, per_task_opt), per_task_t, faults["sciml per task"])
         timed = [("sciml", ours_t), ("clone-and-adapt loop", ref_t)] + ([("sciml per task", per_task_t)] if per_task_t else [])
         for name, ts in timed:
             med = statistics.median(ts)
-            print(f"{name:>22}: {med * 1e3:8.1f} ms/meta-iteration, {molecules / med:8.0f} molecules/s (median of {len(ts)})")
+            print(f"{name:>22}: {med * 1e3:8.1f} ms/meta-iteration, {molecules / med:8.0f} molecules/s, "
+                  f"{statistics.median(faults[name]):7.0f} pages faulted in (medians of {len(ts)})")
         ratios[label] = statistics.median(ref_t) / statistics.median(ours_t)
         if per_task_t:
             print(f"{'':>22}  task-batched over per task: {statistics.median(per_task_t) / statistics.median(ours_t):.2f}x")
+        if not head_only:
+            share = matrix_product_share(lambda m=ref, o=ref_opt: clone_and_adapt_step(m, batches[1], lr, args.inner_steps, o))
+            print(f"{'':>22}  the loop spends {share:.0%} of its CPU time in matrix products, which every path computes alike, so "
+                  f"no path with the same products runs faster than {1 / share:.2f}x the loop (profiled once; the profiler's "
+                  "overhead on the small operations lowers the share, so the bound is generous)")
     if not args.no_cgcnn:
         cgcnn_comparison(args.repeats)
+    return ratios
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--hidden", type=int, default=300)
+    parser.add_argument("--inner-steps", type=int, default=1)
+    parser.add_argument("--norm", default="layer", choices=["layer", "batch"],
+                        help="the GIN's normalization (batch: each task normalized by its own molecules)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory table")
+    parser.add_argument("--no-cgcnn", action="store_true", help="skip the CGCNN comparison")
+    parser.add_argument("--memory-child", nargs=2, metavar=("LEARNER", "STEPS"), help=argparse.SUPPRESS)
+    parser.add_argument("--timing-child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        _memory_child(args.memory_child[0], int(args.memory_child[1]), args.hidden)
+        return
+    if args.timing_child:
+        torch.set_num_threads(2)
+        print(json.dumps(timing(args)))
+        return
+    base = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    passed = [a for a in sys.argv[1:] if a != "--no-memory"]
+    ratios: dict[str, dict[str, float]] = {}
+    for label, allocator in TIMING_ALLOCATORS.items():
+        print(f"--- timings with {label}" + (f" ({' '.join(f'{k}={v}' for k, v in allocator.items())})" if allocator else ""), flush=True)
+        out = subprocess.run([sys.executable, __file__, *passed, "--timing-child"], capture_output=True, text=True, check=True,
+                             env={**base, **allocator, "SCIML_ALLOCATOR": "system"})
+        lines = out.stdout.strip().splitlines()
+        print("\n".join(lines[:-1]), flush=True)
+        ratios[label] = json.loads(lines[-1])
     if not args.no_memory:
         memory_table(args.hidden)
-    print(f"gnn_maml_vs_clone_loop={ratios['maml']:.2f} gnn_anil_vs_clone_loop={ratios['anil']:.2f}")
+    default = ratios["glibc default"]
+    print(f"with glibc's default allocator: MAML {default['maml']:.2f}x, ANIL {default['anil']:.2f}x the loop")
+    tuned = ratios["sciml's allocator settings"]
+    print(f"gnn_maml_vs_clone_loop={tuned['maml']:.2f} gnn_anil_vs_clone_loop={tuned['anil']:.2f}")
 
 
 if __name__ == "__main__":
