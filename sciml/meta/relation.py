@@ -31,6 +31,12 @@ from sciml.meta.protonet import ProtoNet, prototypes
 
 _PREFIX = "relation:"
 LOSSES = ("mse", "cross_entropy")
+PAIRS = ("concat", "difference")
+r"""What the relation module reads of a (query :math:`q`, class mean :math:`p`) pair: ``"concat"``,
+:math:`[q; p]` (Sung et al.), or ``"difference"``, :math:`[|q - p|; q \odot p]`: symmetric in the
+two, with a first half that depends only on how they differ (the component-wise distance of
+Koch et al.'s Siamese networks; both halves together are the pair features of Conneau et al.,
+2017, without the pair itself)."""
 
 
 class RelationModule(nn.Module):
@@ -39,21 +45,26 @@ class RelationModule(nn.Module):
     Args:
         dim: Embedding width ``d``.
         hidden: Hidden width.
+        pairs: What it reads of a pair (:data:`PAIRS`): ``"concat"`` or ``"difference"``.
 
     Shapes:
         - input: queries ``[m, d]`` and class summaries ``[N, d]``
         - output: relation scores ``[m, N]`` (logits; :math:`\sigma` of them is in [0, 1])
     """
 
-    def __init__(self, dim: int, hidden: int = 16) -> None:
+    def __init__(self, dim: int, hidden: int = 16, pairs: str = "concat") -> None:
         super().__init__()
         if dim < 1 or hidden < 1:
             raise ValueError(f"dim and hidden must be >= 1, got {dim} and {hidden}.")
+        if pairs not in PAIRS:
+            raise ValueError(f"pairs must be one of {PAIRS}, got {pairs!r}.")
+        self.pairs = pairs
         self.hidden = nn.Linear(2 * dim, hidden)
         self.score = nn.Linear(hidden, 1)
 
     def forward(self, query: Tensor, classes: Tensor) -> Tensor:
-        pairs = torch.cat(torch.broadcast_tensors(query[:, None, :], classes[None, :, :]), dim=-1)
+        q, p = torch.broadcast_tensors(query[:, None, :], classes[None, :, :])
+        pairs = torch.cat([q, p] if self.pairs == "concat" else [(q - p).abs(), q * p], dim=-1)
         return self.score(torch.relu(self.hidden(pairs)))[..., 0]
 
 
@@ -78,6 +89,8 @@ class RelationNet(ProtoNet):
         embedding_dim: Width of the encoder's output.
         hidden: Hidden width of the relation module.
         loss: ``"cross_entropy"`` or ``"mse"`` (Sung et al.).
+        pairs: What the relation module reads of a (query, class mean) pair: ``"concat"``
+            (Sung et al.) or ``"difference"`` (:data:`PAIRS`).
         outer_lr, meta_batch_size: As for :class:`~sciml.meta.Learner`.
     """
 
@@ -85,15 +98,18 @@ class RelationNet(ProtoNet):
     refines_prototypes = False
 
     def __init__(self, model: nn.Module, n_way: int, *, embedding_dim: int, hidden: int = 16, loss: str = "cross_entropy", outer_lr: float = 1e-3,
-                 meta_batch_size: int = 4, **kwargs: Any) -> None:
+                 meta_batch_size: int = 4, pairs: str = "concat", **kwargs: Any) -> None:
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}.")
+        if pairs not in PAIRS:
+            raise ValueError(f"pairs must be one of {PAIRS}, got {pairs!r}.")
         super().__init__(model, n_way, outer_lr=outer_lr, meta_batch_size=meta_batch_size, **kwargs)
-        self.embedding_dim, self.hidden, self.relation_loss = int(embedding_dim), int(hidden), loss
-        self.relation = RelationModule(self.embedding_dim, self.hidden).to(self._dtype)
+        self.embedding_dim, self.hidden, self.relation_loss, self.pairs = int(embedding_dim), int(hidden), loss, pairs
+        self.relation = RelationModule(self.embedding_dim, self.hidden, pairs).to(self._dtype)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "embedding_dim": self.embedding_dim, "hidden": self.hidden, "loss": self.relation_loss}
+        return {**super().get_config(), "embedding_dim": self.embedding_dim, "hidden": self.hidden, "loss": self.relation_loss,
+                "pairs": self.pairs}
 
     def extra_meta_parameters(self) -> dict[str, nn.Parameter]:
         if getattr(self, "relation", None) is None:  # while __init__ builds it

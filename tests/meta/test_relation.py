@@ -21,13 +21,14 @@ def _episodes(n: int = 3, k_shot: int = 2):
     return EpisodeSampler(x, y, classes=range(5), n_way=3, k_shot=k_shot, n_query=3).sample_batch(n, g)
 
 
-def _relation_net(loss: str = "mse") -> RelationNet:
+def _relation_net(loss: str = "mse", pairs: str = "concat") -> RelationNet:
     torch.manual_seed(0)
-    return RelationNet(MLP(4, (8,), 5, activation="tanh").double(), n_way=3, embedding_dim=5, hidden=7, loss=loss)
+    return RelationNet(MLP(4, (8,), 5, activation="tanh").double(), n_way=3, embedding_dim=5, hidden=7, loss=loss, pairs=pairs)
 
 
-def _reference_scores(enc, params, w1, b1, w2, b2, sx, sy, qx, n_way):
-    """Sung et al.'s relation score, one (query, class) pair at a time."""
+def _reference_scores(enc, params, w1, b1, w2, b2, sx, sy, qx, n_way, pairs="concat"):
+    """Sung et al.'s relation score, one (query, class) pair at a time; with ``pairs="difference"``
+    the module reads ``[|q - p|, q * p]`` instead of ``[q, p]``."""
     f = lambda x: torch.func.functional_call(enc, params, (x,))
     support, query = f(sx), f(qx)
     rows = []
@@ -35,7 +36,8 @@ def _reference_scores(enc, params, w1, b1, w2, b2, sx, sy, qx, n_way):
         row = []
         for c in range(n_way):
             p = support[sy == c].mean(0)
-            row.append(w2 @ torch.relu(w1 @ torch.cat([q, p]) + b1) + b2)
+            pair = torch.cat([q, p]) if pairs == "concat" else torch.cat([torch.abs(q - p), q * p])
+            row.append(w2 @ torch.relu(w1 @ pair + b1) + b2)
         rows.append(torch.cat(row))
     return torch.stack(rows)
 
@@ -53,19 +55,20 @@ def _relation_leaves(learner):
     return [r.hidden.weight, r.hidden.bias, r.score.weight[0], r.score.bias]
 
 
-def test_relation_scores_match_reference() -> None:
-    learner = _relation_net()
+@pytest.mark.parametrize("pairs", ["concat", "difference"])
+def test_relation_scores_match_reference(pairs: str) -> None:
+    learner = _relation_net(pairs=pairs)
     ep = _episodes(1)[0]
     ref = _reference_scores(learner.model, dict(learner.model.named_parameters()), *_relation_leaves(learner), ep.support.x,
-                            ep.support.y, ep.query.x, 3)
+                            ep.support.y, ep.query.x, 3, pairs)
     got = learner.adapt(ep.support).predict(ep.query.x)
     assert got.shape == (9, 3)
     assert torch.allclose(got, ref, atol=1e-12), (got - ref).abs().max()
 
 
-@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
-def test_relation_meta_gradient_matches_reference(loss: str) -> None:
-    learner = _relation_net(loss)
+@pytest.mark.parametrize(("loss", "pairs"), [("mse", "concat"), ("cross_entropy", "concat"), ("cross_entropy", "difference")])
+def test_relation_meta_gradient_matches_reference(loss: str, pairs: str) -> None:
+    learner = _relation_net(loss, pairs)
     episodes = _episodes(3)
     got, _ = learner.meta_gradient(episodes)
     with settings.vmap_tasks(False):
@@ -74,7 +77,8 @@ def test_relation_meta_gradient_matches_reference(loss: str) -> None:
     rel = {f"relation:{n}": p.detach().clone().requires_grad_(True) for n, p in learner.relation.named_parameters()}
     w1, b1, w2, b2 = (rel["relation:hidden.weight"], rel["relation:hidden.bias"], rel["relation:score.weight"],
                       rel["relation:score.bias"])
-    total = sum(_reference_loss(_reference_scores(learner.model, params, w1, b1, w2[0], b2, ep.support.x, ep.support.y, ep.query.x, 3),
+    total = sum(_reference_loss(_reference_scores(learner.model, params, w1, b1, w2[0], b2, ep.support.x, ep.support.y, ep.query.x, 3,
+                                                  pairs),
                                 ep.query.y, loss) for ep in episodes) / len(episodes)
     leaves = {**params, **rel}
     ref = dict(zip(leaves, torch.autograd.grad(total, list(leaves.values()))))
@@ -84,8 +88,9 @@ def test_relation_meta_gradient_matches_reference(loss: str) -> None:
         assert torch.allclose(looped[name], g, atol=1e-10), name
 
 
-def test_relation_module_trains_and_saves(tmp_path) -> None:
-    learner = _relation_net()
+@pytest.mark.parametrize("pairs", ["concat", "difference"])
+def test_relation_module_trains_and_saves(tmp_path, pairs: str) -> None:
+    learner = _relation_net(pairs=pairs)
     before = learner.relation.score.weight.detach().clone()
     eps = _episodes(8)
     learner.fit(eps, iterations=5, progress=False)
@@ -93,6 +98,7 @@ def test_relation_module_trains_and_saves(tmp_path) -> None:
     ep = eps[0]
     learner.save(tmp_path / "rn")
     again = RelationNet.load(tmp_path / "rn")
+    assert again.pairs == pairs
     assert torch.allclose(again.adapt(ep.support).predict(ep.query.x), learner.adapt(ep.support).predict(ep.query.x))
 
 
@@ -102,6 +108,8 @@ def test_relation_refusals() -> None:
         RelationNet(MLP(4, (8,), 6).double(), n_way=3, embedding_dim=5).adapt(TensorData(x[:3], torch.tensor([0, 1, 2])))
     with pytest.raises(ValueError, match="loss"):
         RelationNet(nn.Identity(), n_way=3, embedding_dim=4, loss="hinge")
+    with pytest.raises(ValueError, match="pairs must be one of"):
+        RelationNet(nn.Identity(), n_way=3, embedding_dim=4, pairs="sum")
     with pytest.raises(ValueError, match="no example"):
         _relation_net().adapt(TensorData(x, torch.tensor([0, 1, 0, 1])))
     with pytest.raises(ValueError, match="transductive_steps"):

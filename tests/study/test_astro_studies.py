@@ -43,6 +43,30 @@ def test_asas_study_never_tests_on_training_classes(tmp_path: Path) -> None:
     assert list(out.columns) == ["P(a)", "P(b)", "predicted"]
 
 
+def test_asas_validation_run_reads_training_classes_only(tmp_path: Path) -> None:
+    if reference_file("astro/asas/asas_training_set.tar.gz") is None:
+        pytest.skip("needs the reference data: set SCIML_DATA_DIR to the folder holding astro/asas/")
+    from sciml.astro.benchmark import class_splits
+
+    settings = ["data.max_curves=160", "episodes.min_members=8", "episodes.train_classes=4", "episodes.n_way=3", "episodes.queries=3",
+                "episodes.iterations=5", "episodes.test_episodes=20", "episodes.splits=[0]", "episodes.validate=2",
+                'learners=["nearest-centroid", "ProtoNet-MLP", "RelationNet-MLP"]']
+    run_dir = run_study("asas-fewshot", tmp_path, settings)
+    results = pd.read_csv(run_dir / "results.csv")
+    assert set(results.dataset) == {"asas:split0-validation"}
+    report = (run_dir / "report.md").read_text()
+    assert "VALIDATION RUN" in report
+    line = next(ln for ln in report.splitlines() if ln.startswith("- split 0: train"))
+    fit = set(line.split("train ")[1].split("; validation")[0].split(", "))
+    validation = set(line.split("; validation ")[1].split(", "))
+    from sciml.astro.dataset import light_curve_pool
+
+    common = light_curve_pool("asas", n_bins=64, max_curves=160).classes(8)
+    ((train, test),) = class_splits(common, 4, [0])
+    assert len(validation) == 2 and fit | validation == set(train) and not (fit | validation) & set(test)
+    assert not (run_dir / "priors").exists() or not any((run_dir / "priors").iterdir())  # no prior from a validation run
+
+
 def test_htru2_study(tmp_path: Path) -> None:
     if reference_file("astro/htru2/HTRU_2.csv") is None:
         pytest.skip("needs the reference data: set SCIML_DATA_DIR to the folder holding astro/htru2/HTRU_2.csv")

@@ -29,7 +29,7 @@ DEFAULTS_ASAS: dict[str, Any] = {
     "study": {"kind": "asas-fewshot", "description": ""},
     "data": {"curves": "asas", "max_curves": 0, "n_bins": 64, "augment": 2, "simulate": 40},
     "episodes": {"n_way": 5, "shots": [1, 5], "queries": 15, "test_episodes": 600, "iterations": 1500, "seed": 0, "min_members": 20,
-                 "train_classes": 8, "splits": [0, 1, 2], "prior": "ProtoNet-hybrid (supervised)"},
+                 "train_classes": 8, "splits": [0, 1, 2], "prior": "ProtoNet-hybrid (supervised)", "validate": 0},
     "learners": signals.LEARNERS,
 }
 """``episodes.prior``: the learner saved as the study's prior (trained on the first class split; an
@@ -39,7 +39,26 @@ inductive ProtoNet that reads features, or features and folded shape), in
 ``augment = true``; 0 makes none (then disable those learners).
 ``data.simulate``: curves per training class simulated by a simulator fitted to each split's
 training classes (:func:`sciml.astro.dataset.fitted_simulated_pool`) for the learners with
-``fitted_sims = true``."""
+``fitted_sims = true``.
+``episodes.validate``: 0 runs the protocol above. ``n > 0`` makes choices without the test classes:
+in every split, ``n`` of the training classes (a seeded draw, :func:`validation_split`) become
+validation classes, the learners train on the others and are evaluated on ``min(n_way, n)``-way
+episodes of the validation classes; the test and rare classes are never read, and no prior is
+saved."""
+
+
+def validation_split(train_classes: list[str], n_validation: int, split: int) -> tuple[list[str], list[str]]:
+    """``(training, validation)`` classes drawn from a split's training classes (seeded by the
+    split's number), ``n_validation`` of them for validation.
+
+    Raises:
+        ValueError: unless at least two training classes remain.
+    """
+    if not 1 <= n_validation <= len(train_classes) - 2:
+        raise ValueError(f"episodes.validate must be between 1 and {len(train_classes) - 2} (the learners train on the "
+                         f"{len(train_classes)} training classes minus the validation ones); got {n_validation}.")
+    ((train, validation),) = signals.class_splits(train_classes, len(train_classes) - n_validation, [split])
+    return train, validation
 
 
 def run_asas(ctx: RunContext) -> None:
@@ -91,29 +110,37 @@ def run_asas(ctx: RunContext) -> None:
     simulated, card = signals.simulated_classes(60, pool.phase.shape[1], e["seed"], log=ctx.log)
     ctx.add_generated_input("simulated_classes", card)
     frames, split_lines, confusion = [], [], None
+    validating, n_way = int(e["validate"]), e["n_way"]
     for split, (train_cls, test_cls) in zip(e["splits"], signals.class_splits(common, e["train_classes"], e["splits"])):
-        split_lines.append(f"- split {split}: train {', '.join(train_cls)}; test {', '.join(test_cls)}")
+        if validating:
+            train_cls, test_cls = validation_split(train_cls, validating, split)
+            n_way, rare = min(e["n_way"], validating), []
+        split_lines.append(f"- split {split}: train {', '.join(train_cls)}; {'validation' if validating else 'test'} {', '.join(test_cls)}")
         tr_idx, te_idx = [names.index(c) for c in train_cls], [names.index(c) for c in test_cls]
         first = split == e["splits"][0]
         current["split"] = split
         bench = signals.class_split_benchmark(
-            feats, phase, y, tr_idx, te_idx, learners=specs, n_way=e["n_way"], shots=e["shots"], queries=e["queries"],
+            feats, phase, y, tr_idx, te_idx, learners=specs, n_way=n_way, shots=e["shots"], queries=e["queries"],
             test_episodes=e["test_episodes"], iterations=e["iterations"], seed=e["seed"], episode_seed=e["seed"] + 1000 + split,
             episode_prefix=f"s{split}", simulated=simulated, augmented=augmented, fitted_sims=fitted_sims if simulating else None, rare_classes=[names.index(c) for c in rare] if first else (),
-            names=names, confusion_of="ProtoNet-CNN" if first else None, study=ctx.name, dataset=f"{source}:split{split}", log=ctx.log)
+            names=names, confusion_of="ProtoNet-CNN" if first and not validating else None, study=ctx.name,
+            dataset=f"{source}:split{split}" + ("-validation" if validating else ""), log=ctx.log)
         bench.histories = {f"{k} split {split}": v for k, v in bench.histories.items()}
         ctx.add_benchmark(bench)
         frames.append(bench.results)
         confusion = bench.details.get("confusion", confusion)
-        if first and e["prior"] in bench.learners:
+        if first and e["prior"] in bench.learners and not validating:
             rows = bench.results[(bench.results.learner == e["prior"]) & (bench.results.dataset == f"{source}:split{split}")]
             ctx.save_prior(f"{source}-{slug(e['prior'])}", signals.light_curve_prior(
                 bench.learners[e["prior"]], bench.details["scale"], rows, d["n_bins"],
                 {"split": f"class split {split}", "held_out_metrics": f"{e['n_way']}-way accuracy on episodes of the split's held-out classes"}))
     results = pd.concat(frames, ignore_index=True)
     table = summary_table(results[results.dataset.str.contains("split")].sort_values("metric", kind="stable"), unit="row")
-    ctx.headline = (
-        f"{e['n_way']}-way K-shot episodes on held-out classes: {e['test_episodes']} episodes per class split and K, "
+    ctx.headline = ((
+        f"VALIDATION RUN (episodes.validate = {validating}): {n_way}-way K-shot episodes on {validating} validation classes drawn "
+        "from each split's training classes; the learners trained on the other training classes, and no test class was read. "
+        if validating else "") +
+        f"{n_way}-way K-shot episodes on held-out classes: {e['test_episodes']} episodes per class split and K, "
         f"{len(e['splits'])} splits; mean and 95% CI over all {e['test_episodes'] * len(e['splits'])} episodes. Rows marked "
         "transductive also use the unlabelled query set of each episode (its 15 curves per class) to place the class means. "
         "The floor is nearest centroid on standardized features, with no learning" + ("." if own else " (an independent measurement of it on "
