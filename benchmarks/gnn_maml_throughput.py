@@ -233,10 +233,7 @@ def cgcnn_comparison(repeats: int) -> None:
               f"largest relative meta-gradient difference {diff:.1e}")
 
 
-TIMING_ALLOCATORS = {
-    "glibc default": {},
-    "sciml's allocator settings": SETTINGS,
-}
+TIMING_ALLOCATORS = {k: MEMORY_ALLOCATORS[k] for k in ("glibc default", "sciml's allocator settings")}
 """Allocator settings the timings run under, each in a fresh process: glibc's defaults (a Python
 script as started), and what the ``sciml`` command starts with and
 ``sciml.allocator.keep_freed_memory()`` gives a running script (freed memory kept in the heap;

@@ -101,11 +101,14 @@ class RelationNet(ProtoNet):
                  meta_batch_size: int = 4, pairs: str = "concat", **kwargs: Any) -> None:
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}.")
-        if pairs not in PAIRS:
-            raise ValueError(f"pairs must be one of {PAIRS}, got {pairs!r}.")
         super().__init__(model, n_way, outer_lr=outer_lr, meta_batch_size=meta_batch_size, **kwargs)
-        self.embedding_dim, self.hidden, self.relation_loss, self.pairs = int(embedding_dim), int(hidden), loss, pairs
-        self.relation = RelationModule(self.embedding_dim, self.hidden, pairs).to(self._dtype)
+        self.embedding_dim, self.hidden, self.relation_loss = int(embedding_dim), int(hidden), loss
+        self.relation = RelationModule(self.embedding_dim, self.hidden, pairs).to(self._dtype)  # checks pairs
+
+    @property
+    def pairs(self) -> str:
+        """What the relation module reads of a pair (:data:`PAIRS`)."""
+        return self.relation.pairs
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "embedding_dim": self.embedding_dim, "hidden": self.hidden, "loss": self.relation_loss,
