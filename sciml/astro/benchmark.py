@@ -222,6 +222,30 @@ def class_splits(classes: Sequence[str], n_train: int, seeds: Sequence[int]) -> 
     return [(sorted(classes[i] for i in perm[:n_train]), sorted(classes[i] for i in perm[n_train:])) for perm in perms]
 
 
+def validation_split(train_classes: Sequence[str], n_validation: int, split: int) -> tuple[list[str], list[str]]:
+    """Validation classes drawn from a split's training classes, for choices that must not read
+    the test classes.
+
+    Args:
+        train_classes: The split's training classes (names).
+        n_validation: How many of them become validation classes.
+        split: The split's number; seeds the draw, so each split draws its own classes.
+
+    Returns:
+        ``(training, validation)`` class names, disjoint, together ``train_classes``, each sorted.
+
+    Raises:
+        ValueError: unless ``1 <= n_validation`` and at least two training classes remain (the
+            study's ``episodes.validate``).
+    """
+    if not 1 <= n_validation <= len(train_classes) - 2:
+        raise ValueError(f"n_validation (episodes.validate in a study) must be between 1 and {len(train_classes) - 2}: the "
+                         f"learners train on the {len(train_classes)} training classes minus the validation ones, at least "
+                         f"two; got {n_validation}.")
+    ((train, validation),) = class_splits(list(train_classes), len(train_classes) - n_validation, [split])
+    return train, validation
+
+
 def _input_views(features: torch.Tensor, phase: torch.Tensor) -> dict[str, torch.Tensor]:
     """What each kind of :func:`signal_learner` reads: ``features``, ``phase`` or ``hybrid`` (both side by side)."""
     return {"features": features, "phase": phase, "hybrid": torch.cat([features, phase], dim=1)}

@@ -41,24 +41,10 @@ inductive ProtoNet that reads features, or features and folded shape), in
 training classes (:func:`sciml.astro.dataset.fitted_simulated_pool`) for the learners with
 ``fitted_sims = true``.
 ``episodes.validate``: 0 runs the protocol above. ``n > 0`` makes choices without the test classes:
-in every split, ``n`` of the training classes (a seeded draw, :func:`validation_split`) become
+in every split, ``n`` of the training classes (a seeded draw, :func:`sciml.astro.benchmark.validation_split`) become
 validation classes, the learners train on the others and are evaluated on ``min(n_way, n)``-way
 episodes of the validation classes; the test and rare classes are never read, and no prior is
 saved."""
-
-
-def validation_split(train_classes: list[str], n_validation: int, split: int) -> tuple[list[str], list[str]]:
-    """``(training, validation)`` classes drawn from a split's training classes (seeded by the
-    split's number), ``n_validation`` of them for validation.
-
-    Raises:
-        ValueError: unless at least two training classes remain.
-    """
-    if not 1 <= n_validation <= len(train_classes) - 2:
-        raise ValueError(f"episodes.validate must be between 1 and {len(train_classes) - 2} (the learners train on the "
-                         f"{len(train_classes)} training classes minus the validation ones); got {n_validation}.")
-    ((train, validation),) = signals.class_splits(train_classes, len(train_classes) - n_validation, [split])
-    return train, validation
 
 
 def run_asas(ctx: RunContext) -> None:
@@ -115,7 +101,7 @@ def run_asas(ctx: RunContext) -> None:
         n_way, rare = min(n_way, validating), []
     for split, (train_cls, test_cls) in zip(e["splits"], signals.class_splits(common, e["train_classes"], e["splits"])):
         if validating:
-            train_cls, test_cls = validation_split(train_cls, validating, split)
+            train_cls, test_cls = signals.validation_split(train_cls, validating, split)
         split_lines.append(f"- split {split}: train {', '.join(train_cls)}; {'validation' if validating else 'test'} {', '.join(test_cls)}")
         tr_idx, te_idx = [names.index(c) for c in train_cls], [names.index(c) for c in test_cls]
         first = split == e["splits"][0]

@@ -1,10 +1,10 @@
-"""Validation classes of the ASAS study are drawn from a split's training classes only."""
+"""Validation classes for choices made without the test classes are drawn from a split's training classes only."""
 
 from __future__ import annotations
 
 import pytest
 
-from sciml.study.kinds.astro_fewshot import validation_split
+from sciml.astro.benchmark import validation_split
 
 
 def test_validation_classes_come_from_the_training_classes() -> None:
@@ -18,5 +18,5 @@ def test_validation_classes_come_from_the_training_classes() -> None:
 
 @pytest.mark.parametrize("n", [0, 7])
 def test_validation_leaves_two_training_classes(n: int) -> None:
-    with pytest.raises(ValueError, match="episodes.validate must be between 1 and 6"):
+    with pytest.raises(ValueError, match=r"n_validation \(episodes.validate in a study\) must be between 1 and 6"):
         validation_split(["a", "b", "c", "d", "e", "f", "g", "h"], n, split=0)
