@@ -36,6 +36,10 @@ GP_HEAD = "GP head (frozen body)"
 MATCHING = "MatchingNet (frozen body)"
 """The frozen body with Matching Networks' attention over the support set (full-context
 embeddings): a property-aware adaptation that reads the relations among support molecules."""
+ENSEMBLE = "Ensemble (frozen body)"
+"""A weighted average of the frozen-body learners' probabilities
+(:class:`~sciml.meta.ProbabilityEnsemble`), the weights chosen by greedy ensemble selection on
+held-out molecules of the training assays."""
 
 LEARNERS: dict[str, dict[str, Any]] = {
     "MAML": {"class": "MAML", "inner_lr": 0.05, "inner_steps": 1},
@@ -43,6 +47,7 @@ LEARNERS: dict[str, dict[str, Any]] = {
     FROZEN_HEAD: {"class": "MAML", "body": "frozen", "inner_lr": 0.05, "inner_steps": 1},
     GP_HEAD: {"class": "DeepKernelGP", "body": "frozen", "lengthscale": 5.0},
     MATCHING: {"class": "MatchingNet", "body": "frozen"},
+    ENSEMBLE: {"class": "ProbabilityEnsemble", "members": [FROZEN_HEAD, GP_HEAD, MATCHING], "rounds": 20},
     "ProtoNet": {"class": "ProtoNet"},
     "FineTune": {"class": "FineTune", "body": "frozen", "inner_lr": 0.01, "inner_steps": 50},
     "Scratch": {"class": "Scratch", "inner_lr": 0.005, "inner_steps": 30},
@@ -50,7 +55,8 @@ LEARNERS: dict[str, dict[str, Any]] = {
 }
 """The learner tables :func:`assay_benchmark` runs by default (label -> ``class`` and arguments,
 :mod:`sciml.meta.tables`). Any gradient-based learner class works on the GIN; options of
-:data:`BODY`."""
+:data:`BODY`. A ``ProbabilityEnsemble`` table names its ``members`` (labels of frozen-body learners
+on the same body, each listed before it) and ``rounds`` of selection (:data:`ENSEMBLE`)."""
 
 BODY: dict[str, Any] = {"body": "meta-trained", "init": "pretrained", "batch_statistics": "task", "weights": "released"}
 """Learner options of the GIN body. ``body``: ``"meta-trained"`` (the whole GIN is the
@@ -142,7 +148,7 @@ def learner_specs(learners: Sequence[str] | Mapping[str, Mapping[str, Any]] = tu
     Raises:
         ValueError: for an unknown learner, class or key, or inconsistent body options.
     """
-    from sciml.meta import DeepKernelGP, FineTune, Learner, MatchingNet, ProtoNet, Scratch
+    from sciml.meta import DeepKernelGP, FineTune, Learner, MatchingNet, ProbabilityEnsemble, ProtoNet, Scratch
     from sciml.meta.tables import learner_specs as parse
 
     specs = parse(learners, LEARNERS, options=BODY, choices=BODY_CHOICES)
@@ -162,7 +168,30 @@ def learner_specs(learners: Sequence[str] | Mapping[str, Mapping[str, Any]] = tu
             raise ValueError(f"learners.{label}: {spec.kind} has no model to put on a body.")
         if issubclass(spec.cls, ProtoNet) and "n_way" in spec.args:
             raise ValueError(f"learners.{label}: ProtoNet is 2-way here (actives and inactives); leave n_way out.")
+        if issubclass(spec.cls, ProbabilityEnsemble):
+            _check_ensemble(label, spec, specs)
     return specs
+
+
+def _check_ensemble(label: str, spec: Any, specs: Mapping[str, Any]) -> None:
+    """An ensemble's members are frozen-body learners on one body, listed before it."""
+    from sciml.meta import Learner, ProbabilityEnsemble
+
+    members = spec.args.get("members")
+    if not isinstance(members, (list, tuple)) or len(members) < 2:
+        raise ValueError(f"learners.{label}.members must list at least two learner labels, got {members!r}.")
+    before = list(specs)[: list(specs).index(label)]
+    for m in members:
+        if m not in before:
+            raise ValueError(f"learners.{label}: member {m!r} is not a learner listed before it (learners before it: {before}); "
+                             f"list its members among those, or disable it (learners.\"{label}\".enabled = false).")
+        other = specs[m]
+        if issubclass(other.cls, ProbabilityEnsemble) or not issubclass(other.cls, Learner) or other.options["body"] != "frozen":
+            raise ValueError(f"learners.{label}: member {m!r} is not a learner on the frozen body (body = 'frozen'); an ensemble "
+                             "averages learners that read the same cached embeddings.")
+    weights = {specs[m].options["weights"] for m in members}
+    if len(weights) > 1:
+        raise ValueError(f"learners.{label}: members sit on different bodies (weights {sorted(weights)}); choose members of one body.")
 
 
 def _needs_pretrained_body(spec: Any) -> bool:
@@ -263,6 +292,37 @@ def frozen_body_cache(pretrained: nn.Module) -> EmbeddingCache:
     return EmbeddingCache(with_frozen_statistics(pretrained))
 
 
+def ensemble_of(spec: Any, trained: Mapping[str, tuple[Any, nn.Module]], cache: EmbeddingCache, held: TaskSet,
+                shots: Sequence[int], seeds: int = 3) -> tuple[Any, EmbeddingCache]:
+    """The :class:`~sciml.meta.ProbabilityEnsemble` of a learner table (``members``, ``rounds``;
+    ``weights`` where the table fixes them), otherwise its weights chosen by greedy ensemble selection on balanced supports drawn from the held-out
+    molecules of the *training* tasks (every size in ``shots``, ``seeds`` draws per task; tasks
+    with too few of the rarer label are skipped).
+
+    Args:
+        spec: The ensemble's :class:`~sciml.meta.tables.LearnerSpec`.
+        trained: Frozen-body learners of :func:`assay_benchmark` (``bench.learners``).
+        cache: The members' shared embeddings of the frozen body.
+        held: Held-out molecules of the training tasks (never a test task).
+        shots: Support sizes of the selection episodes.
+        seeds: Support draws per task and size.
+
+    Returns:
+        ``(ensemble, cache)``.
+    """
+    from sciml.chem.fewshot import balanced_support, rarer_label_count
+    from sciml.meta import ProbabilityEnsemble
+
+    usable = TaskSet(t for t in held if rarer_label_count(t) > max(shots))
+    if not len(usable):
+        raise ValueError(f"No held-out task has more than {max(shots)} molecules of its rarer label; hold out more molecules.")
+    members = {m: trained[m][0] for m in spec.args["members"]}
+    ensemble = ProbabilityEnsemble(members, spec.args.get("weights"), rounds=spec.args.get("rounds", 20), name=spec.label)
+    if spec.args.get("weights") is None:
+        ensemble.fit(encode_for(usable, cache), shots=list(shots), seeds=range(seeds), resample=balanced_support)
+    return ensemble, cache
+
+
 def encode_for(tasks: TaskSet, embed: Any) -> TaskSet:
     """``tasks`` as the learner reads them: ``embed`` from :func:`train_learner` (an
     :class:`~sciml.tasks.EmbeddingCache`, an ``embed`` method, or ``None`` for graphs)."""
@@ -317,7 +377,8 @@ def assay_benchmark(
         ROC-AUC rows (metric ``roc_auc``) for every learner, test assay, k and seed. ``learners``
         holds every learner on a frozen body with its encoder (``{label: (learner, encoder)}``,
         e.g. for :func:`frozen_head_prior`); ``details``: ``pretrain_history``, ``inner_steps`` (learner -> (steps, table of
-        the choice)), ``held`` (the held-out molecules of the training assays).
+        the choice)), ``held`` (the held-out molecules of the training assays), ``ensembles`` (ensemble label -> its
+        selection table, :func:`~sciml.meta.ensemble.greedy_weights`).
     """
     from sciml.chem.fewshot import (
         BalancedEpisodes,
@@ -329,7 +390,7 @@ def assay_benchmark(
     from sciml.chem.pretrain import pretrain_multitask
     from sciml.evaluation.metrics import BINARY_METRICS, BINARY_PROBABILITY_METRICS
     from sciml.evaluation.protocol import few_shot_results
-    from sciml.meta import ANIL, MAML, Learner, Scratch
+    from sciml.meta import ANIL, MAML, Learner, ProbabilityEnsemble, Scratch
 
     model, training = {**MODEL, **(model or {})}, {**TRAINING, **(training or {})}
     specs = learner_specs(learners)
@@ -366,6 +427,14 @@ def assay_benchmark(
         if issubclass(spec.cls, Scratch):
             log(f"{name}: evaluating (a fresh initialization per seed)")
             frames.append(scratch_results(spec, test, shots, seed_list, model=model, **labels))
+            continue
+        if issubclass(spec.cls, ProbabilityEnsemble):
+            ensemble, cache = ensemble_of(spec, out.learners, caches[specs[spec.args["members"][0]].options["weights"]], held, shots)
+            out.details.setdefault("ensembles", {})[name] = getattr(ensemble, "selection_", None)
+            log(f"{name}: weights {', '.join(f'{m} {w:.2f}' for m, w in ensemble.weights.items())}; evaluating")
+            frames.append(few_shot_results(ensemble, encode_for(test, cache), shots=shots, steps=[0], seeds=seed_list,
+                                           metrics=BINARY_PROBABILITY_METRICS, resample=balanced_support, learner_name=name, **labels))
+            out.learners[name] = (ensemble, cache.encoder)
             continue
         log(f"{name}: training")
         weights = spec.options["weights"]

@@ -96,15 +96,24 @@ CLASSIFICATION_METRICS: dict[str, TaskMetric] = {
     "accuracy": on_query(accuracy),
     "ece": _proba_metric(expected_calibration_error),
 }
-def binary_probabilities(out: Tensor) -> Tensor:
-    """Class probabilities ``[n, 2]`` from a binary model's output: one logit per row
-    (``[n]`` or ``[n, 1]``, sigmoid) or two logits / log-probabilities ``[n, 2]`` (softmax)."""
-    if out.ndim == 2 and out.shape[1] == 2:
+def class_probabilities(out: Tensor) -> Tensor:
+    """Class probabilities ``[n, C]`` (float64) from a classifier's output: one logit per row
+    (``[n]`` or ``[n, 1]``, binary, sigmoid) or ``C >= 2`` logits / log-probabilities per row
+    ``[n, C]`` (softmax)."""
+    if out.ndim == 2 and out.shape[1] >= 2:
         return torch.softmax(out.double(), dim=-1)
     if out.ndim == 1 or (out.ndim == 2 and out.shape[1] == 1):
         p = torch.sigmoid(out.reshape(-1).double())
         return torch.stack([1 - p, p], dim=-1)
-    raise ValueError(f"A binary model outputs [n], [n, 1] or [n, 2]; got {list(out.shape)}.")
+    raise ValueError(f"A classifier outputs one logit per row ([n] or [n, 1]) or C logits ([n, C]); got {list(out.shape)}.")
+
+
+def binary_probabilities(out: Tensor) -> Tensor:
+    """Class probabilities ``[n, 2]`` from a binary model's output: one logit per row
+    (``[n]`` or ``[n, 1]``, sigmoid) or two logits / log-probabilities ``[n, 2]`` (softmax)."""
+    if out.ndim == 2 and out.shape[1] > 2:
+        raise ValueError(f"A binary model outputs [n], [n, 1] or [n, 2]; got {list(out.shape)}.")
+    return class_probabilities(out)
 
 
 def _binary_ece_metric(adapted: Any, task: Any) -> float:

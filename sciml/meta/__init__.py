@@ -7,6 +7,8 @@ Learners: :class:`MAML` (second order; ``first_order=True`` for FOMAML), :class:
 support encoded in one pass); baselines :class:`Scratch`,
 :class:`FineTune`, :class:`CurveFit` and :class:`PriorMAP` (empirical Bayes); :class:`SuperLearner` stacks
 any of them with weights fitted on out-of-fold predictions (folds over tasks);
+:class:`ProbabilityEnsemble` averages trained classifiers' probabilities with weights from greedy
+ensemble selection on validation episodes;
 :class:`~sciml.meta.mixture.MixtureOfExperts` meta-learns one expert per task family and a gate.
 All share ``fit`` /
 ``adapt`` / ``evaluate``; the engine's learners also ``save`` / ``load``.
@@ -16,6 +18,7 @@ from sciml.meta.adapted import Adapted
 from sciml.meta.baselines import FineTune, Scratch
 from sciml.meta.contract import FewShotLearner
 from sciml.meta.curve_fit import CurveFit
+from sciml.meta.ensemble import ProbabilityEnsemble
 from sciml.meta.gp import DeepKernelGP
 from sciml.meta.learned_optimizer import LearnedOptimizer
 from sciml.meta.learner import Learner
@@ -41,9 +44,11 @@ DOMAIN_LEARNERS: dict[str, str] = {
     "compositionridge": "sciml.materials.composition:CompositionRidge",
     "avramiplot": "sciml.materials.avrami:AvramiPlot",
     "superlearner": "sciml.meta.stacking:SuperLearner",
+    "probabilityensemble": "sciml.meta.ensemble:ProbabilityEnsemble",
     "mixtureofexperts": "sciml.meta.mixture:MixtureOfExperts",
 }
-"""Learners imported when named: those of one domain, :class:`SuperLearner` and
+"""Learners imported when named: those of one domain, the combinations of trained learners
+(:class:`SuperLearner`, :class:`ProbabilityEnsemble`) and
 :class:`~sciml.meta.mixture.MixtureOfExperts` (scikit-learn);
 their optional dependencies load only then."""
 
@@ -80,6 +85,6 @@ def resolve_learner(name: str) -> type[FewShotLearner]:
 
 
 __all__ = [
-    "ANIL", "DOMAIN_LEARNERS", "LEARNERS", "MAML", "Adapted", "ConditionalNeuralProcess", "CurveFit", "DeepKernelGP", "FewShotLearner", "FineTune", "LearnedOptimizer", "Learner", "MatchingNet", "MetaSGD", "PriorMAP", "ProtoNet", "RelationNet",
+    "ANIL", "DOMAIN_LEARNERS", "LEARNERS", "MAML", "Adapted", "ConditionalNeuralProcess", "CurveFit", "DeepKernelGP", "FewShotLearner", "FineTune", "LearnedOptimizer", "Learner", "MatchingNet", "MetaSGD", "PriorMAP", "ProbabilityEnsemble", "ProtoNet", "RelationNet",
     "Reptile", "Scratch", "SiameseNet", "SuperLearner", "resolve_learner",
 ]

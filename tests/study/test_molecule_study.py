@@ -42,7 +42,7 @@ def test_tox21_protocol_smoke(tmp_path: Path) -> None:
     assert knn > 0.52  # no training involved: nearest neighbours on fingerprints carry signal on every run
     assert set(results.task) == {"SR-HSE", "SR-MMP", "SR-p53"}  # only the test columns are evaluated
     assert set(results.learner) == {"MAML", "ANIL", "MAML head (frozen body)", "GP head (frozen body)", "MatchingNet (frozen body)",
-                                    "ProtoNet", "FineTune", "Scratch", "kNN-Tanimoto"}
+                                    "Ensemble (frozen body)", "ProtoNet", "FineTune", "Scratch", "kNN-Tanimoto"}
     assert set(results.shots) == {1, 10}
     report = (run_dir / "report.md").read_text()
     assert "| MAML (published) | 80.21 | 75.74 |" in report and "selected on the test tasks" in report
@@ -50,6 +50,7 @@ def test_tox21_protocol_smoke(tmp_path: Path) -> None:
     # model selection is reported and looks only at training tasks: pretraining epoch and test-time inner steps
     selection = report.split("## Model selection (training tasks only)")[1].split("##")[0]
     assert "Multi-task pretraining" in selection and "MAML: " in selection and "ANIL: " in selection
+    assert "Ensemble (frozen body): weights MAML head (frozen body) " in selection and "greedy ensemble selection" in selection
     assert (run_dir / "figures" / "roc_auc.png").is_file()
     # the saved prior scores a user's molecules one by one
     from sciml.prior import load_prior
@@ -87,6 +88,8 @@ def test_pretraining_rejects_an_ema_decay_outside_zero_to_one() -> None:
     (['learners.FineTune.body="meta-trained"'], "set body = 'frozen'"),
     (['learners."GP head (frozen body)".body="meta-trained"'], "DeepKernelGP runs on the frozen pretrained body"),
     (['learners.MAML.inner_stepz=3'], "Did you mean 'learners.MAML.inner_steps'"),
+    (['learners."Ensemble (frozen body)".members=["MAML", "GP head (frozen body)"]'], "member 'MAML' is not a learner on the frozen body"),
+    (['learners."GP head (frozen body)".enabled=false'], "member 'GP head (frozen body)' is not a learner listed before it"),
 ])
 def test_study_rejects_inconsistent_batch_statistics(tmp_path: Path, overrides: list[str], message: str,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
@@ -97,15 +100,15 @@ def test_study_rejects_inconsistent_batch_statistics(tmp_path: Path, overrides: 
 
 
 def test_model_selection_never_receives_a_test_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A spy on everything model selection is handed: early stopping's validation tasks and the
-    inner-step selector's tasks hold training assays only."""
+    """A spy on everything model selection is handed: early stopping's validation tasks, the
+    inner-step selector's tasks and the ensemble's selection tasks hold training assays only."""
     if reference_file("molecules/tox21.csv") is None:
         pytest.skip("needs the reference data: set SCIML_DATA_DIR to the folder holding molecules/tox21.csv")
     from sciml.chem import fewshot
-    from sciml.meta import Learner
+    from sciml.meta import Learner, ProbabilityEnsemble
 
-    seen: dict[str, set[str]] = {"early stopping": set(), "inner steps": set()}
-    real_fit, real_select = Learner.fit, fewshot.select_inner_steps
+    seen: dict[str, set[str]] = {"early stopping": set(), "inner steps": set(), "ensemble weights": set()}
+    real_fit, real_select, real_weights = Learner.fit, fewshot.select_inner_steps, ProbabilityEnsemble.fit
 
     def spy_fit(self, train_tasks, val_tasks=None, **kw):
         seen["early stopping"] |= {t.name for t in (val_tasks or [])}
@@ -115,11 +118,17 @@ def test_model_selection_never_receives_a_test_task(tmp_path: Path, monkeypatch:
         seen["inner steps"] |= {t.name for t in held}
         return real_select(learner, held, *args, **kw)
 
+    def spy_weights(self, train_tasks, *args, **kw):
+        train_tasks = list(train_tasks)
+        seen["ensemble weights"] |= {t.name for t in train_tasks}
+        return real_weights(self, train_tasks, *args, **kw)
+
     monkeypatch.setattr(Learner, "fit", spy_fit)
+    monkeypatch.setattr(ProbabilityEnsemble, "fit", spy_weights)
     monkeypatch.setattr(fewshot, "select_inner_steps", spy_select)
     overrides = ["training.iterations=2", "training.pretrain_epochs=1", "training.eval_every=1", "protocol.seeds=1", *SMALL_GIN,
                  "learners.FineTune.inner_steps=2", *only("MAML", "ANIL", "MAML head (frozen body)", "GP head (frozen body)",
-                                                          "MatchingNet (frozen body)")]
+                                                          "MatchingNet (frozen body)", "Ensemble (frozen body)")]
     run_study("tox21-fewshot", tmp_path, overrides)
     train_assays = {"NR-AR", "NR-AR-LBD", "NR-AhR", "NR-Aromatase", "NR-ER", "NR-ER-LBD", "NR-PPAR-gamma", "SR-ARE", "SR-ATAD5"}
     for what, names in seen.items():
