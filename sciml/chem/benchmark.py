@@ -293,11 +293,12 @@ def frozen_body_cache(pretrained: nn.Module) -> EmbeddingCache:
 
 
 def ensemble_of(spec: Any, trained: Mapping[str, tuple[Any, nn.Module]], cache: EmbeddingCache, held: TaskSet,
-                shots: Sequence[int], seeds: int = 3) -> tuple[Any, EmbeddingCache]:
+                shots: Sequence[int], seeds: int = 3) -> Any:
     """The :class:`~sciml.meta.ProbabilityEnsemble` of a learner table (``members``, ``rounds``;
-    ``weights`` where the table fixes them), otherwise its weights chosen by greedy ensemble selection on balanced supports drawn from the held-out
-    molecules of the *training* tasks (every size in ``shots``, ``seeds`` draws per task; tasks
-    with too few of the rarer label are skipped).
+    ``weights`` where the table fixes them), otherwise its weights chosen by greedy ensemble
+    selection on balanced supports drawn from the held-out molecules of the *training* tasks
+    (every size in ``shots``, ``seeds`` draws per task; tasks with too few of the rarer label are
+    skipped, :func:`~sciml.chem.fewshot.usable_held_out`).
 
     Args:
         spec: The ensemble's :class:`~sciml.meta.tables.LearnerSpec`.
@@ -308,19 +309,16 @@ def ensemble_of(spec: Any, trained: Mapping[str, tuple[Any, nn.Module]], cache: 
         seeds: Support draws per task and size.
 
     Returns:
-        ``(ensemble, cache)``.
+        The ensemble (it reads the embeddings of ``cache``).
     """
-    from sciml.chem.fewshot import balanced_support, rarer_label_count
+    from sciml.chem.fewshot import balanced_support, usable_held_out
     from sciml.meta import ProbabilityEnsemble
 
-    usable = TaskSet(t for t in held if rarer_label_count(t) > max(shots))
-    if not len(usable):
-        raise ValueError(f"No held-out task has more than {max(shots)} molecules of its rarer label; hold out more molecules.")
     members = {m: trained[m][0] for m in spec.args["members"]}
     ensemble = ProbabilityEnsemble(members, spec.args.get("weights"), rounds=spec.args.get("rounds", 20), name=spec.label)
     if spec.args.get("weights") is None:
-        ensemble.fit(encode_for(usable, cache), shots=list(shots), seeds=range(seeds), resample=balanced_support)
-    return ensemble, cache
+        ensemble.fit(encode_for(usable_held_out(held, shots), cache), shots=list(shots), seeds=range(seeds), resample=balanced_support)
+    return ensemble
 
 
 def encode_for(tasks: TaskSet, embed: Any) -> TaskSet:
@@ -429,7 +427,8 @@ def assay_benchmark(
             frames.append(scratch_results(spec, test, shots, seed_list, model=model, **labels))
             continue
         if issubclass(spec.cls, ProbabilityEnsemble):
-            ensemble, cache = ensemble_of(spec, out.learners, caches[specs[spec.args["members"][0]].options["weights"]], held, shots)
+            cache = caches[specs[spec.args["members"][0]].options["weights"]]
+            ensemble = ensemble_of(spec, out.learners, cache, held, shots)
             out.details.setdefault("ensembles", {})[name] = getattr(ensemble, "selection_", None)
             log(f"{name}: weights {', '.join(f'{m} {w:.2f}' for m, w in ensemble.weights.items())}; evaluating")
             frames.append(few_shot_results(ensemble, encode_for(test, cache), shots=shots, steps=[0], seeds=seed_list,

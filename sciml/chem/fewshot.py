@@ -181,6 +181,19 @@ def validation_episodes(tasks: TaskSet, shots: list[int], queries: int, seed: in
     return out
 
 
+def usable_held_out(held: TaskSet, shots: Sequence[int]) -> TaskSet:
+    """The held-out tasks with more than ``max(shots)`` molecules of their rarer label (enough
+    for a balanced support and a query of both labels).
+
+    Raises:
+        ValueError: if none is left (hold out more molecules).
+    """
+    usable = TaskSet(t for t in held if rarer_label_count(t) > max(shots))
+    if not len(usable):
+        raise ValueError(f"No held-out task has more than {max(shots)} molecules of its rarer label; hold out more molecules.")
+    return usable
+
+
 def select_inner_steps(learner: Any, held: TaskSet, shots: Sequence[int], choices: Sequence[int], seeds: int = 3) -> tuple[int, pd.DataFrame]:
     """The inner-step count in ``choices`` with the best mean ROC-AUC on held-out molecules of the
     *training* tasks (balanced supports drawn from them, the rest as query), and the table it
@@ -197,10 +210,7 @@ def select_inner_steps(learner: Any, held: TaskSet, shots: Sequence[int], choice
     from sciml.evaluation.metrics import BINARY_METRICS
     from sciml.evaluation.protocol import few_shot_results
 
-    usable = TaskSet(t for t in held if rarer_label_count(t) > max(shots))
-    if not len(usable):
-        raise ValueError(f"No held-out task has more than {max(shots)} molecules of its rarer label; hold out more molecules.")
-    res = few_shot_results(learner, usable, shots=list(shots), steps=list(choices), seeds=range(seeds), metrics=BINARY_METRICS,
+    res = few_shot_results(learner, usable_held_out(held, shots), shots=list(shots), steps=list(choices), seeds=range(seeds), metrics=BINARY_METRICS,
                            resample=balanced_support)
     table = res.groupby("steps").value.mean().mul(100).rename("val_roc_auc").reset_index()
     return int(table.sort_values("val_roc_auc", ascending=False).steps.iloc[0]), table

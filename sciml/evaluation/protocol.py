@@ -49,6 +49,24 @@ class _PredictOnce:
         return getattr(self._adapted, name)
 
 
+def draw_splits(tasks: Sequence[Task], shots: int, seed: int, *, resample: Resampler | None = None,
+                query_size: int | None = None, per_class: bool = False) -> list[Task]:
+    """Every task split into a ``shots``-point support and a query, as the few-shot protocol
+    draws them (:func:`split_generator`: the same seed, task and shots give every learner the
+    same support).
+
+    Args:
+        tasks: Tasks to split.
+        shots: Support size (per class with ``per_class``).
+        seed: Seed of the draw.
+        resample: Custom support design ``resample(task, shots, generator) -> Task`` (default:
+            :meth:`Task.resample` with ``query_size`` and ``per_class``).
+    """
+    return [resample(t, shots, split_generator(seed, t.name, shots)) if resample is not None
+            else t.resample(shots, split_generator(seed, t.name, shots), query_size=query_size, per_class=per_class)
+            for t in tasks]
+
+
 def _is_classification(tasks: Sequence[Task]) -> bool:
     y = tasks[0].data.y
     return not torch.is_floating_point(y)
@@ -97,12 +115,7 @@ def few_shot_results(
     rows: list[tuple[Any, ...]] = []
     for seed in seeds:
         for k in shots:
-            split = [
-                resample(t, k, split_generator(seed, t.name, k))
-                if resample is not None
-                else t.resample(k, split_generator(seed, t.name, k), query_size=query_size, per_class=per_class)
-                for t in tasks
-            ]
+            split = draw_splits(tasks, k, seed, resample=resample, query_size=query_size, per_class=per_class)
             adapted = learner.adapt_many([t.support for t in split], list(steps))
             for task, per_step in zip(split, adapted):
                 for n_steps, ad in zip(steps, per_step):

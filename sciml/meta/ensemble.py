@@ -119,12 +119,10 @@ class ProbabilityEnsemble(FewShotLearner):
         Returns:
             ``self``, with :attr:`weights` and :attr:`selection_` set.
         """
-        if resample is None:
-            def resample(task: Any, k: int, g: torch.Generator) -> Any:
-                return task.resample(k, g, per_class=per_class)
         shots = [shots] if isinstance(shots, int) else list(shots)
         tasks, seeds = list(train_tasks), list(seeds)
-        episodes = {n: validation_probabilities(m, tasks, shots=shots, seeds=seeds, resample=resample) for n, m in self.members.items()}
+        episodes = {n: validation_probabilities(m, tasks, shots=shots, seeds=seeds, resample=resample, per_class=per_class)
+                    for n, m in self.members.items()}
         weights, self.selection_ = greedy_weights(episodes, score or mean_roc_auc, self.rounds)
         self.weights = self._checked(weights)
         return self
@@ -139,7 +137,8 @@ class ProbabilityEnsemble(FewShotLearner):
 
 
 def validation_probabilities(learner: FewShotLearner, tasks: Iterable[Any], *, shots: Sequence[int], seeds: Iterable[int],
-                             resample: Callable[[Any, int, torch.Generator], Any] | None = None) -> list[Episode]:
+                             resample: Callable[[Any, int, torch.Generator], Any] | None = None,
+                             per_class: bool = False) -> list[Episode]:
     """One learner's class probabilities on few-shot episodes of ``tasks``, drawn as
     :func:`~sciml.evaluation.protocol.few_shot_results` draws them (the same seed, task and
     shots give every learner the same support).
@@ -151,17 +150,17 @@ def validation_probabilities(learner: FewShotLearner, tasks: Iterable[Any], *, s
         seeds: Seeds of the support draws.
         resample: Support design ``resample(task, shots, generator) -> Task`` (default:
             ``shots`` random points, :meth:`Task.resample`).
+        per_class: Draw ``shots`` per class (ignored with ``resample``).
 
     Returns:
         ``[(probabilities [n, C], labels [n])]`` per (seed, shots, task), in that order.
     """
-    from sciml.evaluation.protocol import split_generator
+    from sciml.evaluation.protocol import draw_splits
 
     tasks, out = list(tasks), []
     for seed in seeds:
         for k in shots:
-            split = [resample(t, k, split_generator(seed, t.name, k)) if resample is not None
-                     else t.resample(k, split_generator(seed, t.name, k)) for t in tasks]
+            split = draw_splits(tasks, k, seed, resample=resample, per_class=per_class)
             for task, (ad,) in zip(split, learner.adapt_many([t.support for t in split], [learner.inner_steps])):
                 out.append((class_probabilities(torch.as_tensor(ad.predict(task.query.x))).numpy(), task.query.y.reshape(-1).numpy()))
     return out
@@ -213,8 +212,7 @@ def greedy_weights(episodes: Mapping[str, Sequence[Episode]], score: Callable[[S
     for r in range(1, rounds + 1):
         best, best_score = None, -np.inf
         for n in names:
-            trial = [(s + p, y) for s, (p, _), y in zip(summed, episodes[n], labels)]
-            value = score([(s / r, y) for s, y in trial])
+            value = score([((s + p) / r, y) for s, (p, _), y in zip(summed, episodes[n], labels)])
             if value > best_score:
                 best, best_score = n, value
         counts[best] += 1

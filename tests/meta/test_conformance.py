@@ -26,6 +26,7 @@ from sciml.models import MLP, ConditionalNeuralProcessNet
 from sciml.models.laws import JMAK, Arrhenius, GeneralizedLogistic, JMAKArrhenius, LarsonMiller, LinearBasis, Norton
 from sciml.tasks import Task, TensorData
 from sciml.testing import LawConformance, LearnerConformance
+from tests.meta.cases import blob_tasks
 
 
 def _regression_tasks(n_tasks: int = 4, n: int = 12) -> list[Task]:
@@ -35,16 +36,6 @@ def _regression_tasks(n_tasks: int = 4, n: int = 12) -> list[Task]:
         x = torch.rand(n, 1, generator=g) * 4 - 2
         y = (1 + 0.3 * i) * torch.sin(x + 0.2 * i)
         out.append(Task(TensorData(x, y), TensorData.empty_like(TensorData(x, y)), name=f"sine{i}"))
-    return out
-
-
-def _classification_tasks(n_tasks: int = 4, n: int = 16) -> list[Task]:
-    g = torch.Generator().manual_seed(2)
-    out = []
-    for i in range(n_tasks):
-        y = torch.arange(n) % 2
-        x = torch.randn(n, 2, generator=g) + 2.0 * y[:, None] + 0.1 * i
-        out.append(Task(TensorData(x, y), TensorData.empty_like(TensorData(x, y)), name=f"blobs{i}"))
     return out
 
 
@@ -112,7 +103,7 @@ class TestProtoNet(LearnerConformance):
         return ProtoNet(MLP(2, (8,), 4), n_way=2, meta_batch_size=2)
 
     def make_tasks(self) -> list[Task]:
-        return _classification_tasks()
+        return blob_tasks()
 
     def bad_support(self, task: Task) -> TensorData:
         return TensorData(task.data.x[:4], torch.tensor([0, 1, 2, 1]))  # a label >= n_way

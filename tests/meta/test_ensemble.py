@@ -21,6 +21,7 @@ from sciml.meta.ensemble import (
 from sciml.models import MLP
 from sciml.tasks import Task, TensorData
 from sciml.testing import LearnerConformance
+from tests.meta.cases import blob_tasks
 
 
 class _Fixed:
@@ -103,19 +104,9 @@ def test_greedy_selection_refuses_members_validated_on_other_episodes() -> None:
         greedy_weights(episodes)
 
 
-def _blob_tasks(n_tasks: int = 4, n: int = 24, seed: int = 2) -> list[Task]:
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for i in range(n_tasks):
-        y = torch.arange(n) % 2
-        x = torch.randn(n, 2, generator=g) + 1.5 * y[:, None] + 0.1 * i
-        out.append(Task(TensorData(x, y), TensorData.empty_like(TensorData(x, y)), name=f"blobs{i}"))
-    return out
-
-
 def test_fit_scores_match_a_direct_evaluation() -> None:
     torch.manual_seed(0)
-    tasks = _blob_tasks()
+    tasks = blob_tasks(n=24, separation=1.5)
     proto = ProtoNet(torch.nn.Identity(), n_way=2)
     flipped = ProtoNet(MLP(2, (), 2), n_way=2)
     with torch.no_grad():  # a fixed map that swaps the two features' signs: prototypes still work
@@ -147,7 +138,7 @@ class TestProbabilityEnsemble(LearnerConformance):
                                     "matching": MatchingNet(MLP(2, (8,), 4), n_way=2, fce_dim=4, fce_steps=2)}, {"proto": 1, "matching": 2})
 
     def make_tasks(self) -> list[Task]:
-        return _blob_tasks()
+        return blob_tasks(n=24, separation=1.5)
 
     def bad_support(self, task: Task) -> TensorData:
         return TensorData(task.data.x[:4], torch.tensor([0, 1, 2, 1]))  # a label >= n_way
