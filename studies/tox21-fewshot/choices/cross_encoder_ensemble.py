@@ -26,13 +26,14 @@ for file in encoders:
     bench = B.assay_benchmark(data.train, data.test, learners=[B.FROZEN_HEAD, B.GP_HEAD, B.MATCHING], shots=(10, 1), seeds=10,
                               model={"encoder": file}, training={"pretrain_epochs": 20}, dataset="tox21",
                               log=lambda m, f=file: print(f"{f}: {m}", flush=True))
-    held = usable_held_out(bench.details["held"], (10, 1))
-    for label, (learner, encoder) in bench.learners.items():
-        cache = EmbeddingCache(encoder)
+    body = {id(encoder) for _, encoder in bench.learners.values()}
+    assert len(body) == 1, "the frozen-body learners of one encoder share its body"
+    cache = EmbeddingCache(next(iter(bench.learners.values()))[1])
+    held_e = TaskSet(cache.encode(usable_held_out(bench.details["held"], (10, 1))))
+    test_e = TaskSet(cache.encode(data.test))
+    for label, (learner, _) in bench.learners.items():
         name = f"{file.split('_')[0]}: {label}"
-        held_probs[name] = validation_probabilities(learner, TaskSet(cache.encode(held)), shots=(10, 1), seeds=range(3),
-                                                    resample=balanced_support)
-        test_e = TaskSet(cache.encode(data.test))
+        held_probs[name] = validation_probabilities(learner, held_e, shots=(10, 1), seeds=range(3), resample=balanced_support)
         test_probs[name] = {k: [validation_probabilities(learner, test_e, shots=(k,), seeds=[s], resample=balanced_support)
                                 for s in range(10)] for k in (10, 1)}
 
@@ -47,15 +48,14 @@ def per_seed(k: int, combine) -> str:
     return f"{mean:.2f} +- {half:.2f}"
 
 
-def ensemble(k: int):
-    def episodes(s: int):
-        members = {n: test_probs[n][k][s] for n in weights if weights[n] > 0}
-        first = next(iter(members.values()))
-        return [(sum(weights[n] * members[n][i][0] for n in members), first[i][1]) for i in range(len(first))]
-    return episodes
+def ensemble_episodes(k: int, s: int) -> list:
+    """The ensemble's test episodes of seed ``s``: the weighted mean of its members' probabilities."""
+    members = {n: test_probs[n][k][s] for n in weights if weights[n] > 0}
+    first = next(iter(members.values()))
+    return [(sum(weights[n] * members[n][i][0] for n in members), first[i][1]) for i in range(len(first))]
 
 
 print("weights:", {n: round(w, 2) for n, w in weights.items() if w > 0})
 for name in test_probs:
     print(f"{name:50s} 10-shot {per_seed(10, lambda s, n=name: test_probs[n][10][s])}   1-shot {per_seed(1, lambda s, n=name: test_probs[n][1][s])}")
-print(f"{'ensemble across encoders':50s} 10-shot {per_seed(10, ensemble(10))}   1-shot {per_seed(1, ensemble(1))}")
+print(f"{'ensemble across encoders':50s} 10-shot {per_seed(10, lambda s: ensemble_episodes(10, s))}   1-shot {per_seed(1, lambda s: ensemble_episodes(1, s))}")
